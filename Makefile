@@ -1,0 +1,44 @@
+# The README's two commands. Each does all of its own set-up: dependencies, configure, build.
+#   make demo   trains (for now: shows) tapegrad at work
+#   make test   runs every test, then the API contract programs of ../shared/contract
+BUILD    ?= build
+TYPE     ?= Release
+JOBS     ?= $(shell nproc)
+CONTRACT ?= ../shared/contract
+# The contract programs whose features exist so far.
+TOURS    ?= tensor_tour
+
+.PHONY: all deps configure build test demo contract clean
+
+all: build
+
+deps:
+	@scripts/install-deps
+
+configure: deps
+	@cmake -S . -B $(BUILD) -DCMAKE_BUILD_TYPE=$(TYPE) $(CMAKE_ARGS) > /dev/null
+
+build: configure
+	@cmake --build $(BUILD) -j $(JOBS)
+
+test: build
+	ctest --test-dir $(BUILD) --output-on-failure -j $(JOBS)
+	@$(MAKE) --no-print-directory contract
+
+contract:
+	@if [ -d "$(CONTRACT)" ]; then \
+	  rm -rf $(BUILD)/stage $(BUILD)/contract && \
+	  cmake --install $(BUILD) --prefix $(BUILD)/stage > /dev/null && \
+	  cmake -S $(CONTRACT) -B $(BUILD)/contract -DCMAKE_BUILD_TYPE=$(TYPE) \
+	        -DCMAKE_PREFIX_PATH=$(abspath $(BUILD)/stage) "-DCONTRACT_TOURS=$(TOURS)" > /dev/null && \
+	  cmake --build $(BUILD)/contract -j $(JOBS) && \
+	  ctest --test-dir $(BUILD)/contract --output-on-failure; \
+	else \
+	  echo "make test: $(CONTRACT) is absent; skipping the API contract programs"; \
+	fi
+
+demo: build
+	$(BUILD)/apps/tensor_demo
+
+clean:
+	rm -rf $(BUILD)

@@ -1,0 +1,57 @@
+// Element types of a tensor, PyTorch's promotion rule, and dispatch from a runtime dtype to a
+// compile-time element type. Layer: core. Knows nothing of the tape.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <string_view>
+#include <type_traits>
+
+namespace tg {
+
+enum class DType : std::uint8_t { Float32, Float64, Int64 };
+inline constexpr DType kFloat32 = DType::Float32;
+inline constexpr DType kFloat64 = DType::Float64;
+inline constexpr DType kInt64 = DType::Int64;
+
+constexpr std::size_t itemsize(DType d) { return d == kFloat32 ? 4 : 8; }
+constexpr bool is_floating(DType d) { return d != kInt64; }
+constexpr std::string_view dtype_name(DType d) {
+  return d == kFloat32 ? "float32" : d == kFloat64 ? "float64" : "int64";
+}
+
+template <class T>
+constexpr DType dtype_of() {
+  if constexpr (std::is_same_v<T, float>) return kFloat32;
+  else if constexpr (std::is_same_v<T, double>) return kFloat64;
+  else {
+    static_assert(std::is_same_v<T, std::int64_t>, "tapegrad tensors hold float, double or int64_t");
+    return kInt64;
+  }
+}
+
+// PyTorch's rule for two tensor operands: float64 > float32 > int64.
+constexpr DType promote(DType a, DType b) {
+  if (a == kFloat64 || b == kFloat64) return kFloat64;
+  if (a == kFloat32 || b == kFloat32) return kFloat32;
+  return kInt64;
+}
+
+// Calls f.template operator()<T>() with T the element type of d.
+template <class F>
+decltype(auto) dispatch(DType d, F&& f) {
+  switch (d) {
+    case kFloat32: return f.template operator()<float>();
+    case kFloat64: return f.template operator()<double>();
+    default: return f.template operator()<std::int64_t>();
+  }
+}
+
+// The same, for the floating types only (the caller has checked d).
+template <class F>
+decltype(auto) dispatch_floating(DType d, F&& f) {
+  if (d == kFloat64) return f.template operator()<double>();
+  return f.template operator()<float>();
+}
+
+}  // namespace tg

@@ -1,0 +1,347 @@
+// Elementwise kernels over strided, broadcast operands: copies and dtype conversion, binary and
+// unary math, comparisons, in-place updates. One StridedLoop drives them all; the innermost row
+// has fast paths for the contiguous and scalar-broadcast cases. Layer: core.
+#include <cmath>
+#include <cstring>
+
+#include "core/loop.h"
+#include "core/native.h"
+
+namespace tg::native {
+
+namespace {
+
+using detail::StridedLoop;
+
+template <class T>
+T* ptr(const Tensor& t) {
+  return static_cast<T*>(t.raw_data());
+}
+
+// dst[i] = src[i] converted, over dst's shape (src already broadcast to it).
+void convert_into(const Tensor& dst, const Tensor& src_b) {
+  StridedLoop<2> loop(dst.sizes(), {dst.strides(), src_b.strides()});
+  dispatch(dst.dtype(), [&]<class D>() {
+    dispatch(src_b.dtype(), [&]<class S>() {
+      D* d = ptr<D>(dst);
+      const S* s = ptr<S>(src_b);
+      loop.run_parallel([&](std::int64_t n, const auto& off, const auto& st) {
+        D* o = d + off[0];
+        const S* a = s + off[1];
+        if (st[0] == 1 && st[1] == 1) {
+          if constexpr (std::is_same_v<D, S>) std::memcpy(o, a, static_cast<std::size_t>(n) * sizeof(D));
+          else for (std::int64_t i = 0; i < n; ++i) o[i] = static_cast<D>(a[i]);
+        } else {
+          for (std::int64_t i = 0; i < n; ++i) o[i * st[0]] = static_cast<D>(a[i * st[1]]);
+        }
+      });
+    });
+  });
+}
+
+// One binary row: o[i] = f(a[i], b[i]) with fast paths for unit strides and a broadcast operand.
+template <class O, class A, class F>
+inline void binary_row(std::int64_t n, O* o, std::int64_t so, const A* a, std::int64_t sa, const A* b,
+                       std::int64_t sb, F f) {
+  if (so == 1 && sa == 1 && sb == 1) {
+    for (std::int64_t i = 0; i < n; ++i) o[i] = f(a[i], b[i]);
+  } else if (so == 1 && sa == 1 && sb == 0) {
+    A bv = *b;
+    for (std::int64_t i = 0; i < n; ++i) o[i] = f(a[i], bv);
+  } else if (so == 1 && sa == 0 && sb == 1) {
+    A av = *a;
+    for (std::int64_t i = 0; i < n; ++i) o[i] = f(av, b[i]);
+  } else {
+    for (std::int64_t i = 0; i < n; ++i) o[i * so] = f(a[i * sa], b[i * sb]);
+  }
+}
+
+template <class T>
+T int_pow(T base, T exp) {
+  if (exp < 0) return base == 1 ? 1 : (base == -1 ? ((exp & 1) ? -1 : 1) : 0);
+  T r = 1;
+  while (exp) {
+    if (exp & 1) r *= base;
+    base *= base;
+    exp >>= 1;
+  }
+  return r;
+}
+
+// Applies op with compute type C into out (of type O), reading a and b broadcast to out's shape.
+template <class C, class O>
+void binary_kernel(BinaryOp op, const Tensor& out, const Tensor& a, const Tensor& b) {
+  Shape sa = broadcast_strides(a.sizes(), a.strides(), out.sizes());
+  Shape sb = broadcast_strides(b.sizes(), b.strides(), out.sizes());
+  StridedLoop<3> loop(out.sizes(), {out.strides(), sa, sb});
+  O* po = ptr<O>(out);
+  const C* pa = ptr<C>(a);
+  const C* pb = ptr<C>(b);
+  auto run = [&](auto f) {
+    loop.run_parallel([&](std::int64_t n, const auto& off, const auto& st) {
+      binary_row(n, po + off[0], st[0], pa + off[1], st[1], pb + off[2], st[2], f);
+    });
+  };
+  switch (op) {
+    case BinaryOp::Add: run([](C x, C y) { return static_cast<O>(x + y); }); break;
+    case BinaryOp::Sub: run([](C x, C y) { return static_cast<O>(x - y); }); break;
+    case BinaryOp::Mul: run([](C x, C y) { return static_cast<O>(x * y); }); break;
+    case BinaryOp::Div:
+      if constexpr (std::is_integral_v<C>) {  // floor division for the in-place int64 case
+        run([](C x, C y) {
+          C q = y == 0 ? 0 : x / y;
+          if (y != 0 && (x % y != 0) && ((x < 0) != (y < 0))) --q;
+          return static_cast<O>(q);
+        });
+      } else {
+        run([](C x, C y) { return static_cast<O>(x / y); });
+      }
+      break;
+    case BinaryOp::Pow:
+      if constexpr (std::is_integral_v<C>) run([](C x, C y) { return static_cast<O>(int_pow(x, y)); });
+      else run([](C x, C y) { return static_cast<O>(y == C(2) ? x * x : std::pow(x, y)); });
+      break;
+    case BinaryOp::Maximum:
+      run([](C x, C y) { return static_cast<O>(x != x ? x : (y != y ? y : (x > y ? x : y))); });
+      break;
+    case BinaryOp::Minimum:
+      run([](C x, C y) { return static_cast<O>(x != x ? x : (y != y ? y : (x < y ? x : y))); });
+      break;
+    case BinaryOp::Eq: run([](C x, C y) { return static_cast<O>(x == y); }); break;
+    case BinaryOp::Ne: run([](C x, C y) { return static_cast<O>(x != y); }); break;
+    case BinaryOp::Lt: run([](C x, C y) { return static_cast<O>(x < y); }); break;
+    case BinaryOp::Le: run([](C x, C y) { return static_cast<O>(x <= y); }); break;
+    case BinaryOp::Gt: run([](C x, C y) { return static_cast<O>(x > y); }); break;
+    case BinaryOp::Ge: run([](C x, C y) { return static_cast<O>(x >= y); }); break;
+  }
+}
+
+bool is_comparison(BinaryOp op) { return op >= BinaryOp::Eq; }
+
+const char* op_name(BinaryOp op) {
+  static const char* names[] = {"add", "sub", "mul", "div", "pow", "maximum", "minimum",
+                                "eq",  "ne",  "lt",  "le",  "gt",  "ge"};
+  return names[static_cast<int>(op)];
+}
+
+DType compute_dtype(BinaryOp op, DType a, DType b) {
+  DType c = promote(a, b);
+  if (op == BinaryOp::Div && c == kInt64) return kFloat32;  // true division, as PyTorch
+  return c;
+}
+
+// The dtype a Python number takes next to a tensor of dtype t (PyTorch's category rule).
+DType scalar_partner_dtype(DType t, Scalar s) {
+  if (t == kInt64 && !s.is_integral()) return kFloat32;
+  return t;
+}
+
+Tensor cast(const Tensor& t, DType d) { return t.dtype() == d ? t : to(t, d); }
+
+}  // namespace
+
+// --- copies -----------------------------------------------------------------------------------
+
+Tensor contiguous(const Tensor& t) {
+  if (t.is_contiguous()) return t;
+  Tensor out = Tensor::empty(t.sizes(), t.dtype());
+  convert_into(out, t);
+  return out;
+}
+
+Tensor clone(const Tensor& t) {
+  Tensor out = Tensor::empty(t.sizes(), t.dtype());
+  convert_into(out, t);
+  return out;
+}
+
+Tensor to(const Tensor& t, DType dtype) {
+  if (t.dtype() == dtype) return t;
+  Tensor out = Tensor::empty(t.sizes(), dtype);
+  convert_into(out, t);
+  return out;
+}
+
+void copy_(const Tensor& dst, const Tensor& src) {
+  Shape out = broadcast_shapes(src.sizes(), dst.sizes(), "copy_");
+  TG_CHECK(out == dst.sizes(), "[copy_] source of shape {} does not broadcast to destination of shape {}",
+           src.sizes(), dst.sizes());
+  Tensor s = src;
+  if (src.shares_storage(dst)) s = clone(src);  // overlapping memory: read everything first
+  Tensor sb = as_strided(s, dst.sizes(), broadcast_strides(s.sizes(), s.strides(), dst.sizes()), s.storage_offset());
+  convert_into(dst, sb);
+  dst.storage()->bump_version();
+}
+
+void fill_(const Tensor& t, Scalar value) {
+  StridedLoop<1> loop(t.sizes(), {t.strides()});
+  dispatch(t.dtype(), [&]<class T>() {
+    T v = value.to<T>();
+    T* p = ptr<T>(t);
+    loop.run_parallel([&](std::int64_t n, const auto& off, const auto& st) {
+      T* o = p + off[0];
+      if (st[0] == 1) std::fill(o, o + n, v);
+      else for (std::int64_t i = 0; i < n; ++i) o[i * st[0]] = v;
+    });
+  });
+  t.storage()->bump_version();
+}
+
+Tensor index_select(const Tensor& t, std::int64_t dim, const Tensor& index) {
+  TG_CHECK(index.dtype() == kInt64, "[index_select] expected an int64 index, got {}", dtype_name(index.dtype()));
+  TG_CHECK(index.dim() <= 1, "[index_select] expected a 0-dim or 1-dim index, got shape {}", index.sizes());
+  std::int64_t d = wrap_dim(dim, t.dim(), "index_select");
+  std::vector<std::int64_t> idx = index.to_vector<std::int64_t>();
+  std::int64_t n = t.dim() == 0 ? 1 : t.sizes()[d];
+  for (std::int64_t i : idx)
+    TG_CHECK(i >= -n && i < n, "[index_select] index {} is out of range for dimension {} of size {} (shape {})", i,
+             d, n, t.sizes());
+  if (t.dim() == 0) return clone(t);
+  Shape sizes = t.sizes();
+  sizes[d] = static_cast<std::int64_t>(idx.size());
+  Tensor out = Tensor::empty(sizes, t.dtype());
+  for (std::size_t j = 0; j < idx.size(); ++j) {
+    std::int64_t i = idx[j] < 0 ? idx[j] + n : idx[j];
+    convert_into(select(out, d, static_cast<std::int64_t>(j)), select(t, d, i));
+  }
+  return out;
+}
+
+// --- binary -----------------------------------------------------------------------------------
+
+Tensor binary(BinaryOp op, const Tensor& a, const Tensor& b) {
+  Shape shape = broadcast_shapes(a.sizes(), b.sizes(), op_name(op));
+  DType c = compute_dtype(op, a.dtype(), b.dtype());
+  DType o = is_comparison(op) ? kInt64 : c;
+  Tensor ac = cast(a, c), bc = cast(b, c);
+  Tensor out = Tensor::empty(shape, o);
+  dispatch(c, [&]<class C>() {
+    if (o == kInt64 && c != kInt64) binary_kernel<C, std::int64_t>(op, out, ac, bc);
+    else binary_kernel<C, C>(op, out, ac, bc);
+  });
+  return out;
+}
+
+Tensor binary(BinaryOp op, const Tensor& a, Scalar b) {
+  return binary(op, a, scalar_tensor(b, scalar_partner_dtype(a.dtype(), b)));
+}
+
+Tensor binary(BinaryOp op, Scalar a, const Tensor& b) {
+  return binary(op, scalar_tensor(a, scalar_partner_dtype(b.dtype(), a)), b);
+}
+
+void binary_(BinaryOp op, const Tensor& dst, const Tensor& other) {
+  std::string name = std::string(op_name(op)) + "_";
+  Shape shape = broadcast_shapes(dst.sizes(), other.sizes(), name);
+  TG_CHECK(shape == dst.sizes(), "[{}_] output with shape {} doesn't match the broadcast shape {} (other {})",
+           op_name(op), dst.sizes(), shape, other.sizes());
+  TG_CHECK(!is_comparison(op), "[{}_] comparisons are not in-place ops", op_name(op));
+  DType c = compute_dtype(op, dst.dtype(), other.dtype());
+  TG_CHECK(c == dst.dtype() || (op == BinaryOp::Div && dst.dtype() == kInt64 && other.dtype() == kInt64),
+           "[{}_] result type {} can't be cast to the desired output type {}", op_name(op), dtype_name(c),
+           dtype_name(dst.dtype()));
+  Tensor oc = cast(other, dst.dtype());
+  if (oc.shares_storage(dst) && !oc.is_same(dst)) oc = clone(oc);
+  dispatch(dst.dtype(), [&]<class C>() { binary_kernel<C, C>(op, dst, dst, oc); });
+  dst.storage()->bump_version();
+}
+
+void binary_(BinaryOp op, const Tensor& dst, Scalar other) {
+  binary_(op, dst, scalar_tensor(other, dst.dtype() == kInt64 && !other.is_integral() ? kFloat32 : dst.dtype()));
+}
+
+Tensor add_scaled(const Tensor& a, const Tensor& b, Scalar alpha) {
+  if (alpha.to_double() == 1.0) return binary(BinaryOp::Add, a, b);
+  return binary(BinaryOp::Add, a, binary(BinaryOp::Mul, b, alpha));
+}
+
+void add_scaled_(const Tensor& dst, const Tensor& other, Scalar alpha) {
+  if (alpha.to_double() == 1.0) return binary_(BinaryOp::Add, dst, other);
+  binary_(BinaryOp::Add, dst, binary(BinaryOp::Mul, other, alpha));
+}
+
+Tensor where(const Tensor& cond, const Tensor& a, const Tensor& b) {
+  Shape shape = broadcast_shapes(broadcast_shapes(cond.sizes(), a.sizes(), "where"), b.sizes(), "where");
+  DType c = promote(a.dtype(), b.dtype());
+  Tensor ac = cast(a, c), bc = cast(b, c), cc = cast(cond, kInt64);
+  Tensor out = Tensor::empty(shape, c);
+  StridedLoop<4> loop(shape, {out.strides(), broadcast_strides(cc.sizes(), cc.strides(), shape),
+                              broadcast_strides(ac.sizes(), ac.strides(), shape),
+                              broadcast_strides(bc.sizes(), bc.strides(), shape)});
+  dispatch(c, [&]<class C>() {
+    C* po = ptr<C>(out);
+    const std::int64_t* pc = ptr<std::int64_t>(cc);
+    const C* pa = ptr<C>(ac);
+    const C* pb = ptr<C>(bc);
+    loop.run_parallel([&](std::int64_t n, const auto& off, const auto& st) {
+      for (std::int64_t i = 0; i < n; ++i)
+        po[off[0] + i * st[0]] = pc[off[1] + i * st[1]] ? pa[off[2] + i * st[2]] : pb[off[3] + i * st[3]];
+    });
+  });
+  return out;
+}
+
+// --- unary ------------------------------------------------------------------------------------
+
+namespace {
+
+template <class T, class F>
+void unary_kernel(const Tensor& out, const Tensor& in, F f) {
+  StridedLoop<2> loop(in.sizes(), {out.strides(), in.strides()});
+  T* po = ptr<T>(out);
+  const T* pi = ptr<T>(in);
+  loop.run_parallel([&](std::int64_t n, const auto& off, const auto& st) {
+    T* o = po + off[0];
+    const T* x = pi + off[1];
+    if (st[0] == 1 && st[1] == 1) {
+      for (std::int64_t i = 0; i < n; ++i) o[i] = f(x[i]);
+    } else {
+      for (std::int64_t i = 0; i < n; ++i) o[i * st[0]] = f(x[i * st[1]]);
+    }
+  });
+}
+
+const char* op_name(UnaryOp op) {
+  static const char* names[] = {"neg", "exp", "log", "sqrt", "abs", "sigmoid", "tanh", "relu"};
+  return names[static_cast<int>(op)];
+}
+
+}  // namespace
+
+Tensor unary(UnaryOp op, const Tensor& t) {
+  bool keeps_int = op == UnaryOp::Neg || op == UnaryOp::Abs || op == UnaryOp::Relu;
+  Tensor in = !keeps_int && t.dtype() == kInt64 ? to(t, kFloat32) : t;
+  Tensor out = Tensor::empty(in.sizes(), in.dtype());
+  dispatch(in.dtype(), [&]<class T>() {
+    switch (op) {
+      case UnaryOp::Neg: unary_kernel<T>(out, in, [](T x) { return -x; }); break;
+      case UnaryOp::Abs: unary_kernel<T>(out, in, [](T x) { return x < 0 ? -x : x; }); break;
+      case UnaryOp::Relu: unary_kernel<T>(out, in, [](T x) { return x > 0 ? x : (x != x ? x : T(0)); }); break;
+      default:
+        if constexpr (std::is_floating_point_v<T>) {
+          switch (op) {
+            case UnaryOp::Exp: unary_kernel<T>(out, in, [](T x) { return std::exp(x); }); break;
+            case UnaryOp::Log: unary_kernel<T>(out, in, [](T x) { return std::log(x); }); break;
+            case UnaryOp::Sqrt: unary_kernel<T>(out, in, [](T x) { return std::sqrt(x); }); break;
+            case UnaryOp::Sigmoid: unary_kernel<T>(out, in, [](T x) { return T(1) / (T(1) + std::exp(-x)); }); break;
+            case UnaryOp::Tanh: unary_kernel<T>(out, in, [](T x) { return std::tanh(x); }); break;
+            default: TG_ASSERT(false, "unhandled unary op {}", op_name(op));
+          }
+        }
+    }
+  });
+  return out;
+}
+
+Tensor clamp(const Tensor& t, Scalar min, Scalar max) {
+  TG_CHECK(min.to_double() <= max.to_double(), "[clamp] expected min <= max, got min={}, max={}", min.to_double(),
+           max.to_double());
+  Tensor out = Tensor::empty(t.sizes(), t.dtype());
+  dispatch(t.dtype(), [&]<class T>() {
+    T lo = min.to<T>(), hi = max.to<T>();
+    unary_kernel<T>(out, t, [lo, hi](T x) { return x < lo ? lo : (x > hi ? hi : x); });
+  });
+  return out;
+}
+
+}  // namespace tg::native
