@@ -6,7 +6,7 @@ TYPE     ?= Release
 JOBS     ?= $(shell nproc)
 CONTRACT ?= ../shared/contract
 # The contract programs whose features exist so far.
-TOURS    ?= tensor_tour
+TOURS    ?= tensor_tour;autograd_tour;seed_notebook;train_tour
 
 .PHONY: all deps configure build test demo contract clean
 

@@ -1,8 +1,21 @@
 // tapegrad's umbrella header: everything a user program needs.
 #pragma once
 
+#include "autograd/gradcheck.h"
 #include "autograd/tape.h"
 #include "core/parallel.h"
 #include "core/print.h"
 #include "core/random.h"
 #include "core/tensor.h"
+#include "layers/activation.h"
+#include "layers/batchnorm.h"
+#include "layers/conv2d.h"
+#include "layers/functional.h"
+#include "layers/init.h"
+#include "layers/linear.h"
+#include "layers/losses.h"
+#include "layers/module.h"
+#include "layers/pooling.h"
+#include "layers/sequential.h"
+#include "layers/serialize.h"
+#include "optim/sgd.h"

@@ -62,8 +62,14 @@ void run_backward(const Tensor& root, const Tensor& root_grad) {
                              [](const auto& e, std::uint64_t s) { return e.first < s; });
   TG_ASSERT(it != entries.end() && it->first == root_seq, "the root's entry is not on this thread's tape");
 
-  std::unordered_map<const TensorImpl*, Tensor> grads;
-  grads.emplace(root.impl(), root_grad);
+  // A pending gradient holds its tensor: the tensor owns its entry, and once the consuming entry
+  // releases its inputs the map may be the only thing keeping an intermediate (and its entry) alive.
+  struct Pending {
+    Tensor tensor;
+    Tensor grad;
+  };
+  std::unordered_map<const TensorImpl*, Pending> grads;
+  grads.emplace(root.impl(), Pending{root, root_grad});
   for (std::ptrdiff_t i = it - entries.begin(); i >= 0 && !grads.empty(); --i) {
     std::shared_ptr<autograd::Node> node = entries[static_cast<std::size_t>(i)].second.lock();
     if (!node) continue;
@@ -78,7 +84,7 @@ void run_backward(const Tensor& root, const Tensor& root_grad) {
                "[backward] one of the tensors needed for gradient computation has been modified by an in-place "
                "operation: {} saved it at version {}, it is now at version {}",
                node->name, version, storage->version());
-    Tensor grad_out = std::move(g->second);
+    Tensor grad_out = std::move(g->second.grad);
     grads.erase(g);
     std::vector<Tensor> grad_in = node->backward(grad_out);
     TG_CHECK(grad_in.size() == node->inputs.size(), "[{}] backward returned {} gradients for {} inputs", node->name,
@@ -98,8 +104,8 @@ void run_backward(const Tensor& root, const Tensor& root_grad) {
         accumulate_leaf(in, gj);
         continue;
       }
-      auto [slot, fresh] = grads.try_emplace(in.impl(), gj);
-      if (!fresh) slot->second = native::binary(native::BinaryOp::Add, slot->second, gj);
+      auto [slot, fresh] = grads.try_emplace(in.impl(), Pending{in, gj});
+      if (!fresh) slot->second.grad = native::binary(native::BinaryOp::Add, slot->second.grad, gj);
     }
   }
 }

@@ -1,0 +1,193 @@
+// batch_norm: PyTorch's functional batch normalization over dim 1 of [N, C, *] inputs, with the
+// hand-derived backward recorded as one tape entry (NativeBatchNormBackward0).
+// Layer: layers; must not know modules or optimizers.
+#include <cmath>
+#include <cstdint>
+
+#include "autograd/tape.h"
+#include "core/native.h"
+#include "core/parallel.h"
+#include "layers/functional.h"
+
+namespace tg {
+
+namespace {
+
+// --- kernels: N batch, C channels, S = L or H·W spatial (1 for [N, C]), M = N·S per channel ---
+// Channel c of sample n is the contiguous run x[(n·C + c)·S, + S). Channels are independent, so
+// both kernels split them across threads; each channel's passes run back to back while its
+// values are in cache. Sums fold each run in T (vectorized), then across runs in double.
+
+template <class T>
+double run_sum(const T* a, std::int64_t S) {
+  T s = 0;
+#pragma omp simd reduction(+ : s)
+  for (std::int64_t i = 0; i < S; ++i) s += a[i];
+  return static_cast<double>(s);
+}
+
+// Training: mean and biased var of each channel, two-pass (never E[x²] − E[x]²). Eval: mean and
+// var come in holding the running statistics. Then, in one pass,
+//   y = x·scale + shift,  scale = weight·rstd,  shift = bias − mean·scale,  rstd = 1/sqrt(var + eps).
+template <class T>
+void batch_norm_forward(T* y, T* mean, T* var, T* rstd, const T* x, const T* weight, const T* bias, std::int64_t N,
+                        std::int64_t C, std::int64_t S, double eps, bool training) {
+  const std::int64_t M = N * S;
+#pragma omp parallel for schedule(static) if (N * C * S >= kParallelGrain)
+  for (std::int64_t c = 0; c < C; ++c) {
+    if (training) {
+      double sum = 0;  // pass 1: mean
+      for (std::int64_t n = 0; n < N; ++n) sum += run_sum(x + (n * C + c) * S, S);
+      const T mu = static_cast<T>(sum / static_cast<double>(M));
+      double sq = 0;  // pass 2: Σ (x − mean)²
+      for (std::int64_t n = 0; n < N; ++n) {
+        const T* xr = x + (n * C + c) * S;
+        T s = 0;
+#pragma omp simd reduction(+ : s)
+        for (std::int64_t i = 0; i < S; ++i) s += (xr[i] - mu) * (xr[i] - mu);
+        sq += static_cast<double>(s);
+      }
+      mean[c] = mu;
+      var[c] = static_cast<T>(sq / static_cast<double>(M));
+    }
+    rstd[c] = static_cast<T>(1.0 / std::sqrt(static_cast<double>(var[c]) + eps));
+    const T scale = (weight ? weight[c] : T(1)) * rstd[c];
+    const T shift = (bias ? bias[c] : T(0)) - mean[c] * scale;
+    for (std::int64_t n = 0; n < N; ++n) {  // pass 3: normalize and affine
+      const T* xr = x + (n * C + c) * S;
+      T* yr = y + (n * C + c) * S;
+#pragma omp simd
+      for (std::int64_t i = 0; i < S; ++i) yr[i] = xr[i] * scale + shift;
+    }
+  }
+}
+
+// xhat = (x − mean) · rstd, y = weight · xhat + bias; per channel, over M values:
+//   dbias = Σ dy,  dweight = Σ dy·xhat,
+//   training: dx = weight·rstd/M · (M·dy − dbias − xhat·dweight)   (mean and rstd depend on x)
+//   eval:     dx = weight·rstd · dy                                (they are constants)
+// Pass 1 forms the two sums, pass 2 writes dx = a·dy + b·(x − mean) + k with per-channel a, b, k.
+// dx, dweight, dbias may be null (not wanted); x may be null when neither needs it.
+template <class T>
+void batch_norm_backward(T* dx, T* dweight, T* dbias, const T* dy, const T* x, const T* mean, const T* rstd,
+                         const T* weight, std::int64_t N, std::int64_t C, std::int64_t S, bool training) {
+  const std::int64_t M = N * S;
+  const bool need_sums = dweight || dbias || (dx && training);
+#pragma omp parallel for schedule(static) if (N * C * S >= kParallelGrain)
+  for (std::int64_t c = 0; c < C; ++c) {
+    const T mu = mean[c], r = rstd[c];
+    double sum_dy = 0, sum_dy_xmu = 0;  // pass 1: Σ dy and Σ dy·(x − mean)
+    if (need_sums) {
+      for (std::int64_t n = 0; n < N; ++n) {
+        const T* dyr = dy + (n * C + c) * S;
+        sum_dy += run_sum(dyr, S);
+        if (!x) continue;
+        const T* xr = x + (n * C + c) * S;
+        T s = 0;
+#pragma omp simd reduction(+ : s)
+        for (std::int64_t i = 0; i < S; ++i) s += dyr[i] * (xr[i] - mu);
+        sum_dy_xmu += static_cast<double>(s);
+      }
+    }
+    const double dw = sum_dy_xmu * static_cast<double>(r);  // Σ dy·xhat
+    if (dbias) dbias[c] = static_cast<T>(sum_dy);
+    if (dweight) dweight[c] = static_cast<T>(dw);
+    if (!dx) continue;
+    const double wr = static_cast<double>(weight ? weight[c] : T(1)) * static_cast<double>(r);
+    T a = static_cast<T>(wr), b = 0, k = 0;
+    if (training) {  // dx = wr·(dy − dbias/M − (x − mean)·rstd·dweight/M)
+      const double m = static_cast<double>(M), xcoef = static_cast<double>(r) * dw / m;
+      b = static_cast<T>(-wr * xcoef);
+      k = static_cast<T>(-wr * sum_dy / m);
+    }
+    for (std::int64_t n = 0; n < N; ++n) {  // pass 2: dx
+      const T* dyr = dy + (n * C + c) * S;
+      T* dxr = dx + (n * C + c) * S;
+      if (training) {
+        const T* xr = x + (n * C + c) * S;
+#pragma omp simd
+        for (std::int64_t i = 0; i < S; ++i) dxr[i] = a * dyr[i] + b * (xr[i] - mu) + k;
+      } else {
+#pragma omp simd
+        for (std::int64_t i = 0; i < S; ++i) dxr[i] = a * dyr[i];
+      }
+    }
+  }
+}
+
+// --- the differentiable function ------------------------------------------------------------------
+
+void check_batch_norm(const Tensor& x, const Tensor& running_mean, const Tensor& running_var, const Tensor& weight,
+                      const Tensor& bias, bool training) {
+  TG_CHECK(x.dim() >= 2 && x.dim() <= 5,
+           "[batch_norm] expected input of shape [N, C], [N, C, L] or [N, C, H, W] (2 to 5 dims), got {}", x.sizes());
+  TG_CHECK(is_floating(x.dtype()), "[batch_norm] expected a floating point input, got {}", dtype_name(x.dtype()));
+  const std::int64_t C = x.size(1);
+  const std::pair<const char*, const Tensor*> params[] = {
+      {"running_mean", &running_mean}, {"running_var", &running_var}, {"weight", &weight}, {"bias", &bias}};
+  for (const auto& [name, t] : params) {
+    if (!t->defined()) continue;
+    TG_CHECK(t->sizes() == Shape{C}, "[batch_norm] expected {} of shape [{}] (C = {} for input {}), got {}", name, C,
+             C, x.sizes(), t->sizes());
+    TG_CHECK(t->dtype() == x.dtype(), "[batch_norm] expected {} of dtype {} (the input's), got {}", name,
+             dtype_name(x.dtype()), dtype_name(t->dtype()));
+  }
+  TG_CHECK(running_mean.defined() == running_var.defined(),
+           "[batch_norm] expected running_mean and running_var both defined or both undefined, got only {}",
+           running_mean.defined() ? "running_mean" : "running_var");
+  TG_CHECK(training || running_mean.defined(),
+           "[batch_norm] expected running_mean and running_var in evaluation mode (training=false), got none");
+  TG_CHECK(!training || x.size(0) * numel_of(Shape(x.sizes().begin() + 2, x.sizes().end())) != 1,
+           "[batch_norm] Expected more than 1 value per channel when training, got input size {}", x.sizes());
+}
+
+}  // namespace
+
+Tensor batch_norm(const Tensor& x, const Tensor& running_mean, const Tensor& running_var, const Tensor& weight,
+                  const Tensor& bias, bool training, double momentum, double eps) {
+  check_batch_norm(x, running_mean, running_var, weight, bias, training);
+  const DType dtype = x.dtype();
+  const std::int64_t N = x.size(0), C = x.size(1), S = numel_of(Shape(x.sizes().begin() + 2, x.sizes().end()));
+  Tensor xc = native::contiguous(x);
+  Tensor wc = weight.defined() ? native::contiguous(weight) : Tensor();
+  Tensor bc = bias.defined() ? native::contiguous(bias) : Tensor();
+  // Per-channel statistics, snapshots (eval copies the running ones: backward must not see later updates).
+  Tensor mean = training ? Tensor::empty({C}, dtype) : native::clone(running_mean);
+  Tensor var = training ? Tensor::empty({C}, dtype) : native::clone(running_var);
+  Tensor rstd = Tensor::empty({C}, dtype);
+  Tensor y = Tensor::empty(x.sizes(), dtype);
+  dispatch_floating(dtype, [&]<class T>() {
+    batch_norm_forward<T>(y.data_ptr<T>(), mean.data_ptr<T>(), var.data_ptr<T>(), rstd.data_ptr<T>(),
+                          xc.data_ptr<T>(), wc.defined() ? wc.data_ptr<T>() : nullptr,
+                          bc.defined() ? bc.data_ptr<T>() : nullptr, N, C, S, eps, training);
+  });
+  // running = (1 − momentum)·running + momentum·batch; an empty batch leaves them, as in PyTorch.
+  if (training && running_mean.defined() && N * S > 0) {
+    const double m = static_cast<double>(N * S);
+    native::binary_(native::BinaryOp::Mul, running_mean, 1.0 - momentum);
+    native::add_scaled_(running_mean, mean, momentum);
+    native::binary_(native::BinaryOp::Mul, running_var, 1.0 - momentum);
+    native::add_scaled_(running_var, var, momentum * m / (m - 1.0));  // the unbiased batch variance
+  }
+
+  const bool gx = x.requires_grad(), gw = weight.defined() && weight.requires_grad();
+  const bool gb = bias.defined() && bias.requires_grad();
+  Tensor x_saved = gw || (gx && training) ? xc : Tensor();  // xhat is recomputed from x, mean and rstd
+  return autograd::record(
+      "NativeBatchNormBackward0", y, {x, weight, bias},
+      [x_saved, wc, mean, rstd, gx, gw, gb, training, shape = x.sizes(), N, C, S](const Tensor& g) {
+        Tensor dy = native::contiguous(g);
+        Tensor dx = gx ? Tensor::empty(shape, dy.dtype()) : Tensor();
+        Tensor dweight = gw ? Tensor::empty({C}, dy.dtype()) : Tensor();
+        Tensor dbias = gb ? Tensor::empty({C}, dy.dtype()) : Tensor();
+        dispatch_floating(dy.dtype(), [&]<class T>() {
+          auto ptr = [](const Tensor& t) { return t.defined() ? t.data_ptr<T>() : nullptr; };
+          batch_norm_backward<T>(ptr(dx), ptr(dweight), ptr(dbias), dy.data_ptr<T>(), ptr(x_saved),
+                                 mean.data_ptr<T>(), rstd.data_ptr<T>(), ptr(wc), N, C, S, training);
+        });
+        return std::vector<Tensor>{dx, dweight, dbias};
+      },
+      {x, weight});
+}
+
+}  // namespace tg

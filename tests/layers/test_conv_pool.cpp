@@ -1,0 +1,262 @@
+// conv2d, avg_pool2d and max_pool2d: forward and gradients against PyTorch's numbers
+// (conv_pool_refs.inc), float64 gradchecks, bad input, non-contiguous input. Tag [layers].
+// Layer: tests; must not depend on modules or optimizers.
+#include <catch2/catch.hpp>
+
+#include <cmath>
+#include <limits>
+#include <string>
+#include <vector>
+
+#include "core/native.h"
+#include "layers/functional.h"
+#include "tapegrad.h"
+
+using Catch::Contains;
+using tg::Shape;
+using tg::Size2;
+using tg::Tensor;
+
+namespace {
+
+struct ConvCase {
+  const char* name;
+  tg::DType dtype;
+  Shape x_shape, w_shape;
+  bool bias;
+  Size2 stride, padding;
+  std::int64_t groups;
+  Shape y_shape;
+  std::vector<double> x, w, b, gy, y, dx, dw, db;
+};
+
+struct PoolCase {
+  const char* name;
+  bool max;
+  tg::DType dtype;
+  Shape x_shape;
+  Size2 kernel, stride, padding;
+  Shape y_shape;
+  std::vector<double> x, gy, y, dx;
+};
+
+const std::vector<ConvCase> kConvCases = {
+#define TG_CONV_REFS_ROWS
+#include "conv_pool_refs.inc"
+#undef TG_CONV_REFS_ROWS
+};
+
+const std::vector<PoolCase> kPoolCases = {
+#define TG_POOL_REFS_ROWS
+#include "conv_pool_refs.inc"
+#undef TG_POOL_REFS_ROWS
+};
+
+Tensor make(const std::vector<double>& v, const Shape& shape, tg::DType dtype) {
+  return tg::tensor(v, shape).to(dtype);
+}
+
+void check_close(const Tensor& t, const Shape& shape, const std::vector<double>& want, tg::DType dtype) {
+  REQUIRE(t.defined());
+  REQUIRE(t.sizes() == shape);
+  CHECK(t.dtype() == dtype);
+  const double tol = dtype == tg::kFloat32 ? 2e-5 : 1e-12;
+  std::vector<double> got = t.to_vector<double>();
+  REQUIRE(got.size() == want.size());
+  for (std::size_t i = 0; i < got.size(); ++i) {
+    INFO("element " << i);
+    CHECK(got[i] == Approx(want[i]).margin(tol).epsilon(tol));
+  }
+}
+
+tg::autograd::GradcheckResult check_conv(Shape xs, Shape ws, bool bias, Size2 stride, Size2 padding,
+                                         std::int64_t groups) {
+  tg::manual_seed(7);
+  std::vector<Tensor> in{tg::randn(xs, tg::kFloat64).requires_grad_(), tg::randn(ws, tg::kFloat64).requires_grad_()};
+  if (bias) in.push_back(tg::randn({ws[0]}, tg::kFloat64).requires_grad_());
+  return tg::autograd::gradcheck(
+      [=](const std::vector<Tensor>& v) {
+        return tg::conv2d(v[0], v[1], v.size() > 2 ? v[2] : Tensor(), stride, padding, groups);
+      },
+      in);
+}
+
+}  // namespace
+
+TEST_CASE("conv2d matches PyTorch: outputs and gradients", "[layers]") {
+  for (const ConvCase& c : kConvCases) {
+    SECTION(c.name) {
+      Tensor x = make(c.x, c.x_shape, c.dtype).requires_grad_();
+      Tensor w = make(c.w, c.w_shape, c.dtype).requires_grad_();
+      Tensor b = c.bias ? make(c.b, {c.w_shape[0]}, c.dtype).requires_grad_() : Tensor();
+      Tensor y = tg::conv2d(x, w, b, c.stride, c.padding, c.groups);
+      CHECK(y.grad_fn_name() == "ConvolutionBackward0");
+      check_close(y, c.y_shape, c.y, c.dtype);
+      y.backward(make(c.gy, c.y_shape, c.dtype));
+      check_close(x.grad(), c.x_shape, c.dx, c.dtype);
+      check_close(w.grad(), c.w_shape, c.dw, c.dtype);
+      if (c.bias) check_close(b.grad(), {c.w_shape[0]}, c.db, c.dtype);
+    }
+  }
+}
+
+TEST_CASE("avg_pool2d and max_pool2d match PyTorch: outputs and gradients", "[layers]") {
+  for (const PoolCase& c : kPoolCases) {
+    SECTION(c.name) {
+      Tensor x = make(c.x, c.x_shape, c.dtype).requires_grad_();
+      Tensor y = c.max ? tg::max_pool2d(x, c.kernel, c.stride, c.padding)
+                       : tg::avg_pool2d(x, c.kernel, c.stride, c.padding);
+      CHECK(y.grad_fn_name() == (c.max ? "MaxPool2DWithIndicesBackward0" : "AvgPool2DBackward0"));
+      check_close(y, c.y_shape, c.y, c.dtype);
+      y.backward(make(c.gy, c.y_shape, c.dtype));
+      check_close(x.grad(), c.x_shape, c.dx, c.dtype);
+    }
+  }
+}
+
+TEST_CASE("conv2d and pooling by hand", "[layers]") {
+  // 3x3 input 1..9, 2x2 kernel of ones: each output sums a 2x2 block.
+  Tensor x = tg::arange(1, 10, 1, tg::kFloat64).reshape({1, 1, 3, 3});
+  Tensor y = tg::conv2d(x, tg::ones({1, 1, 2, 2}, tg::kFloat64), tg::full({1}, 0.5, tg::kFloat64));
+  CHECK(y.to_vector<double>() == std::vector<double>{12.5, 16.5, 24.5, 28.5});
+  CHECK(tg::max_pool2d(x, 2, 1).to_vector<double>() == std::vector<double>{5, 6, 8, 9});
+  CHECK(tg::avg_pool2d(x, 2, 1).to_vector<double>() == std::vector<double>{3, 4, 6, 7});
+  // Padding: avg counts the zeros, max never picks them (all inputs negative here).
+  Tensor neg = -x;
+  CHECK(tg::avg_pool2d(x, 2, 2, 1).to_vector<double>() == std::vector<double>{0.25, 5.0 / 4, 11.0 / 4, 28.0 / 4});
+  CHECK(tg::max_pool2d(neg, 2, 2, 1).to_vector<double>() == std::vector<double>{-1, -2, -4, -5});
+  // The stride defaults to the kernel.
+  CHECK(tg::max_pool2d(tg::arange(0, 16, 1, tg::kFloat32).reshape({1, 1, 4, 4}), 2).to_vector<double>() ==
+        std::vector<double>{5, 7, 13, 15});
+}
+
+TEST_CASE("max_pool2d propagates NaN and routes the gradient to it", "[layers]") {
+  const double nan = std::numeric_limits<double>::quiet_NaN();
+  Tensor x = tg::tensor(std::vector<double>{1, nan, 3, 2}, {1, 1, 2, 2}).requires_grad_();
+  Tensor y = tg::max_pool2d(x, 2);
+  CHECK(std::isnan(y.item<double>()));
+  y.backward(tg::ones({1, 1, 1, 1}, tg::kFloat64));
+  CHECK(x.grad().to_vector<double>() == std::vector<double>{0, 1, 0, 0});
+}
+
+TEST_CASE("conv2d gradients match central differences", "[layers][gradcheck]") {
+  CHECK(check_conv({2, 3, 6, 5}, {4, 3, 3, 3}, true, 1, 0, 1));
+  CHECK(check_conv({2, 3, 6, 5}, {4, 3, 3, 3}, true, 2, 1, 1));
+  CHECK(check_conv({1, 2, 5, 5}, {2, 2, 3, 3}, true, 1, 2, 1));
+  CHECK(check_conv({2, 2, 7, 6}, {3, 2, 2, 3}, true, {2, 1}, {1, 2}, 1));
+  CHECK(check_conv({2, 4, 5, 5}, {6, 2, 3, 3}, true, 1, 1, 2));
+  CHECK(check_conv({1, 4, 6, 6}, {4, 1, 3, 3}, false, 2, 1, 4));
+  CHECK(check_conv({1, 2, 8, 8}, {2, 2, 2, 2}, false, 3, 0, 1));
+  CHECK(check_conv({2, 1, 8, 8}, {3, 1, 5, 5}, true, 1, 0, 1));
+}
+
+TEST_CASE("conv2d computes only the gradients that are needed", "[layers][gradcheck]") {
+  tg::manual_seed(3);
+  Tensor x = tg::randn({2, 2, 5, 5}, tg::kFloat64);
+  Tensor w = tg::randn({3, 2, 3, 3}, tg::kFloat64).requires_grad_();
+  Tensor b = tg::randn({3}, tg::kFloat64);
+  Tensor y = tg::conv2d(x, w, b, 1, 1);
+  y.sum().backward();
+  CHECK_FALSE(x.grad().defined());
+  CHECK_FALSE(b.grad().defined());
+  CHECK(w.grad().sizes() == Shape({3, 2, 3, 3}));
+  // d(sum y)/dw[f, c, kh, kw] is the sum of the input window (kh, kw) sees: check one entry.
+  Tensor xp = tg::native::slice(tg::native::slice(x, 2, 0, 4, 1), 3, 0, 4, 1);  // kh = kw = 0 with padding 1
+  CHECK(w.grad().to_vector<double>()[0] == Approx(xp.select(1, 0).sum().item<double>()).epsilon(1e-12));
+  // Only the input requires grad.
+  Tensor x2 = tg::randn({1, 2, 5, 5}, tg::kFloat64).requires_grad_();
+  CHECK(tg::autograd::gradcheck([&](const std::vector<Tensor>& v) { return tg::conv2d(v[0], w.detach(), b, 2, 1); },
+                                {x2}));
+  {
+    tg::NoGradGuard no_grad;
+    CHECK_FALSE(tg::conv2d(x2, w, b).requires_grad());
+  }
+}
+
+TEST_CASE("pooling gradients match central differences", "[layers][gradcheck]") {
+  struct Config {
+    Size2 kernel;
+    std::optional<Size2> stride;
+    Size2 padding;
+  };
+  const std::vector<Config> configs = {
+      {2, std::nullopt, 0}, {3, Size2(2), 1}, {3, Size2(1), 0}, {{2, 3}, Size2(1, 2), {1, 1}}, {2, Size2(3), 0}};
+  for (const Config& c : configs) {
+    tg::manual_seed(11);
+    Tensor x = tg::randn({2, 3, 7, 6}, tg::kFloat64).requires_grad_();
+    CHECK(tg::autograd::gradcheck(
+        [&](const std::vector<Tensor>& v) { return tg::avg_pool2d(v[0], c.kernel, c.stride, c.padding); }, {x}));
+    CHECK(tg::autograd::gradcheck(
+        [&](const std::vector<Tensor>& v) { return tg::max_pool2d(v[0], c.kernel, c.stride, c.padding); }, {x}));
+  }
+}
+
+TEST_CASE("conv2d and pooling of a non-contiguous input equal those of its contiguous copy", "[layers]") {
+  tg::manual_seed(5);
+  Tensor base = tg::randn({2, 6, 7, 3});
+  Tensor x = base.permute({0, 3, 1, 2});  // [2, 3, 6, 7], not contiguous
+  REQUIRE_FALSE(x.is_contiguous());
+  Tensor xc = x.contiguous();
+  Tensor w = tg::randn({4, 3, 3, 3}).transpose(2, 3);  // non-contiguous weight too
+  Tensor b = tg::randn({4});
+  std::vector<double> a = tg::conv2d(x, w, b, 2, 1).to_vector<double>();
+  std::vector<double> c = tg::conv2d(xc, w.contiguous(), b, 2, 1).to_vector<double>();
+  CHECK(a == c);
+  CHECK(tg::max_pool2d(x, 2).to_vector<double>() == tg::max_pool2d(xc, 2).to_vector<double>());
+  CHECK(tg::avg_pool2d(x, 3, 2, 1).to_vector<double>() == tg::avg_pool2d(xc, 3, 2, 1).to_vector<double>());
+
+  // The gradient reaches the non-contiguous leaf in its shape.
+  Tensor leaf = tg::randn({2, 6, 7, 3}).requires_grad_();
+  Tensor y = tg::conv2d(leaf.permute({0, 3, 1, 2}), w, b);
+  y.sum().backward();
+  CHECK(leaf.grad().sizes() == Shape({2, 6, 7, 3}));
+}
+
+TEST_CASE("conv2d rejects bad input", "[layers][errors]") {
+  Tensor x = tg::ones({2, 3, 5, 5});
+  Tensor w = tg::ones({4, 3, 3, 3});
+  CHECK_THROWS_WITH(tg::conv2d(tg::ones({3, 5}), w),
+                    Contains("[conv2d] expected input of shape [N, C, H, W], got [3, 5]"));
+  CHECK_THROWS_WITH(tg::conv2d(x, tg::ones({4, 3, 3})), Contains("[conv2d]") && Contains("[4, 3, 3]"));
+  CHECK_THROWS_WITH(tg::conv2d(tg::ones({2, 2, 5, 5}), w),
+                    Contains("[conv2d]") && Contains("[2, 2, 5, 5]") && Contains("[4, 3, 3, 3]"));
+  CHECK_THROWS_WITH(tg::conv2d(tg::ones({2, 3, 5, 5}), tg::ones({4, 1, 3, 3}), {}, 1, 0, 2),
+                    Contains("[conv2d]") && Contains("groups=2"));
+  CHECK_THROWS_WITH(tg::conv2d(tg::ones({2, 4, 5, 5}), tg::ones({3, 2, 3, 3}), {}, 1, 0, 2),
+                    Contains("[conv2d]") && Contains("groups=2"));
+  CHECK_THROWS_WITH(tg::conv2d(x, w, {}, 1, 0, 0), Contains("[conv2d] expected groups >= 1, got 0"));
+  CHECK_THROWS_WITH(tg::conv2d(x, tg::ones({4, 3, 7, 3})),
+                    Contains("[conv2d] kernel size [7, 3] is larger than the padded input size [5, 5]"));
+  CHECK_NOTHROW(tg::conv2d(x, tg::ones({4, 3, 7, 3}), {}, 1, 1));
+  CHECK_THROWS_WITH(tg::conv2d(x, w, {}, 0), Contains("[conv2d] expected a positive stride, got [0, 0]"));
+  CHECK_THROWS_WITH(tg::conv2d(x, w, {}, {1, -1}), Contains("[conv2d] expected a positive stride, got [1, -1]"));
+  CHECK_THROWS_WITH(tg::conv2d(x, w, {}, 1, -1), Contains("[conv2d] expected a non-negative padding"));
+  CHECK_THROWS_WITH(tg::conv2d(x, tg::ones({4, 3, 3, 3}, tg::kFloat64)),
+                    Contains("[conv2d] expected input and weight of one dtype, got float32 and float64"));
+  CHECK_THROWS_WITH(tg::conv2d(tg::ones({2, 3, 5, 5}, tg::kInt64), tg::ones({4, 3, 3, 3}, tg::kInt64)),
+                    Contains("[conv2d] expected a float32 or float64 input, got int64"));
+  CHECK_THROWS_WITH(tg::conv2d(x, w, tg::ones({3})), Contains("[conv2d] expected bias of shape [4], got [3]"));
+  CHECK_THROWS_WITH(tg::conv2d(x, w, tg::ones({4}, tg::kFloat64)),
+                    Contains("[conv2d] expected bias of dtype float32, got float64"));
+}
+
+TEST_CASE("pooling rejects bad input", "[layers][errors]") {
+  Tensor x = tg::ones({1, 2, 4, 4});
+  for (const char* op : {"avg_pool2d", "max_pool2d"}) {
+    auto pool = [op](const Tensor& t, Size2 k, std::optional<Size2> s = std::nullopt, Size2 p = 0) {
+      return std::string(op) == "max_pool2d" ? tg::max_pool2d(t, k, s, p) : tg::avg_pool2d(t, k, s, p);
+    };
+    const std::string tag = std::string("[") + op + "]";
+    CHECK_THROWS_WITH(pool(tg::ones({3, 5}), 2), Contains(tag + " expected input of shape [N, C, H, W], got [3, 5]"));
+    CHECK_THROWS_WITH(pool(tg::ones({1, 1, 4, 4}, tg::kInt64), 2),
+                      Contains(tag + " expected a float32 or float64 input, got int64"));
+    CHECK_THROWS_WITH(pool(x, 0), Contains(tag + " expected a positive kernel size, got [0, 0]"));
+    CHECK_THROWS_WITH(pool(x, 2, Size2(0)), Contains(tag + " expected a positive stride, got [0, 0]"));
+    CHECK_THROWS_WITH(pool(x, 2, std::nullopt, 2),
+                      Contains(tag + " expected padding between 0 and half the kernel size") &&
+                          Contains("padding [2, 2] for kernel [2, 2]"));
+    CHECK_THROWS_WITH(pool(x, 3, std::nullopt, -1), Contains(tag));
+    CHECK_THROWS_WITH(pool(x, {5, 2}), Contains(tag + " kernel size [5, 2] is larger than the padded input size [4, 4]"));
+    CHECK_NOTHROW(pool(x, {5, 2}, std::nullopt, {1, 0}));
+  }
+}
