@@ -182,7 +182,7 @@ Tensor Tensor::index_select(std::int64_t dim, const Tensor& index) const {
       native::binary_(BinaryOp::Add, native::select(gx, d, i), native::select(g, d, static_cast<std::int64_t>(j)));
     }
     return Grads{gx};
-  }, {});
+  }, {index});  // the backward reads the index: modifying it in place must be caught
 }
 
 // --- elementwise ------------------------------------------------------------------------------
@@ -270,9 +270,11 @@ Tensor Tensor::pow(const Tensor& exponent) const {
   Tensor out = native::binary(BinaryOp::Pow, x, e);
   bool ge = e.requires_grad();
   return record("PowBackward1", out, {x, e}, [x, e, ge, y = native::alias(out)](const Tensor& g) {
-    Tensor gx = g * e * x.pow(e - 1.0);
-    // d(x^e)/de = x^e · log x, taken as 0 where x == 0 and e >= 0 (PyTorch's convention).
-    Tensor ge_full = ge ? native::where(x.eq(0.0), zeros({}, y.dtype()), g * y * x.log()) : Tensor();
+    // PyTorch's conventions: d(x^e)/dx = e · x^(e-1), taken as 0 where e == 0 (not 0 · 0^-1 = nan);
+    // d(x^e)/de = x^e · log x, taken as 0 where x == 0 and e >= 0.
+    Tensor zero = zeros({}, y.dtype());
+    Tensor gx = native::where(e.eq(0.0), zero, g * e * x.pow(e - 1.0));
+    Tensor ge_full = ge ? native::where(x.eq(0.0) * e.ge(0.0), zero, g * y * x.log()) : Tensor();
     return Grads{reduce_to(gx, x), ge ? reduce_to(ge_full, e) : Tensor()};
   }, {x, e, out});
 }
@@ -401,8 +403,24 @@ Tensor Tensor::var(const Shape& dims, bool unbiased, bool keepdim) const {
                 });
 }
 
-Tensor Tensor::std() const { return var().sqrt(); }
-Tensor Tensor::std(const Shape& dims, bool unbiased, bool keepdim) const { return var(dims, unbiased, keepdim).sqrt(); }
+Tensor Tensor::std() const { return std({}, true, false); }
+
+// Its own entry (PyTorch's StdBackward0), not var().sqrt(), whose gradient is 0 · inf = nan where
+// std == 0; PyTorch takes it as 0 there:
+//   d std / dx_i = (x_i - mean) / ((M - correction) · std), with M the count per output.
+Tensor Tensor::std(const Shape& dims, bool unbiased, bool keepdim) const {
+  Tensor x = *this;
+  std::int64_t correction = unbiased ? 1 : 0;
+  Tensor out = native::unary(UnaryOp::Sqrt, native::var(x, dims, correction, keepdim));
+  return record("StdBackward0", out, {x},
+                [x, dims, keepdim, correction, y = native::alias(out)](const Tensor& g) {
+                  double m = static_cast<double>(native::reduction_count(x.sizes(), dims));
+                  Tensor mu = native::mean(x, dims, true);
+                  Tensor gy = native::where(y.eq(0.0), zeros({}, y.dtype()), g / y);
+                  Tensor gk = unsqueeze_reduced(gy, x.sizes(), dims, keepdim);
+                  return Grads{(x - mu) * gk * (1.0 / (m - static_cast<double>(correction)))};
+                }, {x, out});
+}
 
 namespace {
 
@@ -440,6 +458,8 @@ Tensor Tensor::matmul(const Tensor& other) const {
   const char* name = a.dim() == 1 && b.dim() == 1 ? "DotBackward0"
                      : a.dim() == 2 && b.dim() == 1 ? "MvBackward0"
                      : a.dim() == 2 && b.dim() == 2 ? "MmBackward0"
+                     : a.dim() == 1 && b.dim() == 2 ? "SqueezeBackward3"
+                     : a.dim() == 2 && b.dim() >= 3 ? "CloneBackward0"
                                                     : "UnsafeViewBackward0";
   bool ga = a.requires_grad(), gb = b.requires_grad();
   return record(name, out, {a, b}, [a, b, ga, gb](const Tensor& g) {

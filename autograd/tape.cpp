@@ -34,6 +34,33 @@ struct Tape {
 
 thread_local Tape tape;
 
+// Deletes a node without recursing down the graph: a long chain dropped before backward would
+// otherwise free each node from inside the previous one's destructor and overflow the stack.
+// A node's last-owner inputs hand their entries to the outermost call, which frees them in a
+// loop (PyTorch's deleteNode does the same). A raw thread_local pointer: safe at thread exit.
+thread_local std::vector<std::shared_ptr<autograd::Node>>* pending_deletes = nullptr;
+
+void delete_node(autograd::Node* node) {
+  std::vector<std::shared_ptr<autograd::Node>> pending;
+  bool outermost = pending_deletes == nullptr;
+  if (outermost) pending_deletes = &pending;
+  node->backward = nullptr;  // drop the captures first: then `inputs` holds the last references
+  for (Tensor& t : node->inputs) {
+    if (!t.defined() || t.impl_ptr().use_count() != 1) continue;
+    std::shared_ptr<autograd::Meta>& meta = t.impl()->autograd;
+    if (meta && meta.use_count() == 1 && meta->grad_fn && meta->grad_fn.use_count() == 1)
+      pending_deletes->push_back(std::move(meta->grad_fn));
+  }
+  delete node;
+  if (!outermost) return;
+  while (!pending.empty()) {
+    std::shared_ptr<autograd::Node> next = std::move(pending.back());
+    pending.pop_back();
+    next.reset();  // re-enters delete_node, which only appends to `pending`
+  }
+  pending_deletes = nullptr;
+}
+
 autograd::Meta* meta_of(const Tensor& t) { return t.impl()->autograd.get(); }
 
 autograd::Meta& ensure_meta(const Tensor& t) {
@@ -140,7 +167,7 @@ Tensor record(std::string name, const Tensor& output, const std::vector<Tensor>&
   TG_CHECK(!output.requires_grad(), "[record] {}: the output is already on the tape or a leaf that requires grad",
            name);
   TG_CHECK(backward != nullptr, "[record] {}: the backward function is empty", name);
-  auto node = std::make_shared<Node>();
+  std::shared_ptr<Node> node(new Node(), delete_node);
   node->name = std::move(name);
   node->output = output.impl();
   node->output_sizes = output.sizes();

@@ -1,24 +1,75 @@
-// OpenBLAS bindings. Layer: core.
+// OpenBLAS bindings and the one threading policy for GEMM: OpenBLAS itself runs single-threaded
+// (its own pool would spin against OpenMP's on two cores), and a large GEMM is split into
+// row or column blocks across OpenMP threads, each a single-threaded OpenBLAS call.
+// Layer: core.
 #include "core/blas.h"
 
 #include <cblas.h>
+#include <omp.h>
 
 namespace tg::blas {
 
+namespace {
+
+// Single-threaded OpenBLAS from the moment the library loads.
+const bool kSingleThreaded = [] {
+  openblas_set_num_threads(1);
+  return true;
+}();
+
+constexpr std::int64_t kParallelFlops = 1 << 21;  // below this, one thread
+
+void call(bool ta, bool tb, std::int64_t m, std::int64_t n, std::int64_t k, float alpha, const float* a,
+          std::int64_t lda, const float* b, std::int64_t ldb, float beta, float* c, std::int64_t ldc) {
+  cblas_sgemm(CblasRowMajor, ta ? CblasTrans : CblasNoTrans, tb ? CblasTrans : CblasNoTrans, static_cast<blasint>(m),
+              static_cast<blasint>(n), static_cast<blasint>(k), alpha, a, static_cast<blasint>(lda), b,
+              static_cast<blasint>(ldb), beta, c, static_cast<blasint>(ldc));
+}
+
+void call(bool ta, bool tb, std::int64_t m, std::int64_t n, std::int64_t k, double alpha, const double* a,
+          std::int64_t lda, const double* b, std::int64_t ldb, double beta, double* c, std::int64_t ldc) {
+  cblas_dgemm(CblasRowMajor, ta ? CblasTrans : CblasNoTrans, tb ? CblasTrans : CblasNoTrans, static_cast<blasint>(m),
+              static_cast<blasint>(n), static_cast<blasint>(k), alpha, a, static_cast<blasint>(lda), b,
+              static_cast<blasint>(ldb), beta, c, static_cast<blasint>(ldc));
+}
+
+// Row-major op(A)[i, p] lives at a + i·lda + p (no transpose) or a + p·lda + i (transpose).
+template <class T>
+void split_gemm(bool ta, bool tb, std::int64_t m, std::int64_t n, std::int64_t k, T alpha, const T* a,
+                std::int64_t lda, const T* b, std::int64_t ldb, T beta, T* c, std::int64_t ldc) {
+  (void)kSingleThreaded;
+  int threads = omp_in_parallel() ? 1 : omp_get_max_threads();
+  if (threads == 1 || m * n * k < kParallelFlops) return call(ta, tb, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
+  bool by_rows = m >= n;
+#pragma omp parallel num_threads(threads)
+  {
+    int t = omp_get_thread_num(), nt = omp_get_num_threads();
+    std::int64_t total = by_rows ? m : n;
+    std::int64_t lo = total * t / nt, hi = total * (t + 1) / nt;
+    if (hi > lo) {
+      if (by_rows) {
+        const T* a_blk = ta ? a + lo : a + lo * lda;
+        call(ta, tb, hi - lo, n, k, alpha, a_blk, lda, b, ldb, beta, c + lo * ldc, ldc);
+      } else {
+        const T* b_blk = tb ? b + lo * ldb : b + lo;
+        call(ta, tb, m, hi - lo, k, alpha, a, lda, b_blk, ldb, beta, c + lo, ldc);
+      }
+    }
+  }
+}
+
+}  // namespace
+
 void gemm(bool trans_a, bool trans_b, std::int64_t m, std::int64_t n, std::int64_t k, float alpha, const float* a,
           std::int64_t lda, const float* b, std::int64_t ldb, float beta, float* c, std::int64_t ldc) {
-  cblas_sgemm(CblasRowMajor, trans_a ? CblasTrans : CblasNoTrans, trans_b ? CblasTrans : CblasNoTrans,
-              static_cast<blasint>(m), static_cast<blasint>(n), static_cast<blasint>(k), alpha, a,
-              static_cast<blasint>(lda), b, static_cast<blasint>(ldb), beta, c, static_cast<blasint>(ldc));
+  split_gemm(trans_a, trans_b, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
 }
 
 void gemm(bool trans_a, bool trans_b, std::int64_t m, std::int64_t n, std::int64_t k, double alpha, const double* a,
           std::int64_t lda, const double* b, std::int64_t ldb, double beta, double* c, std::int64_t ldc) {
-  cblas_dgemm(CblasRowMajor, trans_a ? CblasTrans : CblasNoTrans, trans_b ? CblasTrans : CblasNoTrans,
-              static_cast<blasint>(m), static_cast<blasint>(n), static_cast<blasint>(k), alpha, a,
-              static_cast<blasint>(lda), b, static_cast<blasint>(ldb), beta, c, static_cast<blasint>(ldc));
+  split_gemm(trans_a, trans_b, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
 }
 
-void set_num_threads(int n) { openblas_set_num_threads(n); }
+void set_num_threads(int) { openblas_set_num_threads(1); }
 
 }  // namespace tg::blas

@@ -6,7 +6,8 @@
 
 namespace tg {
 
-// Sets the threads of our kernels and of OpenBLAS together; n >= 1.
+// Sets the threads of our kernels (OpenMP); OpenBLAS stays single-threaded and large GEMMs are
+// split across these threads instead. n >= 1.
 void set_num_threads(int n);
 int get_num_threads();
 

@@ -115,10 +115,14 @@ T uniform01(Mt19937& e) {
 }
 
 // PyTorch's kernel computes x * (to - from) + from, which its AVX2 build contracts into one fma.
-template <class T>
-TG_FMA_CLONES void fill_uniform(T* out, std::int64_t n, T from, T to, Mt19937& e) {
-  const T width = to - from;
-  for (std::int64_t i = 0; i < n; ++i) out[i] = std::fma(uniform01<T>(e), width, from);
+TG_FMA_CLONES void fill_uniform(float* out, std::int64_t n, float from, float to, Mt19937& e) {
+  const float width = to - from;
+  for (std::int64_t i = 0; i < n; ++i) out[i] = std::fma(uniform01_float(e), width, from);
+}
+
+TG_FMA_CLONES void fill_uniform(double* out, std::int64_t n, double from, double to, Mt19937& e) {
+  const double width = to - from;
+  for (std::int64_t i = 0; i < n; ++i) out[i] = std::fma(uniform01_double(e), width, from);
 }
 
 // One standard normal by Box-Muller over two double uniforms (PyTorch's normal_distribution<double>):
@@ -319,7 +323,7 @@ void fill_in_memory_order(const Tensor& t, Fill&& fill) {
 
 void uniform_unchecked(const Tensor& t, double from, double to, Generator& g) {
   fill_in_memory_order(t, [&]<class T>(T* data, std::int64_t n) {
-    fill_uniform<T>(data, n, static_cast<T>(from), static_cast<T>(to), g.engine);
+    fill_uniform(data, n, static_cast<T>(from), static_cast<T>(to), g.engine);
   });
 }
 

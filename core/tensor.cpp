@@ -57,6 +57,7 @@ void* Tensor::raw_data() const {
 namespace detail {
 
 void gather_elements(const Tensor& t, void* out, DType to) {
+  if (t.numel() == 0) return;
   Tensor src = t.dtype() == to ? t : native::to(t, to);
   Tensor c = native::contiguous(src);
   std::memcpy(out, c.raw_data(), static_cast<std::size_t>(c.numel()) * itemsize(to));

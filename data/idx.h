@@ -11,8 +11,8 @@
 namespace tg::data {
 
 struct IdxArray {
-  std::vector<std::int64_t> dims;   // [N, H, W] for images, [N] for labels; all positive
-  std::vector<std::uint8_t> data;   // row-major, exactly the product of dims bytes
+  std::vector<std::int64_t> dims;  // [N, H, W] for images, [N] for labels; all positive
+  std::vector<std::uint8_t> data;  // row-major, exactly the product of dims bytes
 };
 
 // Both throw tg::Error naming the file when it cannot be opened, when the magic number or the

@@ -26,7 +26,7 @@ class Tanh : public Module {
 // Flattens dims start_dim..end_dim (default: all but the batch dim).
 class Flatten : public Module {
  public:
-  explicit Flatten(std::int64_t start_dim = 1, std::int64_t end_dim = -1) : start_dim(start_dim), end_dim(end_dim) {}
+  explicit Flatten(std::int64_t start = 1, std::int64_t end = -1) : start_dim(start), end_dim(end) {}
   Tensor forward(const Tensor& input) override { return input.flatten(start_dim, end_dim); }
   std::string name() const override { return "Flatten"; }
   std::string extra_repr() const override;

@@ -3,6 +3,8 @@
 // Layer: layers; must not know modules or optimizers.
 #include <cmath>
 #include <cstdint>
+#include <utility>
+#include <vector>
 
 #include "autograd/tape.h"
 #include "core/native.h"
@@ -16,7 +18,9 @@ namespace {
 // --- kernels: N batch, C channels, S = L or H·W spatial (1 for [N, C]), M = N·S per channel ---
 // Channel c of sample n is the contiguous run x[(n·C + c)·S, + S). Channels are independent, so
 // both kernels split them across threads; each channel's passes run back to back while its
-// values are in cache. Sums fold each run in T (vectorized), then across runs in double.
+// values are in cache. Sums fold each run in T (vectorized), then across runs in double. For
+// [N, C] (S = 1) the runs are single values: the passes walk whole rows instead, vectorized
+// over the channels, with one accumulator per channel.
 
 template <class T>
 double run_sum(const T* a, std::int64_t S) {
@@ -32,13 +36,37 @@ double run_sum(const T* a, std::int64_t S) {
 template <class T>
 void batch_norm_forward(T* y, T* mean, T* var, T* rstd, const T* x, const T* weight, const T* bias, std::int64_t N,
                         std::int64_t C, std::int64_t S, double eps, bool training) {
-  const std::int64_t M = N * S;
+  const double M = static_cast<double>(N * S);
+  auto affine = [&](std::int64_t c, T& scale, T& shift) {
+    rstd[c] = static_cast<T>(1.0 / std::sqrt(static_cast<double>(var[c]) + eps));
+    scale = (weight ? weight[c] : T(1)) * rstd[c];
+    shift = (bias ? bias[c] : T(0)) - mean[c] * scale;
+  };
+  if (S == 1) {
+    std::vector<double> acc(static_cast<std::size_t>(C), 0.0);
+    std::vector<T> scale(static_cast<std::size_t>(C)), shift(static_cast<std::size_t>(C));
+    if (training) {
+      for (std::int64_t n = 0; n < N; ++n)  // pass 1: mean
+        for (std::int64_t c = 0; c < C; ++c) acc[c] += static_cast<double>(x[n * C + c]);
+      for (std::int64_t c = 0; c < C; ++c) mean[c] = static_cast<T>(acc[c] / M), acc[c] = 0;
+      for (std::int64_t n = 0; n < N; ++n)  // pass 2: Σ (x − mean)²
+        for (std::int64_t c = 0; c < C; ++c) {
+          T d = x[n * C + c] - mean[c];
+          acc[c] += static_cast<double>(d * d);
+        }
+      for (std::int64_t c = 0; c < C; ++c) var[c] = static_cast<T>(acc[c] / M);
+    }
+    for (std::int64_t c = 0; c < C; ++c) affine(c, scale[c], shift[c]);
+    for (std::int64_t n = 0; n < N; ++n)  // pass 3: normalize and affine
+      for (std::int64_t c = 0; c < C; ++c) y[n * C + c] = x[n * C + c] * scale[c] + shift[c];
+    return;
+  }
 #pragma omp parallel for schedule(static) if (N * C * S >= kParallelGrain)
   for (std::int64_t c = 0; c < C; ++c) {
     if (training) {
       double sum = 0;  // pass 1: mean
       for (std::int64_t n = 0; n < N; ++n) sum += run_sum(x + (n * C + c) * S, S);
-      const T mu = static_cast<T>(sum / static_cast<double>(M));
+      const T mu = static_cast<T>(sum / M);
       double sq = 0;  // pass 2: Σ (x − mean)²
       for (std::int64_t n = 0; n < N; ++n) {
         const T* xr = x + (n * C + c) * S;
@@ -48,11 +76,10 @@ void batch_norm_forward(T* y, T* mean, T* var, T* rstd, const T* x, const T* wei
         sq += static_cast<double>(s);
       }
       mean[c] = mu;
-      var[c] = static_cast<T>(sq / static_cast<double>(M));
+      var[c] = static_cast<T>(sq / M);
     }
-    rstd[c] = static_cast<T>(1.0 / std::sqrt(static_cast<double>(var[c]) + eps));
-    const T scale = (weight ? weight[c] : T(1)) * rstd[c];
-    const T shift = (bias ? bias[c] : T(0)) - mean[c] * scale;
+    T scale, shift;
+    affine(c, scale, shift);
     for (std::int64_t n = 0; n < N; ++n) {  // pass 3: normalize and affine
       const T* xr = x + (n * C + c) * S;
       T* yr = y + (n * C + c) * S;
@@ -71,36 +98,49 @@ void batch_norm_forward(T* y, T* mean, T* var, T* rstd, const T* x, const T* wei
 template <class T>
 void batch_norm_backward(T* dx, T* dweight, T* dbias, const T* dy, const T* x, const T* mean, const T* rstd,
                          const T* weight, std::int64_t N, std::int64_t C, std::int64_t S, bool training) {
-  const std::int64_t M = N * S;
+  const double M = static_cast<double>(N * S);
   const bool need_sums = dweight || dbias || (dx && training);
-#pragma omp parallel for schedule(static) if (N * C * S >= kParallelGrain)
-  for (std::int64_t c = 0; c < C; ++c) {
-    const T mu = mean[c], r = rstd[c];
-    double sum_dy = 0, sum_dy_xmu = 0;  // pass 1: Σ dy and Σ dy·(x − mean)
-    if (need_sums) {
-      for (std::int64_t n = 0; n < N; ++n) {
-        const T* dyr = dy + (n * C + c) * S;
-        sum_dy += run_sum(dyr, S);
-        if (!x) continue;
-        const T* xr = x + (n * C + c) * S;
-        T s = 0;
-#pragma omp simd reduction(+ : s)
-        for (std::int64_t i = 0; i < S; ++i) s += dyr[i] * (xr[i] - mu);
-        sum_dy_xmu += static_cast<double>(s);
-      }
-    }
-    const double dw = sum_dy_xmu * static_cast<double>(r);  // Σ dy·xhat
+  // From Σ dy and Σ dy·(x − mean): dbias, dweight, and dx's coefficients.
+  auto finish = [&](std::int64_t c, double sum_dy, double sum_dy_xmu, T& a, T& b, T& k) {
+    const double r = static_cast<double>(rstd[c]), dw = sum_dy_xmu * r;  // dw = Σ dy·xhat
     if (dbias) dbias[c] = static_cast<T>(sum_dy);
     if (dweight) dweight[c] = static_cast<T>(dw);
-    if (!dx) continue;
-    const double wr = static_cast<double>(weight ? weight[c] : T(1)) * static_cast<double>(r);
-    T a = static_cast<T>(wr), b = 0, k = 0;
-    if (training) {  // dx = wr·(dy − dbias/M − (x − mean)·rstd·dweight/M)
-      const double m = static_cast<double>(M), xcoef = static_cast<double>(r) * dw / m;
-      b = static_cast<T>(-wr * xcoef);
-      k = static_cast<T>(-wr * sum_dy / m);
+    const double wr = static_cast<double>(weight ? weight[c] : T(1)) * r;
+    a = static_cast<T>(wr);  // dx = wr·(dy − dbias/M − (x − mean)·rstd·dweight/M)
+    b = training ? static_cast<T>(-wr * r * dw / M) : T(0);
+    k = training ? static_cast<T>(-wr * sum_dy / M) : T(0);
+  };
+  if (S == 1) {
+    std::vector<double> sum_dy(static_cast<std::size_t>(C), 0.0), sum_dy_xmu(static_cast<std::size_t>(C), 0.0);
+    std::vector<T> a(static_cast<std::size_t>(C)), b(static_cast<std::size_t>(C)), k(static_cast<std::size_t>(C));
+    for (std::int64_t n = 0; n < N && need_sums; ++n)  // pass 1: Σ dy and Σ dy·(x − mean)
+      for (std::int64_t c = 0; c < C; ++c) {
+        sum_dy[c] += static_cast<double>(dy[n * C + c]);
+        if (x) sum_dy_xmu[c] += static_cast<double>(dy[n * C + c] * (x[n * C + c] - mean[c]));
+      }
+    for (std::int64_t c = 0; c < C; ++c) finish(c, sum_dy[c], sum_dy_xmu[c], a[c], b[c], k[c]);
+    for (std::int64_t n = 0; n < N && dx; ++n)  // pass 2: dx
+      for (std::int64_t c = 0; c < C; ++c)
+        dx[n * C + c] = training ? a[c] * dy[n * C + c] + b[c] * (x[n * C + c] - mean[c]) + k[c] : a[c] * dy[n * C + c];
+    return;
+  }
+#pragma omp parallel for schedule(static) if (N * C * S >= kParallelGrain)
+  for (std::int64_t c = 0; c < C; ++c) {
+    const T mu = mean[c];
+    double sum_dy = 0, sum_dy_xmu = 0;
+    for (std::int64_t n = 0; n < N && need_sums; ++n) {  // pass 1: Σ dy and Σ dy·(x − mean)
+      const T* dyr = dy + (n * C + c) * S;
+      sum_dy += run_sum(dyr, S);
+      if (!x) continue;
+      const T* xr = x + (n * C + c) * S;
+      T s = 0;
+#pragma omp simd reduction(+ : s)
+      for (std::int64_t i = 0; i < S; ++i) s += dyr[i] * (xr[i] - mu);
+      sum_dy_xmu += static_cast<double>(s);
     }
-    for (std::int64_t n = 0; n < N; ++n) {  // pass 2: dx
+    T a, b, k;
+    finish(c, sum_dy, sum_dy_xmu, a, b, k);
+    for (std::int64_t n = 0; n < N && dx; ++n) {  // pass 2: dx
       const T* dyr = dy + (n * C + c) * S;
       T* dxr = dx + (n * C + c) * S;
       if (training) {

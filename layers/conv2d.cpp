@@ -1,9 +1,10 @@
-// conv2d: im2col + one GEMM per group over the whole batch, col2im for the input's gradient, and
-// the differentiable function that records one "ConvolutionBackward0" entry.
+// conv2d: im2col + GEMM over blocks of samples, col2im for the input's gradient, and the
+// differentiable function that records one "ConvolutionBackward0" entry.
 // Layer: layers; must not depend on modules or optimizers.
 #include <omp.h>
 
 #include <algorithm>
+#include <vector>
 
 #include "autograd/tape.h"
 #include "core/blas.h"
@@ -16,76 +17,102 @@ namespace tg {
 namespace {
 
 // N batch, C input channels, F filters, G groups (Cg = C/G, Fg = F/G), H×W input, KH×KW kernel,
-// OH×OW output, P = OH·OW, NP = N·P; R = Cg·KH·KW rows of one group's im2col columns.
+// OH×OW output, P = OH·OW; R = Cg·KH·KW rows of one group's im2col columns. The batch is processed
+// in blocks of NB samples (nb for the last), whose NB·P columns have row stride LD.
 struct ConvShape {
-  std::int64_t N, C, H, W, F, KH, KW, SH, SW, PH, PW, G, OH, OW;
+  std::int64_t N, C, H, W, F, KH, KW, SH, SW, PH, PW, G, OH, OW, NB, LD;
   std::int64_t P() const { return OH * OW; }
-  std::int64_t NP() const { return N * OH * OW; }
   std::int64_t Fg() const { return F / G; }
   std::int64_t R() const { return C / G * KH * KW; }
+  std::int64_t rows() const { return C * KH * KW; }
 };
 
-// The outputs o in [lo, hi) whose input index o·stride − pad + k falls inside [0, size).
-void valid_range(std::int64_t& lo, std::int64_t& hi, std::int64_t size, std::int64_t out, std::int64_t stride,
-                 std::int64_t pad, std::int64_t k) {
-  std::int64_t first = pad - k, end = size + pad - k;
-  lo = first <= 0 ? 0 : (first + stride - 1) / stride;
-  hi = end <= 0 ? 0 : std::min(out, (end + stride - 1) / stride);
-  lo = std::min(lo, hi);
+// Why blocks (measured at LeNet's shapes, batch 256): whole-batch columns (10-15 MB) go through
+// memory twice, and OpenBLAS runs these skinny products up to 3x slower (15x on two threads) on
+// N·P-wide operands than on blocks of a few thousand columns; 256 KB blocks of columns ran best. A
+// row stride that is a multiple of a large power of two also makes the rows OpenBLAS packs together
+// collide in cache: pad it.
+constexpr std::int64_t kBlockBytes = std::int64_t{1} << 18;  // one block's im2col columns
+std::int64_t padded_stride(std::int64_t cols) {
+  std::int64_t ld = (cols + 15) / 16 * 16;  // rows start on 64-byte lines...
+  return ld % 256 == 0 ? ld + 16 : ld;      // ...but not every 1 KiB
 }
 
-// cols [C·KH·KW, NP]: row (c, kh, kw), column (n, oh, ow) holds x[n, c, oh·SH − PH + kh, ow·SW − PW + kw],
-// zero where that falls in the padding.
+// For each kernel offset k, the outputs o in [lo, hi) whose input index o·stride − pad + k falls
+// inside [0, size). Computed once per call: divisions have no place in the copy loops.
+struct Span {
+  std::int64_t lo, hi;
+};
+std::vector<Span> valid_spans(std::int64_t size, std::int64_t out, std::int64_t stride, std::int64_t pad,
+                              std::int64_t kernel) {
+  std::vector<Span> spans(static_cast<std::size_t>(kernel));
+  for (std::int64_t k = 0; k < kernel; ++k) {
+    std::int64_t first = pad - k, end = size + pad - k;
+    std::int64_t hi = end <= 0 ? 0 : std::min(out, (end + stride - 1) / stride);
+    std::int64_t lo = first <= 0 ? 0 : (first + stride - 1) / stride;
+    spans[static_cast<std::size_t>(k)] = {std::min(lo, hi), hi};
+  }
+  return spans;
+}
+
+// For the nb samples of x: cols [C·KH·KW, nb·P], row (c, kh, kw), column (n, oh, ow) holds
+// x[n, c, oh·SH − PH + kh, ow·SW − PW + kw], zero where that falls in the padding.
 template <class T>
-void im2col(T* cols, const T* x, const ConvShape& s) {
-  const std::int64_t rows = s.C * s.KH * s.KW, P = s.P(), NP = s.NP();
-#pragma omp parallel for collapse(2) schedule(static) if (rows * NP >= kParallelGrain)
+void im2col(T* cols, const T* x, std::int64_t nb, const ConvShape& s) {
+  const std::int64_t rows = s.rows(), P = s.P(), OW = s.OW;
+  const std::vector<Span> hspan = valid_spans(s.H, s.OH, s.SH, s.PH, s.KH);
+  const std::vector<Span> wspan = valid_spans(s.W, s.OW, s.SW, s.PW, s.KW);
+#pragma omp parallel for schedule(static) if (rows * nb * P >= kParallelGrain)
   for (std::int64_t r = 0; r < rows; ++r) {
-    for (std::int64_t n = 0; n < s.N; ++n) {
-      const std::int64_t c = r / (s.KH * s.KW), kh = r / s.KW % s.KH, kw = r % s.KW;
+    const std::int64_t c = r / (s.KH * s.KW), kh = r / s.KW % s.KH, kw = r % s.KW;
+    const Span hs = hspan[static_cast<std::size_t>(kh)], ws = wspan[static_cast<std::size_t>(kw)];
+    const std::int64_t in_offset = (kh - s.PH) * s.W + (kw - s.PW);  // of x[oh·SH − PH + kh, ow·SW − PW + kw]
+    for (std::int64_t n = 0; n < nb; ++n) {
       const T* plane = x + (n * s.C + c) * s.H * s.W;
-      T* dst = cols + r * NP + n * P;
-      std::int64_t lo, hi;
-      valid_range(lo, hi, s.W, s.OW, s.SW, s.PW, kw);
-      const std::int64_t shift = kw - s.PW;  // iw = ow·SW + shift
-      for (std::int64_t oh = 0; oh < s.OH; ++oh, dst += s.OW) {
-        const std::int64_t ih = oh * s.SH - s.PH + kh;
-        if (ih < 0 || ih >= s.H) {
-          std::fill(dst, dst + s.OW, T(0));
-          continue;
-        }
-        const T* row = plane + ih * s.W;
-        std::fill(dst, dst + lo, T(0));
-        if (s.SW == 1) std::copy(row + lo + shift, row + hi + shift, dst + lo);
+      T* dst = cols + r * s.LD + n * P;
+      std::fill(dst, dst + hs.lo * OW, T(0));
+      for (std::int64_t oh = hs.lo; oh < hs.hi; ++oh) {
+        T* d = dst + oh * OW;
+        for (std::int64_t ow = 0; ow < ws.lo; ++ow) d[ow] = T(0);
+        for (std::int64_t ow = ws.hi; ow < OW; ++ow) d[ow] = T(0);
+        if (ws.lo == ws.hi) continue;
+        const T* src = plane + oh * s.SH * s.W + ws.lo * s.SW + in_offset;
+        if (s.SW == 1)
+          for (std::int64_t ow = ws.lo; ow < ws.hi; ++ow) d[ow] = src[ow - ws.lo];
         else
-          for (std::int64_t ow = lo; ow < hi; ++ow) dst[ow] = row[ow * s.SW + shift];
-        std::fill(dst + hi, dst + s.OW, T(0));
+          for (std::int64_t ow = ws.lo; ow < ws.hi; ++ow) d[ow] = src[(ow - ws.lo) * s.SW];
       }
+      std::fill(dst + hs.hi * OW, dst + P, T(0));
     }
   }
 }
 
-// The adjoint of im2col: dx[n, c, ih, iw] = Σ of dcols over the entries im2col copied x[n, c, ih, iw] to.
-// One (n, c) plane per iteration, so threads never write the same element.
+// The adjoint of im2col, for nb samples: dx[n, c, ih, iw] = Σ of dcols over the entries im2col copied
+// x[n, c, ih, iw] to. One (n, c) plane per iteration, so threads never write the same element.
 template <class T>
-void col2im(T* dx, const T* dcols, const ConvShape& s) {
-  const std::int64_t P = s.P(), NP = s.NP();
-#pragma omp parallel for collapse(2) schedule(static) if (s.C * s.KH * s.KW * NP >= kParallelGrain)
-  for (std::int64_t n = 0; n < s.N; ++n) {
+void col2im(T* dx, const T* dcols, std::int64_t nb, const ConvShape& s) {
+  const std::int64_t P = s.P(), OW = s.OW;
+  const std::vector<Span> hspan = valid_spans(s.H, s.OH, s.SH, s.PH, s.KH);
+  const std::vector<Span> wspan = valid_spans(s.W, s.OW, s.SW, s.PW, s.KW);
+#pragma omp parallel for collapse(2) schedule(static) if (s.rows() * nb * P >= kParallelGrain)
+  for (std::int64_t n = 0; n < nb; ++n) {
     for (std::int64_t c = 0; c < s.C; ++c) {
       T* plane = dx + (n * s.C + c) * s.H * s.W;
       std::fill(plane, plane + s.H * s.W, T(0));
       for (std::int64_t kh = 0; kh < s.KH; ++kh) {
+        const Span hs = hspan[static_cast<std::size_t>(kh)];
         for (std::int64_t kw = 0; kw < s.KW; ++kw) {
-          const T* src = dcols + ((c * s.KH + kh) * s.KW + kw) * NP + n * P;
-          std::int64_t lo, hi;
-          valid_range(lo, hi, s.W, s.OW, s.SW, s.PW, kw);
-          const std::int64_t shift = kw - s.PW;
-          for (std::int64_t oh = 0; oh < s.OH; ++oh, src += s.OW) {
-            const std::int64_t ih = oh * s.SH - s.PH + kh;
-            if (ih < 0 || ih >= s.H) continue;
-            T* row = plane + ih * s.W;
-            for (std::int64_t ow = lo; ow < hi; ++ow) row[ow * s.SW + shift] += src[ow];
+          const Span ws = wspan[static_cast<std::size_t>(kw)];
+          if (ws.lo == ws.hi) continue;
+          const T* src = dcols + ((c * s.KH + kh) * s.KW + kw) * s.LD + n * P;
+          const std::int64_t in_offset = (kh - s.PH) * s.W + (kw - s.PW);
+          for (std::int64_t oh = hs.lo; oh < hs.hi; ++oh) {
+            const T* srow = src + oh * OW;
+            T* row = plane + oh * s.SH * s.W + ws.lo * s.SW + in_offset;
+            if (s.SW == 1)
+              for (std::int64_t ow = ws.lo; ow < ws.hi; ++ow) row[ow - ws.lo] += srow[ow];
+            else
+              for (std::int64_t ow = ws.lo; ow < ws.hi; ++ow) row[(ow - ws.lo) * s.SW] += srow[ow];
           }
         }
       }
@@ -95,59 +122,75 @@ void col2im(T* dx, const T* dcols, const ConvShape& s) {
 
 // --- the kernel pair ----------------------------------------------------------------------------
 
-// y [N, F, OH, OW]; cols [C·KH·KW, NP] is kept for dweight; ycols [F, NP] is scratch.
+// y [N, F, OH, OW]. Scratch: cols [C·KH·KW, LD] and ycols [F, LD], one block each.
 template <class T>
 void conv2d_forward(T* y, T* cols, T* ycols, const T* x, const T* weight, const T* bias, const ConvShape& s) {
-  const std::int64_t P = s.P(), NP = s.NP(), Fg = s.Fg(), R = s.R();
-  im2col(cols, x, s);
-  for (std::int64_t g = 0; g < s.G; ++g)  // ycols_g [Fg, NP] = weight_g [Fg, R] · cols_g [R, NP]
-    blas::gemm(false, false, Fg, NP, R, T(1), weight + g * Fg * R, R, cols + g * R * NP, NP, T(0),
-               ycols + g * Fg * NP, NP);
-#pragma omp parallel for collapse(2) schedule(static) if (s.F * NP >= kParallelGrain)
-  for (std::int64_t n = 0; n < s.N; ++n) {
-    for (std::int64_t f = 0; f < s.F; ++f) {  // y[n, f, p] = ycols[f, n·P + p] + bias[f]
-      const T* src = ycols + f * NP + n * P;
-      T* dst = y + (n * s.F + f) * P;
-      const T b = bias ? bias[f] : T(0);
-      for (std::int64_t p = 0; p < P; ++p) dst[p] = src[p] + b;
+  const std::int64_t P = s.P(), Fg = s.Fg(), R = s.R(), LD = s.LD;
+  for (std::int64_t n0 = 0; n0 < s.N; n0 += s.NB) {
+    const std::int64_t nb = std::min(s.NB, s.N - n0);
+    im2col(cols, x + n0 * s.C * s.H * s.W, nb, s);
+    for (std::int64_t g = 0; g < s.G; ++g)  // ycols_g [Fg, nb·P] = weight_g [Fg, R] · cols_g [R, nb·P]
+      blas::gemm(false, false, Fg, nb * P, R, T(1), weight + g * Fg * R, R, cols + g * R * LD, LD, T(0),
+                 ycols + g * Fg * LD, LD);
+#pragma omp parallel for collapse(2) schedule(static) if (s.F * nb * P >= kParallelGrain)
+    for (std::int64_t n = 0; n < nb; ++n) {
+      for (std::int64_t f = 0; f < s.F; ++f) {  // y[n0 + n, f, p] = ycols[f, n·P + p] + bias[f]
+        const T* src = ycols + f * LD + n * P;
+        T* dst = y + ((n0 + n) * s.F + f) * P;
+        const T b = bias ? bias[f] : T(0);
+        for (std::int64_t p = 0; p < P; ++p) dst[p] = src[p] + b;
+      }
     }
   }
 }
 
-// y[n, f, p] = Σ_r weight[f, r] · cols[g·R + r, n·P + p] + bias[f] (g = f / Fg). With the gradient
-// gathered as dyT[f, n·P + p] = dy[n, f, p]:
-//   dbias[f]  = Σ_{n,p} dy[n, f, p]
-//   dweight_g = dyT_g · cols_gᵀ      [Fg, NP]·[NP, R]
-//   dcols_g   = weight_gᵀ · dyT_g    [R, Fg]·[Fg, NP],   dx = col2im(dcols)
-// dx, dweight, dbias are null when not wanted; dyT [F, NP] and dcols [C·KH·KW, NP] are scratch.
+// y[n, f, p] = Σ_r weight[f, r] · cols[g·R + r, n·P + p] + bias[f] (g = f / Fg). Per block, with the
+// gradient gathered as dyT[f, n·P + p] = dy[n, f, p] and the block's cols recomputed from x:
+//   dbias[f]   = Σ_{n,p} dy[n, f, p]
+//   dweight_gᵀ = Σ_blocks cols_g · dyT_gᵀ    [R, nb·P]·[nb·P, Fg] (OpenBLAS runs this orientation ~2x
+//                                            faster than dyT_g · cols_gᵀ; transposed once at the end)
+//   dcols_g    = weight_gᵀ · dyT_g           [R, Fg]·[Fg, nb·P],  dx = col2im(dcols)
+// dx, dweight, dbias are null when not wanted. Scratch: cols and dcols [C·KH·KW, LD], dyT [F, LD],
+// dwT [G, R, Fg].
 template <class T>
-void conv2d_backward(T* dx, T* dweight, T* dbias, T* dyT, T* dcols, const T* dy, const T* cols, const T* weight,
-                     const ConvShape& s) {
-  const std::int64_t P = s.P(), NP = s.NP(), Fg = s.Fg(), R = s.R();
-#pragma omp parallel for schedule(static) if (s.F * NP >= kParallelGrain)
-  for (std::int64_t f = 0; f < s.F; ++f) {  // dyT and dbias in one pass
-    double sum = 0;
-    for (std::int64_t n = 0; n < s.N; ++n) {
-      const T* src = dy + (n * s.F + f) * P;
-      T* dst = dyT + f * NP + n * P;
-      T part = 0;
-      for (std::int64_t p = 0; p < P; ++p) {
-        dst[p] = src[p];
-        part += src[p];
+void conv2d_backward(T* dx, T* dweight, T* dbias, T* cols, T* dcols, T* dyT, T* dwT, const T* dy, const T* x,
+                     const T* weight, const ConvShape& s) {
+  const std::int64_t P = s.P(), Fg = s.Fg(), R = s.R(), LD = s.LD;
+  std::vector<double> bias_sum(static_cast<std::size_t>(s.F), 0.0);
+  for (std::int64_t n0 = 0; n0 < s.N; n0 += s.NB) {
+    const std::int64_t nb = std::min(s.NB, s.N - n0);
+#pragma omp parallel for schedule(static) if (s.F * nb * P >= kParallelGrain)
+    for (std::int64_t f = 0; f < s.F; ++f) {  // dyT and dbias in one pass
+      T sum = 0;
+      for (std::int64_t n = 0; n < nb; ++n) {
+        const T* src = dy + ((n0 + n) * s.F + f) * P;
+        T* dst = dyT + f * LD + n * P;
+        for (std::int64_t p = 0; p < P; ++p) {
+          dst[p] = src[p];
+          sum += src[p];
+        }
       }
-      sum += part;
+      bias_sum[static_cast<std::size_t>(f)] += sum;
     }
-    if (dbias) dbias[f] = static_cast<T>(sum);
+    if (dweight) {
+      im2col(cols, x + n0 * s.C * s.H * s.W, nb, s);
+      for (std::int64_t g = 0; g < s.G; ++g)
+        blas::gemm(false, true, R, Fg, nb * P, T(1), cols + g * R * LD, LD, dyT + g * Fg * LD, LD,
+                   n0 == 0 ? T(0) : T(1), dwT + g * R * Fg, Fg);
+    }
+    if (dx) {
+      for (std::int64_t g = 0; g < s.G; ++g)
+        blas::gemm(true, false, R, nb * P, Fg, T(1), weight + g * Fg * R, R, dyT + g * Fg * LD, LD, T(0),
+                   dcols + g * R * LD, LD);
+      col2im(dx + n0 * s.C * s.H * s.W, dcols, nb, s);
+    }
   }
-  for (std::int64_t g = 0; g < s.G; ++g) {
-    if (dweight)
-      blas::gemm(false, true, Fg, R, NP, T(1), dyT + g * Fg * NP, NP, cols + g * R * NP, NP, T(0),
-                 dweight + g * Fg * R, R);
-    if (dx)
-      blas::gemm(true, false, R, NP, Fg, T(1), weight + g * Fg * R, R, dyT + g * Fg * NP, NP, T(0),
-                 dcols + g * R * NP, NP);
-  }
-  if (dx) col2im(dx, dcols, s);
+  if (dweight)
+    for (std::int64_t g = 0; g < s.G; ++g)
+      for (std::int64_t f = 0; f < Fg; ++f)
+        for (std::int64_t r = 0; r < R; ++r) dweight[(g * Fg + f) * R + r] = dwT[(g * R + r) * Fg + f];
+  if (dbias)
+    for (std::int64_t f = 0; f < s.F; ++f) dbias[f] = static_cast<T>(bias_sum[static_cast<std::size_t>(f)]);
 }
 
 ConvShape conv2d_shape(const Tensor& x, const Tensor& weight, const Tensor& bias, Size2 stride, Size2 padding,
@@ -185,6 +228,9 @@ ConvShape conv2d_shape(const Tensor& x, const Tensor& weight, const Tensor& bias
            s.H + 2 * s.PH, s.W + 2 * s.PW, x.sizes());
   s.OH = (s.H + 2 * s.PH - s.KH) / s.SH + 1;
   s.OW = (s.W + 2 * s.PW - s.KW) / s.SW + 1;
+  const std::int64_t sample_bytes = s.rows() * s.P() * static_cast<std::int64_t>(itemsize(x.dtype()));
+  s.NB = std::clamp<std::int64_t>(kBlockBytes / sample_bytes, 1, std::max<std::int64_t>(s.N, 1));
+  s.LD = padded_stride(s.NB * s.P());
   return s;
 }
 
@@ -199,9 +245,8 @@ Tensor conv2d(const Tensor& x, const Tensor& weight, const Tensor& bias, Size2 s
   Tensor xc = native::contiguous(x), wc = native::contiguous(weight);
   Tensor bc = bias.defined() ? native::contiguous(bias) : Tensor();
   Tensor y = Tensor::empty({s.N, s.F, s.OH, s.OW}, dt);
-  Tensor cols = Tensor::empty({s.C * s.KH * s.KW, s.NP()}, dt);
   if (y.numel() > 0) {
-    Tensor ycols = Tensor::empty({s.F, s.NP()}, dt);
+    Tensor cols = Tensor::empty({s.rows(), s.LD}, dt), ycols = Tensor::empty({s.F, s.LD}, dt);
     dispatch_floating(dt, [&]<class T>() {
       conv2d_forward(y.data_ptr<T>(), cols.data_ptr<T>(), ycols.data_ptr<T>(), xc.data_ptr<T>(), wc.data_ptr<T>(),
                      bc.defined() ? bc.data_ptr<T>() : nullptr, s);
@@ -211,8 +256,8 @@ Tensor conv2d(const Tensor& x, const Tensor& weight, const Tensor& bias, Size2 s
 
   const bool need_dx = x.requires_grad(), need_dw = weight.requires_grad();
   const bool need_db = bias.defined() && bias.requires_grad();
-  // dweight reads the columns, dx reads the weight: keep only those.
-  auto backward = [s, dt, need_dx, need_dw, need_db, cols = need_dw ? cols : Tensor(),
+  // dweight reads the input, dx reads the weight: keep only those.
+  auto backward = [s, dt, need_dx, need_dw, need_db, x = need_dw ? xc : Tensor(),
                    w = need_dx ? wc : Tensor()](const Tensor& grad) {
     Tensor dy = native::contiguous(grad);
     Tensor dx = need_dx ? Tensor::empty({s.N, s.C, s.H, s.W}, dt) : Tensor();
@@ -223,16 +268,21 @@ Tensor conv2d(const Tensor& x, const Tensor& weight, const Tensor& bias, Size2 s
         if (t->defined()) native::fill_(*t, 0);
       return std::vector<Tensor>{dx, dw, db};
     }
-    Tensor dyT = Tensor::empty({s.F, s.NP()}, dt);
-    Tensor dcols = need_dx ? Tensor::empty({s.C * s.KH * s.KW, s.NP()}, dt) : Tensor();
+    Tensor cols = need_dw ? Tensor::empty({s.rows(), s.LD}, dt) : Tensor();
+    Tensor dcols = need_dx ? Tensor::empty({s.rows(), s.LD}, dt) : Tensor();
+    Tensor dyT = Tensor::empty({s.F, s.LD}, dt);
+    Tensor dwT = need_dw ? Tensor::empty({s.G, s.R(), s.Fg()}, dt) : Tensor();
     dispatch_floating(dt, [&]<class T>() {
       auto ptr = [](const Tensor& t) { return t.defined() ? t.data_ptr<T>() : nullptr; };
-      conv2d_backward(ptr(dx), ptr(dw), ptr(db), ptr(dyT), ptr(dcols), dy.data_ptr<T>(), ptr(cols), ptr(w), s);
+      conv2d_backward(ptr(dx), ptr(dw), ptr(db), ptr(cols), ptr(dcols), ptr(dyT), ptr(dwT), dy.data_ptr<T>(),
+                      ptr(x), ptr(w), s);
     });
     return std::vector<Tensor>{dx, dw, db};
   };
-  return autograd::record("ConvolutionBackward0", y, {x, weight, bias}, std::move(backward),
-                          need_dx ? std::vector<Tensor>{weight} : std::vector<Tensor>{});
+  std::vector<Tensor> saved;
+  if (need_dw) saved.push_back(x);
+  if (need_dx) saved.push_back(weight);
+  return autograd::record("ConvolutionBackward0", y, {x, weight, bias}, std::move(backward), saved);
 }
 
 }  // namespace tg

@@ -26,10 +26,11 @@ Tensor reduce_loss(const Tensor& per_element, double sum, std::int64_t count, Re
 
 // --- cross_entropy: N samples, C classes ------------------------------------------------------
 
-// Per row n: lse[n] = max + log Σ_c exp(logits[n, c] − max) (max-subtracted, never overflows),
-// loss[n] = lse[n] − logits[n, target[n]].
+// Per row n, with max[n] = max_c logits[n, c] (so no exp overflows):
+//   logsum[n] = log Σ_c exp(logits[n, c] − max[n]),  loss[n] = logsum[n] − (logits[n, target[n]] − max[n]).
+// The shifted logits are never re-added to max, which would round away the loss's digits.
 template <class T>
-void cross_entropy_forward(T* loss, T* lse, const T* logits, const std::int64_t* target, std::int64_t N,
+void cross_entropy_forward(T* loss, T* max, T* logsum, const T* logits, const std::int64_t* target, std::int64_t N,
                            std::int64_t C) {
 #pragma omp parallel for schedule(static) if (N * C >= kParallelGrain)
   for (std::int64_t n = 0; n < N; ++n) {
@@ -38,23 +39,24 @@ void cross_entropy_forward(T* loss, T* lse, const T* logits, const std::int64_t*
     for (std::int64_t c = 0; c < C; ++c) mx = std::max(mx, row[c]);
     T s = 0;
     for (std::int64_t c = 0; c < C; ++c) s += std::exp(row[c] - mx);
-    lse[n] = mx + std::log(s);
-    loss[n] = lse[n] - row[target[n]];
+    max[n] = mx;
+    logsum[n] = std::log(s);
+    loss[n] = logsum[n] - (row[target[n]] - mx);
   }
 }
 
-// p = softmax(logits) = exp(logits − lse), loss[n] = lse[n] − logits[n, target[n]]:
+// p = softmax(logits) = exp(logits − max − logsum), loss[n] = logsum[n] − (logits[n, target[n]] − max[n]):
 //   dlogits[n, c] = dloss[n] · (p[n, c] − [c == target[n]]),
 // with dloss[n] = g[n] (none: stride 1) or g·scale for every n (sum: 1, mean: 1/N; stride 0).
 template <class T>
 void cross_entropy_backward(T* dlogits, const T* dloss, std::int64_t dloss_stride, T scale, const T* logits,
-                            const T* lse, const std::int64_t* target, std::int64_t N, std::int64_t C) {
+                            const T* max, const T* logsum, const std::int64_t* target, std::int64_t N, std::int64_t C) {
 #pragma omp parallel for schedule(static) if (N * C >= kParallelGrain)
   for (std::int64_t n = 0; n < N; ++n) {
-    const T g = dloss[n * dloss_stride] * scale, l = lse[n];
+    const T g = dloss[n * dloss_stride] * scale, mx = max[n], ls = logsum[n];
     const T* row = logits + n * C;
     T* drow = dlogits + n * C;
-    for (std::int64_t c = 0; c < C; ++c) drow[c] = g * std::exp(row[c] - l);
+    for (std::int64_t c = 0; c < C; ++c) drow[c] = g * std::exp((row[c] - mx) - ls);
     drow[target[n]] -= g;
   }
 }
@@ -63,7 +65,8 @@ void cross_entropy_backward(T* dlogits, const T* dloss, std::int64_t dloss_strid
 // Each (outer, inner) line is strided by `inner`; the inner positions are processed together so
 // every pass reads rows of `inner` contiguous values.
 
-// lse = max + log Σ_D exp(x − max);  log_softmax: y = x − lse;  softmax: y = exp(x − lse).
+// With max over D (so no exp overflows) and sum = Σ_D exp(x − max):
+//   log_softmax: y = (x − max) − log sum,  softmax: y = exp(x − max) / sum.
 template <class T>
 void softmax_forward(T* y, const T* x, std::int64_t outer, std::int64_t D, std::int64_t inner, bool log) {
 #pragma omp parallel if (outer * D * inner >= kParallelGrain)
@@ -79,11 +82,11 @@ void softmax_forward(T* y, const T* x, std::int64_t outer, std::int64_t D, std::
         for (std::int64_t i = 0; i < inner; ++i) mx[i] = std::max(mx[i], xo[d * inner + i]);
       for (std::int64_t d = 0; d < D; ++d)
         for (std::int64_t i = 0; i < inner; ++i) sum[i] += std::exp(xo[d * inner + i] - mx[i]);
-      for (std::int64_t i = 0; i < inner; ++i) mx[i] += std::log(sum[i]);  // now lse
+      for (std::int64_t i = 0; i < inner; ++i) sum[i] = log ? std::log(sum[i]) : T(1) / sum[i];
       for (std::int64_t d = 0; d < D; ++d)
         for (std::int64_t i = 0; i < inner; ++i) {
           T v = xo[d * inner + i] - mx[i];
-          yo[d * inner + i] = log ? v : std::exp(v);
+          yo[d * inner + i] = log ? v - sum[i] : std::exp(v) * sum[i];
         }
     }
   }
@@ -206,22 +209,23 @@ Tensor cross_entropy(const Tensor& logits, const Tensor& target, Reduction reduc
 
   Tensor xc = native::contiguous(logits);
   Tensor loss = Tensor::empty({N}, logits.dtype());
-  Tensor lse = Tensor::empty({N}, logits.dtype());
+  Tensor max = Tensor::empty({N}, logits.dtype()), logsum = Tensor::empty({N}, logits.dtype());
   double sum = 0;
   dispatch_floating(logits.dtype(), [&]<class T>() {
-    cross_entropy_forward<T>(loss.data_ptr<T>(), lse.data_ptr<T>(), xc.data_ptr<T>(), t, N, C);
+    cross_entropy_forward<T>(loss.data_ptr<T>(), max.data_ptr<T>(), logsum.data_ptr<T>(), xc.data_ptr<T>(), t, N, C);
     const T* l = loss.data_ptr<T>();
     for (std::int64_t n = 0; n < N; ++n) sum += static_cast<double>(l[n]);
   });
   Tensor out = reduce_loss(loss, sum, N, reduction, logits.dtype());
   return autograd::record(
       "NllLossBackward0", out, {logits},
-      [xc, tc, lse, reduction, N, C](const Tensor& g) {
+      [xc, tc, max, logsum, reduction, N, C](const Tensor& g) {
         LossGrad lg = loss_grad(g, reduction, N);
         Tensor dlogits = Tensor::empty({N, C}, xc.dtype());
         dispatch_floating(xc.dtype(), [&]<class T>() {
           cross_entropy_backward<T>(dlogits.data_ptr<T>(), lg.g.data_ptr<T>(), lg.stride, static_cast<T>(lg.scale),
-                                    xc.data_ptr<T>(), lse.data_ptr<T>(), tc.data_ptr<std::int64_t>(), N, C);
+                                    xc.data_ptr<T>(), max.data_ptr<T>(), logsum.data_ptr<T>(),
+                                    tc.data_ptr<std::int64_t>(), N, C);
         });
         return Grads{dlogits};
       },

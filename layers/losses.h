@@ -9,7 +9,7 @@ namespace tg::nn {
 
 class CrossEntropyLoss : public Module {
  public:
-  explicit CrossEntropyLoss(Reduction reduction = Reduction::Mean) : reduction(reduction) {}
+  explicit CrossEntropyLoss(Reduction r = Reduction::Mean) : reduction(r) {}
   using Module::forward;
   Tensor forward(const Tensor& input, const Tensor& target) const { return cross_entropy(input, target, reduction); }
   Tensor operator()(const Tensor& input, const Tensor& target) const { return forward(input, target); }
@@ -19,7 +19,7 @@ class CrossEntropyLoss : public Module {
 
 class MSELoss : public Module {
  public:
-  explicit MSELoss(Reduction reduction = Reduction::Mean) : reduction(reduction) {}
+  explicit MSELoss(Reduction r = Reduction::Mean) : reduction(r) {}
   using Module::forward;
   Tensor forward(const Tensor& input, const Tensor& target) const { return mse_loss(input, target, reduction); }
   Tensor operator()(const Tensor& input, const Tensor& target) const { return forward(input, target); }

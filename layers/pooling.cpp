@@ -4,8 +4,11 @@
 #include <omp.h>
 
 #include <algorithm>
+#include <bit>
 #include <cmath>
 #include <limits>
+#include <type_traits>
+#include <vector>
 
 #include "autograd/tape.h"
 #include "core/native.h"
@@ -25,17 +28,37 @@ struct PoolShape {
   bool tiles_2x2() const { return KH == 2 && KW == 2 && SH == 2 && SW == 2 && PH == 0 && PW == 0; }
 };
 
-// The window of output (oh, ow) clipped to the input: rows [h0, h1), columns [w0, w1).
-struct Window {
-  std::int64_t h0, h1, w0, w1;
+bool parallel_worth(const PoolShape& s) { return s.NC() * s.H * s.W >= kParallelGrain; }
+
+// The general case walks the window offsets (kh, kw) row-major and, for each, the run of outputs in
+// one output row whose input falls inside the plane: no per-element bounds tests.
+// For kernel offset k, the outputs o in [lo, hi) with o·stride − pad + k inside [0, size).
+struct Span {
+  std::int64_t lo, hi;
 };
-Window window_of(const PoolShape& s, std::int64_t oh, std::int64_t ow) {
-  std::int64_t h0 = oh * s.SH - s.PH, w0 = ow * s.SW - s.PW;
-  return {std::max<std::int64_t>(h0, 0), std::min(h0 + s.KH, s.H), std::max<std::int64_t>(w0, 0),
-          std::min(w0 + s.KW, s.W)};
+std::vector<Span> valid_spans(std::int64_t size, std::int64_t out, std::int64_t stride, std::int64_t pad,
+                              std::int64_t kernel) {
+  std::vector<Span> spans(static_cast<std::size_t>(kernel));
+  for (std::int64_t k = 0; k < kernel; ++k) {
+    std::int64_t first = pad - k, end = size + pad - k;
+    std::int64_t hi = end <= 0 ? 0 : std::min(out, (end + stride - 1) / stride);
+    std::int64_t lo = first <= 0 ? 0 : (first + stride - 1) / stride;
+    spans[static_cast<std::size_t>(k)] = {std::min(lo, hi), hi};
+  }
+  return spans;
 }
 
-bool parallel_worth(const PoolShape& s) { return s.NC() * s.H * s.W >= kParallelGrain; }
+// Calls visit(ih, iw, lo, hi) for output row oh, for each window offset (kh, kw) in row-major order
+// that lands inside the plane: outputs ow in [lo, hi) read input (ih, iw + (ow − lo)·SW).
+template <class Visit>
+void for_each_offset(const PoolShape& s, const std::vector<Span>& wspan, std::int64_t oh, Visit&& visit) {
+  const std::int64_t h0 = oh * s.SH - s.PH;
+  for (std::int64_t ih = std::max<std::int64_t>(h0, 0); ih < std::min(h0 + s.KH, s.H); ++ih)
+    for (std::int64_t kw = 0; kw < s.KW; ++kw) {
+      const Span sp = wspan[static_cast<std::size_t>(kw)];
+      if (sp.lo < sp.hi) visit(ih, sp.lo * s.SW + kw - s.PW, sp.lo, sp.hi);
+    }
+}
 
 // --- avg_pool2d ---------------------------------------------------------------------------------
 
@@ -43,26 +66,25 @@ bool parallel_worth(const PoolShape& s) { return s.NC() * s.H * s.W >= kParallel
 template <class T>
 void avg_pool2d_forward(T* y, const T* x, const PoolShape& s) {
   const T scale = T(1) / static_cast<T>(s.KH * s.KW);
+  const std::vector<Span> wspan = valid_spans(s.W, s.OW, s.SW, s.PW, s.KW);
 #pragma omp parallel for schedule(static) if (parallel_worth(s))
   for (std::int64_t nc = 0; nc < s.NC(); ++nc) {
     const T* xp = x + nc * s.H * s.W;
     T* yp = y + nc * s.OH * s.OW;
-    if (s.tiles_2x2()) {
-      for (std::int64_t oh = 0; oh < s.OH; ++oh) {
+    for (std::int64_t oh = 0; oh < s.OH; ++oh) {
+      T* yrow = yp + oh * s.OW;
+      if (s.tiles_2x2()) {
         const T *r0 = xp + 2 * oh * s.W, *r1 = r0 + s.W;
         for (std::int64_t ow = 0; ow < s.OW; ++ow)
-          yp[oh * s.OW + ow] = (r0[2 * ow] + r0[2 * ow + 1] + r1[2 * ow] + r1[2 * ow + 1]) * scale;
+          yrow[ow] = (r0[2 * ow] + r0[2 * ow + 1] + r1[2 * ow] + r1[2 * ow + 1]) * scale;
+        continue;
       }
-      continue;
-    }
-    for (std::int64_t oh = 0; oh < s.OH; ++oh) {
-      for (std::int64_t ow = 0; ow < s.OW; ++ow) {
-        const Window win = window_of(s, oh, ow);
-        T sum = 0;
-        for (std::int64_t ih = win.h0; ih < win.h1; ++ih)
-          for (std::int64_t iw = win.w0; iw < win.w1; ++iw) sum += xp[ih * s.W + iw];
-        yp[oh * s.OW + ow] = sum * scale;
-      }
+      std::fill(yrow, yrow + s.OW, T(0));
+      for_each_offset(s, wspan, oh, [&](std::int64_t ih, std::int64_t iw, std::int64_t lo, std::int64_t hi) {
+        const T* src = xp + ih * s.W + iw;
+        for (std::int64_t ow = lo; ow < hi; ++ow) yrow[ow] += src[(ow - lo) * s.SW];
+      });
+      for (std::int64_t ow = 0; ow < s.OW; ++ow) yrow[ow] *= scale;
     }
   }
 }
@@ -72,50 +94,98 @@ void avg_pool2d_forward(T* y, const T* x, const PoolShape& s) {
 template <class T>
 void avg_pool2d_backward(T* dx, const T* dy, const PoolShape& s) {
   const T scale = T(1) / static_cast<T>(s.KH * s.KW);
+  const std::vector<Span> wspan = valid_spans(s.W, s.OW, s.SW, s.PW, s.KW);
 #pragma omp parallel for schedule(static) if (parallel_worth(s))
   for (std::int64_t nc = 0; nc < s.NC(); ++nc) {
     T* dxp = dx + nc * s.H * s.W;
     const T* dyp = dy + nc * s.OH * s.OW;
     std::fill(dxp, dxp + s.H * s.W, T(0));
     for (std::int64_t oh = 0; oh < s.OH; ++oh) {
-      for (std::int64_t ow = 0; ow < s.OW; ++ow) {
-        const Window win = window_of(s, oh, ow);
-        const T g = dyp[oh * s.OW + ow] * scale;
-        for (std::int64_t ih = win.h0; ih < win.h1; ++ih)
-          for (std::int64_t iw = win.w0; iw < win.w1; ++iw) dxp[ih * s.W + iw] += g;
+      const T* dyrow = dyp + oh * s.OW;
+      if (s.tiles_2x2()) {
+        T *r0 = dxp + 2 * oh * s.W, *r1 = r0 + s.W;
+        for (std::int64_t ow = 0; ow < s.OW; ++ow)
+          r0[2 * ow] = r0[2 * ow + 1] = r1[2 * ow] = r1[2 * ow + 1] = dyrow[ow] * scale;
+        continue;
       }
+      for_each_offset(s, wspan, oh, [&](std::int64_t ih, std::int64_t iw, std::int64_t lo, std::int64_t hi) {
+        T* dst = dxp + ih * s.W + iw;
+        for (std::int64_t ow = lo; ow < hi; ++ow) dst[(ow - lo) * s.SW] += dyrow[ow] * scale;
+      });
     }
   }
 }
 
 // --- max_pool2d ---------------------------------------------------------------------------------
 
+// take ? a : b without a branch: compilers turn the ternary into one, and on real data the
+// comparisons of max pooling are coin flips.
+template <class T>
+T select(bool take, T a, T b) {
+  using Bits = std::conditional_t<sizeof(T) == 4, std::uint32_t, std::uint64_t>;
+  const Bits mask = Bits(0) - Bits(take);
+  return std::bit_cast<T>((std::bit_cast<Bits>(a) & mask) | (std::bit_cast<Bits>(b) & ~mask));
+}
+
+// One output row of the 2×2, stride 2 case: which[ow] is the row-major position (0-3) in its window
+// of the maximum. Selects, not branches (on real data the comparisons are coin flips), and no
+// aliasing, so the compiler vectorizes it.
+template <class T>
+void max_pool_2x2_row(T* __restrict y, std::int32_t* __restrict which, const T* __restrict r0,
+                      const T* __restrict r1, std::int64_t OW) {
+  for (std::int64_t ow = 0; ow < OW; ++ow) {
+    const T b = r0[2 * ow + 1], c = r1[2 * ow], d = r1[2 * ow + 1];
+    T best = r0[2 * ow];
+    std::int32_t k = 0;
+    bool take = (b > best) | (b != b);
+    best = take ? b : best;
+    k = take ? 1 : k;
+    take = (c > best) | (c != c);
+    best = take ? c : best;
+    k = take ? 2 : k;
+    take = (d > best) | (d != d);
+    best = take ? d : best;
+    k = take ? 3 : k;
+    y[ow] = best;
+    which[ow] = k;
+  }
+}
+
 // y[oh, ow] = max of x over the window (padding is −inf, so never chosen); argmax[oh, ow] = ih·W + iw
-// of the first maximum, or of the first NaN, which propagates as in PyTorch.
+// of the first maximum in row-major order, or of the last NaN, which propagates (PyTorch's rule).
 template <class T>
 void max_pool2d_forward(T* y, std::int64_t* argmax, const T* x, const PoolShape& s) {
-#pragma omp parallel for schedule(static) if (parallel_worth(s))
-  for (std::int64_t nc = 0; nc < s.NC(); ++nc) {
-    const T* xp = x + nc * s.H * s.W;
-    T* yp = y + nc * s.OH * s.OW;
-    std::int64_t* ap = argmax + nc * s.OH * s.OW;
-    for (std::int64_t oh = 0; oh < s.OH; ++oh) {
-      for (std::int64_t ow = 0; ow < s.OW; ++ow) {
-        const Window win = window_of(s, oh, ow);
-        T best = -std::numeric_limits<T>::infinity();
-        std::int64_t at = win.h0 * s.W + win.w0;
-        for (std::int64_t ih = win.h0; ih < win.h1 && !std::isnan(best); ++ih) {
-          for (std::int64_t iw = win.w0; iw < win.w1; ++iw) {
-            const T v = xp[ih * s.W + iw];
-            if (v > best || std::isnan(v)) {
-              best = v;
-              at = ih * s.W + iw;
-              if (std::isnan(v)) break;
-            }
+  const std::vector<Span> wspan = valid_spans(s.W, s.OW, s.SW, s.PW, s.KW);
+#pragma omp parallel if (parallel_worth(s))
+  {
+    std::vector<std::int32_t> which(static_cast<std::size_t>(s.OW));
+#pragma omp for schedule(static)
+    for (std::int64_t nc = 0; nc < s.NC(); ++nc) {
+      const T* xp = x + nc * s.H * s.W;
+      for (std::int64_t oh = 0; oh < s.OH; ++oh) {
+        T* yrow = y + (nc * s.OH + oh) * s.OW;
+        std::int64_t* arow = argmax + (nc * s.OH + oh) * s.OW;
+        if (s.tiles_2x2()) {
+          const T* r0 = xp + 2 * oh * s.W;
+          max_pool_2x2_row(yrow, which.data(), r0, r0 + s.W, s.OW);
+          for (std::int64_t ow = 0; ow < s.OW; ++ow) {
+            const std::int32_t k = which[static_cast<std::size_t>(ow)];
+            arow[ow] = (2 * oh + k / 2) * s.W + 2 * ow + k % 2;
           }
+          continue;
         }
-        yp[oh * s.OW + ow] = best;
-        ap[oh * s.OW + ow] = at;
+        std::fill(yrow, yrow + s.OW, -std::numeric_limits<T>::infinity());
+        for (std::int64_t ow = 0; ow < s.OW; ++ow)  // the window's first element inside the plane
+          arow[ow] = std::max<std::int64_t>(oh * s.SH - s.PH, 0) * s.W + std::max<std::int64_t>(ow * s.SW - s.PW, 0);
+        for_each_offset(s, wspan, oh, [&](std::int64_t ih, std::int64_t iw, std::int64_t lo, std::int64_t hi) {
+          const std::int64_t at = ih * s.W + iw;
+          for (std::int64_t ow = lo; ow < hi; ++ow) {
+            const T v = xp[at + (ow - lo) * s.SW];
+            const bool take = (v > yrow[ow]) | (v != v);
+            yrow[ow] = select(take, v, yrow[ow]);
+            arow[ow] = select(take, at + (ow - lo) * s.SW, arow[ow]);
+          }
+        });
       }
     }
   }
@@ -148,6 +218,8 @@ PoolShape pool_shape(const char* op, const Tensor& x, Size2 kernel, std::optiona
            "[{}] expected padding between 0 and half the kernel size, got padding [{}, {}] for kernel [{}, {}]", op,
            padding.h, padding.w, kernel.h, kernel.w);
   PoolShape s{};
+  TG_CHECK(x.size(1) >= 1 && x.size(2) >= 1 && x.size(3) >= 1,
+           "[{}] expected non-empty channel and spatial dims, got input {}", op, x.sizes());
   s.N = x.size(0), s.C = x.size(1), s.H = x.size(2), s.W = x.size(3);
   s.KH = kernel.h, s.KW = kernel.w, s.SH = stride.h, s.SW = stride.w, s.PH = padding.h, s.PW = padding.w;
   TG_CHECK(s.KH <= s.H + 2 * s.PH && s.KW <= s.W + 2 * s.PW,

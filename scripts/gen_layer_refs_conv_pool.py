@@ -1,6 +1,7 @@
 #!/usr/bin/python3
-# Writes tests/layers/conv_pool_refs.inc: PyTorch 1.13's conv2d, avg_pool2d and max_pool2d on
-# small random inputs (emitted as literals; float64 ones rounded to 4 decimals), with the outputs and the gradients of sum(gy * y).
+# Writes tests/layers/conv_pool_refs.inc: PyTorch 1.13's conv2d, avg_pool2d and max_pool2d on small
+# random inputs (emitted as literals; float64 ones rounded to 4 decimals), with the outputs and the
+# gradients of sum(gy * y).
 # Layer: tests (fixtures). Run with Debian's python3-torch:
 # /usr/bin/python3 scripts/gen_layer_refs_conv_pool.py
 import pathlib

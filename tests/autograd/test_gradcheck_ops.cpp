@@ -159,6 +159,7 @@ const std::vector<OpRow> kRows = {
   {"matmul 3-D.3-D",   [](const Inputs& v) { return v[0].matmul(v[1]); }, {{{2, 3, 4}}, {{2, 4, 5}}},     "UnsafeViewBackward0"},
   {"matmul broadcast batch", [](const Inputs& v) { return tg::matmul(v[0], v[1]); },
                                                                           {{{2, 1, 3, 4}}, {{3, 4, 2}}},  "UnsafeViewBackward0"},
+  {"matmul 2-D.3-D",   [](const Inputs& v) { return v[0].matmul(v[1]); }, {{{3, 4}}, {{2, 4, 5}}},        "CloneBackward0"},
   {"matmul 1-D.3-D",   [](const Inputs& v) { return v[0].matmul(v[1]); }, {{{4}}, {{2, 4, 3}}},           "UnsafeViewBackward0"},
   {"matmul 3-D.1-D",   [](const Inputs& v) { return v[0].matmul(v[1]); }, {{{2, 3, 4}}, {{4}}},           "UnsafeViewBackward0"},
   {"matmul by constant", [](const Inputs& v) { return v[0].matmul(twos().t()); }, {{{2, 4}}},              "MmBackward0"},

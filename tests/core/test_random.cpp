@@ -172,7 +172,7 @@ TEST_CASE("randn, normal_, rand and uniform_ have the expected sample statistics
   }
 }
 
-TEST_CASE("randint stays in [low, high) and reaches every value", "[core]") {
+TEST_CASE("randint stays within low (inclusive) and high (exclusive) and reaches every value", "[core]") {
   tg::manual_seed(5);
   const auto small = tg::randint(-3, 4, {10000}).to_vector<std::int64_t>();
   for (std::int64_t v = -3; v < 4; ++v) CHECK(std::count(small.begin(), small.end(), v) > 1200);

@@ -1,10 +1,12 @@
-// conv2d, avg_pool2d and max_pool2d: forward and gradients against PyTorch's numbers
-// (conv_pool_refs.inc), float64 gradchecks, bad input, non-contiguous input. Tag [layers].
-// Layer: tests; must not depend on modules or optimizers.
+// conv2d, avg_pool2d and max_pool2d: outputs and gradients against PyTorch 1.13's numbers
+// (conv_pool_refs.inc, from scripts/gen_layer_refs_conv_pool.py), float64 gradchecks, ties and NaNs,
+// many-block batches, non-contiguous input, every bad input. Tags [layers] [gradcheck] [errors].
+// Layer: tests/layers; must not depend on modules or optimizers.
 #include <catch2/catch.hpp>
 
 #include <cmath>
 #include <limits>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -130,13 +132,64 @@ TEST_CASE("conv2d and pooling by hand", "[layers]") {
         std::vector<double>{5, 7, 13, 15});
 }
 
-TEST_CASE("max_pool2d propagates NaN and routes the gradient to it", "[layers]") {
+TEST_CASE("max_pool2d breaks ties and NaNs as PyTorch does", "[layers]") {
   const double nan = std::numeric_limits<double>::quiet_NaN();
-  Tensor x = tg::tensor(std::vector<double>{1, nan, 3, 2}, {1, 1, 2, 2}).requires_grad_();
-  Tensor y = tg::max_pool2d(x, 2);
-  CHECK(std::isnan(y.item<double>()));
-  y.backward(tg::ones({1, 1, 1, 1}, tg::kFloat64));
-  CHECK(x.grad().to_vector<double>() == std::vector<double>{0, 1, 0, 0});
+  auto grad_of = [](const Tensor& x, Size2 kernel, std::optional<Size2> stride, Size2 padding) {
+    Tensor leaf = x.detach().requires_grad_();
+    tg::max_pool2d(leaf, kernel, stride, padding).sum().backward();
+    return leaf.grad().to_vector<double>();
+  };
+  // Ties (as after a ReLU): the first maximum in row-major order takes the gradient.
+  Tensor zeros = tg::zeros({1, 1, 4, 4}, tg::kFloat64);
+  CHECK(grad_of(zeros, 2, std::nullopt, 0) == std::vector<double>{1, 0, 1, 0, 0, 0, 0, 0, 1, 0, 1, 0, 0, 0, 0, 0});
+  CHECK(grad_of(zeros, 3, Size2(1), 0) == std::vector<double>{1, 1, 0, 0, 1, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0});
+  // A NaN propagates; of several, the last one takes the gradient (PyTorch 1.13's reference output).
+  Tensor two_nans = tg::tensor(std::vector<double>{nan, 1, nan, 2}, {1, 1, 2, 2});
+  CHECK(std::isnan(tg::max_pool2d(two_nans, 2).item<double>()));
+  CHECK(grad_of(two_nans, 2, std::nullopt, 0) == std::vector<double>{0, 0, 1, 0});
+  Tensor padded = tg::tensor(std::vector<double>{nan, 1, 0, nan, 2, 0, 0, 0, 0}, {1, 1, 3, 3});
+  std::vector<double> y = tg::max_pool2d(padded, 3, Size2(1), 1).to_vector<double>();
+  for (std::size_t i : {0u, 1u, 3u, 4u, 6u, 7u}) CHECK(std::isnan(y[i]));
+  CHECK((y[2] == 2 && y[5] == 2 && y[8] == 2));
+  CHECK(grad_of(padded, 3, Size2(1), 1) == std::vector<double>{0, 0, 0, 6, 3, 0, 0, 0, 0});
+}
+
+TEST_CASE("conv2d over many blocks of samples equals conv2d sample by sample", "[layers]") {
+  // Large enough batches are processed in several blocks, the last one partial.
+  struct Config {
+    Shape xs, ws;
+    Size2 stride, padding;
+    std::int64_t groups;
+  };
+  const std::vector<Config> configs = {{{37, 1, 28, 28}, {3, 1, 5, 5}, 1, 0, 1},
+                                       {{23, 4, 10, 10}, {6, 2, 3, 3}, 2, 1, 2}};
+  for (const Config& c : configs) {
+    tg::manual_seed(9);
+    Tensor x = tg::randn(c.xs, tg::kFloat64).requires_grad_();
+    Tensor w = tg::randn(c.ws, tg::kFloat64).requires_grad_();
+    Tensor b = tg::randn({c.ws[0]}, tg::kFloat64).requires_grad_();
+    Tensor y = tg::conv2d(x, w, b, c.stride, c.padding, c.groups);
+    Tensor gy = tg::randn(y.sizes(), tg::kFloat64);
+    y.backward(gy);
+    Tensor dw_sum = tg::zeros(c.ws, tg::kFloat64), db_sum = tg::zeros({c.ws[0]}, tg::kFloat64);
+    for (std::int64_t n = 0; n < c.xs[0]; ++n) {
+      Tensor xn = x.detach().slice(0, n, n + 1).requires_grad_();
+      Tensor wn = w.detach().requires_grad_(), bn = b.detach().requires_grad_();
+      Tensor yn = tg::conv2d(xn, wn, bn, c.stride, c.padding, c.groups);
+      yn.backward(gy.slice(0, n, n + 1));
+      std::vector<double> want = yn.to_vector<double>(), got = y.detach().slice(0, n, n + 1).to_vector<double>();
+      REQUIRE(got.size() == want.size());
+      for (std::size_t i = 0; i < got.size(); ++i) CHECK(got[i] == Approx(want[i]).margin(1e-12));
+      std::vector<double> dxn = xn.grad().to_vector<double>(), dx = x.grad().slice(0, n, n + 1).to_vector<double>();
+      for (std::size_t i = 0; i < dx.size(); ++i) CHECK(dx[i] == Approx(dxn[i]).margin(1e-12));
+      dw_sum.add_(wn.grad());
+      db_sum.add_(bn.grad());
+    }
+    std::vector<double> dw = w.grad().to_vector<double>(), dw_want = dw_sum.to_vector<double>();
+    for (std::size_t i = 0; i < dw.size(); ++i) CHECK(dw[i] == Approx(dw_want[i]).margin(1e-9));
+    std::vector<double> db = b.grad().to_vector<double>(), db_want = db_sum.to_vector<double>();
+    for (std::size_t i = 0; i < db.size(); ++i) CHECK(db[i] == Approx(db_want[i]).margin(1e-9));
+  }
 }
 
 TEST_CASE("conv2d gradients match central differences", "[layers][gradcheck]") {
@@ -256,7 +309,8 @@ TEST_CASE("pooling rejects bad input", "[layers][errors]") {
                       Contains(tag + " expected padding between 0 and half the kernel size") &&
                           Contains("padding [2, 2] for kernel [2, 2]"));
     CHECK_THROWS_WITH(pool(x, 3, std::nullopt, -1), Contains(tag));
-    CHECK_THROWS_WITH(pool(x, {5, 2}), Contains(tag + " kernel size [5, 2] is larger than the padded input size [4, 4]"));
+    CHECK_THROWS_WITH(pool(x, {5, 2}),
+                      Contains(tag + " kernel size [5, 2] is larger than the padded input size [4, 4]"));
     CHECK_NOTHROW(pool(x, {5, 2}, std::nullopt, {1, 0}));
   }
 }

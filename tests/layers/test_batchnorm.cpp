@@ -1,0 +1,266 @@
+// Tests of tg::batch_norm: forward, running statistics and gradients against PyTorch 1.13
+// (bn_loss_refs.inc, from scripts/gen_layer_refs_bn_loss.py) in float32 and float64, float64
+// gradchecks in training and eval mode, agreement with d2l's batch norm written in composed ops,
+// and every bad input. Tags [layers] [gradcheck] [errors].
+#include <catch2/catch.hpp>
+
+#include <cmath>
+#include <cstdint>
+#include <functional>
+#include <string>
+#include <vector>
+
+#include "core/native.h"
+#include "layers/functional.h"
+#include "tapegrad.h"
+
+#include "bn_loss_refs.inc"
+
+using Catch::Contains;
+using tg::Shape;
+using tg::Tensor;
+
+namespace {
+
+// A tensor of `dtype` holding `values` exactly (float32-representable); undefined for an empty list.
+Tensor make(const std::vector<double>& values, const Shape& shape, tg::DType dtype, bool requires_grad = false) {
+  if (values.empty()) return {};
+  Tensor t = tg::native::to(tg::tensor(values, shape), dtype);
+  if (requires_grad) t.requires_grad_();
+  return t;
+}
+
+// "" when every element is within tol·(1 + |want|) of want, else the first mismatch described.
+std::string mismatch(const Tensor& got_t, const std::vector<double>& want, double tol) {
+  if (!got_t.defined()) return want.empty() ? "" : "undefined tensor, expected values";
+  std::vector<double> got = got_t.to_vector<double>();
+  if (got.size() != want.size()) return fmt::format("{} values, expected {}", got.size(), want.size());
+  for (std::size_t i = 0; i < got.size(); ++i)
+    if (!(std::fabs(got[i] - want[i]) <= tol * (1 + std::fabs(want[i]))))
+      return fmt::format("element {}: {} vs PyTorch's {}", i, got[i], want[i]);
+  return "";
+}
+
+double tolerance(tg::DType dtype) { return dtype == tg::kFloat32 ? 2e-5 : 1e-10; }
+
+// d2l's batch norm from scratch (training mode), composed from differentiable ops: the tape
+// derives its gradient.
+Tensor d2l_batch_norm(const Tensor& X, const Tensor& gamma, const Tensor& beta, double eps) {
+  Shape dims = X.dim() == 2 ? Shape{0} : Shape{0, 2, 3};
+  Tensor mean = X.mean(dims, true);
+  Tensor var = (X - mean).pow(2).mean(dims, true);
+  Tensor X_hat = (X - mean) / (var + eps).sqrt();
+  return gamma * X_hat + beta;
+}
+
+}  // namespace
+
+TEST_CASE("batch_norm matches PyTorch: outputs, running statistics and gradients", "[layers]") {
+  const tg::DType dtype = GENERATE(tg::kFloat32, tg::kFloat64);
+  const double tol = tolerance(dtype);
+  for (const bn_loss_refs::BatchNormRef& r : bn_loss_refs::kBatchNorm) {
+    const std::int64_t C = r.shape[1];
+    INFO(r.name << " in " << tg::dtype_name(dtype));
+    Tensor x = make(r.x, r.shape, dtype, true);
+    Tensor weight = make(r.weight, {C}, dtype, true), bias = make(r.bias, {C}, dtype, true);
+    Tensor running_mean = make(r.running_mean, {C}, dtype), running_var = make(r.running_var, {C}, dtype);
+    std::size_t entries = tg::autograd::tape_size();
+    Tensor y = tg::batch_norm(x, running_mean, running_var, weight, bias, r.training, r.momentum, r.eps);
+    CHECK(tg::autograd::tape_size() == entries + 1);
+    CHECK(y.grad_fn_name() == "NativeBatchNormBackward0");
+    CHECK(y.dtype() == dtype);
+    CHECK(y.sizes() == r.shape);
+    CHECK(mismatch(y, r.y, tol) == "");
+    if (running_mean.defined()) {
+      CHECK(mismatch(running_mean, r.running_mean_after, tol) == "");
+      CHECK(mismatch(running_var, r.running_var_after, tol) == "");
+    }
+    y.backward(make(r.w, r.shape, dtype));
+    CHECK(mismatch(x.grad(), r.dx, tol) == "");
+    if (weight.defined()) {
+      CHECK(mismatch(weight.grad(), r.dweight, tol) == "");
+      CHECK(mismatch(bias.grad(), r.dbias, tol) == "");
+    }
+  }
+}
+
+TEST_CASE("batch_norm updates the running statistics in place, with the unbiased variance", "[layers]") {
+  // One channel of 4 values {1, 2, 3, 6}: mean 3, biased var 3.5, unbiased var 14/3.
+  Tensor x = tg::tensor(std::vector<double>{1, 2, 3, 6}, {4, 1});
+  Tensor rm = tg::full({1}, 1.0, tg::kFloat64), rv = tg::full({1}, 2.0, tg::kFloat64);
+  Tensor rm_view = rm.slice(0, 0, 1);  // a view: the update must write through the shared storage
+  const auto version = rm.storage()->version();
+  Tensor y = tg::batch_norm(x, rm, rv, {}, {}, true, 0.5, 0.0);
+  CHECK(rm_view.item<double>() == Approx(0.5 * 1 + 0.5 * 3));
+  CHECK(rv.item<double>() == Approx(0.5 * 2 + 0.5 * 14.0 / 3));
+  CHECK(rm.storage()->version() > version);
+  std::vector<double> want{-2 / std::sqrt(3.5), -1 / std::sqrt(3.5), 0, 3 / std::sqrt(3.5)};
+  CHECK(mismatch(y, want, 1e-12) == "");
+
+  SECTION("eval mode reads them and leaves them alone") {
+    Tensor e = tg::batch_norm(x, rm, rv, {}, {}, false, 0.5, 0.0);
+    CHECK(rm.item<double>() == Approx(2.0));
+    std::vector<double> expect;
+    for (double v : {1.0, 2.0, 3.0, 6.0}) expect.push_back((v - 2.0) / std::sqrt(rv.item<double>()));
+    CHECK(mismatch(e, expect, 1e-12) == "");
+  }
+  SECTION("an empty batch leaves them alone, as PyTorch") {
+    Tensor empty = tg::zeros({0, 1}, tg::kFloat64);
+    CHECK(tg::batch_norm(empty, rm, rv, {}, {}, true).sizes() == Shape{0, 1});
+    CHECK(rm.item<double>() == Approx(2.0));
+    CHECK(rv.item<double>() == Approx(0.5 * 2 + 0.5 * 14.0 / 3));
+  }
+}
+
+TEST_CASE("batch_norm's variance is two-pass: a large mean does not cancel the variance", "[layers]") {
+  // float32 values 10000 + {−1, 1}·k: E[x²] − E[x]² would lose every digit of the variance.
+  std::vector<float> v;
+  for (int i = 0; i < 64; ++i) v.push_back(10000.0f + static_cast<float>((i % 2 ? 1 : -1) * (1 + i % 3)));
+  Tensor x = tg::tensor(v, {64, 1});
+  Tensor rm = tg::zeros({1}), rv = tg::ones({1});
+  Tensor y = tg::batch_norm(x, rm, rv, {}, {}, true, 1.0, 0.0);
+  std::vector<double> xd(v.begin(), v.end());
+  double mean = 0, var = 0;
+  for (double d : xd) mean += d / 64;
+  for (double d : xd) var += (d - mean) * (d - mean) / 64;
+  CHECK(rm.item<double>() == Approx(mean).epsilon(1e-7));
+  CHECK(rv.item<double>() == Approx(var * 64 / 63).epsilon(1e-5));
+  std::vector<double> want;
+  for (double d : xd) want.push_back((d - mean) / std::sqrt(var));
+  CHECK(mismatch(y, want, 1e-4) == "");
+}
+
+TEST_CASE("batch_norm in eval mode: the backward is a per-channel scale", "[layers]") {
+  Tensor x = tg::randn({3, 2, 4}, tg::kFloat64).requires_grad_();
+  Tensor rm = tg::tensor(std::vector<double>{0.5, -1.0}), rv = tg::tensor(std::vector<double>{4.0, 0.25});
+  Tensor w = tg::tensor(std::vector<double>{2.0, -3.0});
+  Tensor dy = tg::randn({3, 2, 4}, tg::kFloat64);
+  tg::batch_norm(x, rm, rv, w, {}, false, 0.1, 1e-5).backward(dy);
+  std::vector<double> g = dy.to_vector<double>(), want;
+  for (std::size_t i = 0; i < g.size(); ++i) {
+    std::size_t c = (i / 4) % 2;
+    want.push_back(g[i] * (c == 0 ? 2.0 / std::sqrt(4.0 + 1e-5) : -3.0 / std::sqrt(0.25 + 1e-5)));
+  }
+  CHECK(mismatch(x.grad(), want, 1e-12) == "");
+}
+
+TEST_CASE("batch_norm computes gradients only for inputs that require them", "[layers]") {
+  Tensor x = tg::randn({4, 3, 2, 2}, tg::kFloat64);
+  Tensor w = tg::ones({3}, tg::kFloat64).requires_grad_(), b = tg::zeros({3}, tg::kFloat64);
+  Tensor y = tg::batch_norm(x, {}, {}, w, b, true);
+  y.backward(tg::randn({4, 3, 2, 2}, tg::kFloat64));
+  CHECK(w.grad().defined());
+  CHECK_FALSE(x.grad().defined());
+  CHECK_FALSE(b.grad().defined());
+  CHECK_FALSE(tg::batch_norm(x, {}, {}, tg::ones({3}, tg::kFloat64), b, true).requires_grad());
+  tg::NoGradGuard no_grad;
+  CHECK_FALSE(tg::batch_norm(x, {}, {}, w, b, true).requires_grad());
+}
+
+TEST_CASE("batch_norm agrees with d2l's batch norm in composed ops, forward and backward", "[layers]") {
+  const tg::DType dtype = GENERATE(tg::kFloat32, tg::kFloat64);
+  const double tol = dtype == tg::kFloat32 ? 1e-5 : 1e-10;
+  // Small shapes, and one above the parallel grain so the threaded path runs too.
+  const Shape shape = GENERATE(Shape{8, 5}, Shape{4, 3, 5, 5}, Shape{16, 4, 24, 24});
+  INFO(tg::dtype_name(dtype) << " " << fmt::format("{}", shape));
+  const std::int64_t C = shape[1];
+  Shape param_shape(shape.size(), 1);
+  param_shape[1] = C;
+  tg::manual_seed(42);
+  Tensor x0 = (tg::randn(shape, tg::kFloat64) * 2.0 + 0.5).to(dtype);
+  Tensor g0 = (tg::rand({C}, tg::kFloat64) + 0.5).to(dtype), b0 = tg::randn({C}, tg::kFloat64).to(dtype);
+  Tensor w = tg::randn(shape, tg::kFloat64).to(dtype);
+
+  Tensor x1 = x0.clone().requires_grad_(), gamma1 = g0.reshape(param_shape).requires_grad_();
+  Tensor beta1 = b0.reshape(param_shape).requires_grad_();
+  Tensor y1 = d2l_batch_norm(x1, gamma1, beta1, 1e-5);
+  (y1 * w).sum().backward();
+
+  Tensor x2 = x0.clone().requires_grad_(), gamma2 = g0.clone().requires_grad_(), beta2 = b0.clone().requires_grad_();
+  Tensor y2 = tg::batch_norm(x2, {}, {}, gamma2, beta2, true, 0.1, 1e-5);
+  (y2 * w).sum().backward();
+
+  CHECK(mismatch(y2, y1.to_vector<double>(), tol) == "");
+  CHECK(mismatch(x2.grad(), x1.grad().to_vector<double>(), tol) == "");
+  CHECK(mismatch(gamma2.grad(), gamma1.grad().to_vector<double>(), tol) == "");
+  CHECK(mismatch(beta2.grad(), beta1.grad().to_vector<double>(), tol) == "");
+}
+
+TEST_CASE("batch_norm takes non-contiguous inputs", "[layers]") {
+  Tensor base = tg::randn({2, 5, 3, 4}, tg::kFloat64);
+  Tensor x = base.permute({0, 1, 3, 2});  // [2, 5, 4, 3], strided
+  Tensor w = tg::randn({10}, tg::kFloat64).slice(0, 0, 10, 2);
+  Tensor a = tg::batch_norm(x, {}, {}, w, {}, true);
+  Tensor b = tg::batch_norm(x.contiguous(), {}, {}, w.contiguous(), {}, true);
+  CHECK(mismatch(a, b.to_vector<double>(), 1e-14) == "");
+}
+
+TEST_CASE("batch_norm gradchecks in float64, training and eval", "[layers][gradcheck]") {
+  struct Row {
+    const char* name;
+    Shape shape;
+    bool training, affine;
+  };
+  const Row rows[] = {
+      {"1d train [6, 3]", {6, 3}, true, true},        {"1d train [3, 2, 4]", {3, 2, 4}, true, true},
+      {"2d train [2, 3, 3, 2]", {2, 3, 3, 2}, true, true}, {"2d train no affine", {3, 2, 2, 2}, true, false},
+      {"1d eval [5, 3]", {5, 3}, false, true},         {"1d eval [2, 3, 4]", {2, 3, 4}, false, true},
+      {"2d eval [2, 3, 3, 2]", {2, 3, 3, 2}, false, true}, {"2d eval no affine", {2, 2, 3, 2}, false, false},
+  };
+  for (const Row& row : rows) {
+    INFO(row.name);
+    tg::manual_seed(7);
+    const std::int64_t C = row.shape[1];
+    Tensor x = (tg::randn(row.shape, tg::kFloat64) * 1.5 + 0.3).requires_grad_();
+    Tensor rm = tg::randn({C}, tg::kFloat64) * 0.2, rv = tg::rand({C}, tg::kFloat64) + 0.5;
+    std::vector<Tensor> inputs{x};
+    if (row.affine) {
+      inputs.push_back((tg::rand({C}, tg::kFloat64) + 0.5).requires_grad_());
+      inputs.push_back(tg::randn({C}, tg::kFloat64).requires_grad_());
+    }
+    auto fn = [&](const std::vector<Tensor>& in) {
+      Tensor w = row.affine ? in[1] : Tensor(), b = row.affine ? in[2] : Tensor();
+      return tg::batch_norm(in[0], rm, rv, w, b, row.training, 0.1, 1e-5);
+    };
+    tg::autograd::GradcheckResult result = tg::autograd::gradcheck(fn, inputs);
+    CHECK(result.message == "");
+    CHECK(result.ok);
+  }
+}
+
+TEST_CASE("batch_norm rejects bad input with the op's name and the shapes", "[layers][errors]") {
+  Tensor x = tg::randn({2, 4, 3});
+  Tensor c4 = tg::ones({4}), c3 = tg::ones({3});
+  CHECK_THROWS_WITH(tg::batch_norm(tg::randn({4}), {}, {}, {}, {}, true),
+                    Contains("[batch_norm]") && Contains("[N, C, H, W]") && Contains("got [4]"));
+  CHECK_THROWS_WITH(tg::batch_norm(tg::randn({1, 1, 1, 1, 1, 2}), {}, {}, {}, {}, true),
+                    Contains("[batch_norm]") && Contains("[1, 1, 1, 1, 1, 2]"));
+  CHECK_THROWS_WITH(tg::batch_norm(tg::ones({2, 4}, tg::kInt64), {}, {}, {}, {}, true),
+                    Contains("[batch_norm]") && Contains("int64"));
+  CHECK_THROWS_WITH(tg::batch_norm(x, {}, {}, c3, {}, true),
+                    Contains("[batch_norm] expected weight of shape [4] (C = 4 for input [2, 4, 3]), got [3]"));
+  CHECK_THROWS_WITH(tg::batch_norm(x, {}, {}, c4, c3, true), Contains("[batch_norm] expected bias") && Contains("[3]"));
+  CHECK_THROWS_WITH(tg::batch_norm(x, c3, c4, {}, {}, true),
+                    Contains("[batch_norm] expected running_mean") && Contains("C = 4") && Contains("[3]"));
+  CHECK_THROWS_WITH(tg::batch_norm(x, c4, tg::ones({4, 1}), {}, {}, true),
+                    Contains("[batch_norm] expected running_var") && Contains("[4, 1]"));
+  CHECK_THROWS_WITH(tg::batch_norm(x, {}, {}, tg::ones({4}, tg::kFloat64), {}, true),
+                    Contains("[batch_norm] expected weight of dtype float32") && Contains("float64"));
+  CHECK_THROWS_WITH(tg::batch_norm(x, c4, {}, {}, {}, true),
+                    Contains("[batch_norm]") && Contains("both defined or both undefined"));
+  CHECK_THROWS_WITH(tg::batch_norm(x, {}, {}, {}, {}, false),
+                    Contains("[batch_norm]") && Contains("evaluation mode"));
+  CHECK_THROWS_WITH(tg::batch_norm(tg::randn({1, 4}), {}, {}, {}, {}, true),
+                    "[batch_norm] Expected more than 1 value per channel when training, got input size [1, 4]");
+  CHECK_THROWS_WITH(tg::batch_norm(tg::randn({1, 4, 1, 1}), {}, {}, {}, {}, true),
+                    Contains("got input size [1, 4, 1, 1]"));
+  CHECK_NOTHROW(tg::batch_norm(tg::randn({1, 4}), c4, c4, {}, {}, false));  // eval needs no batch statistics
+
+  SECTION("a rejected call leaves the running statistics as they were") {
+    Tensor rm = tg::zeros({4}), rv = tg::ones({4});
+    CHECK_THROWS(tg::batch_norm(x, rm, rv, c3, {}, true));
+    CHECK(rm.to_vector<double>() == std::vector<double>(4, 0.0));
+    CHECK(rv.to_vector<double>() == std::vector<double>(4, 1.0));
+    CHECK(rm.storage()->version() == 0);
+  }
+}
