@@ -1,11 +1,11 @@
 // OpenBLAS bindings and the one threading policy for GEMM: OpenBLAS itself runs single-threaded
-// (its own pool would spin against OpenMP's on two cores), and a large GEMM is split into
-// row or column blocks across OpenMP threads, each a single-threaded OpenBLAS call.
+// (its own pool would spin against ours on two cores), and a large GEMM is split into row or
+// column blocks across the kernel pool, each a single-threaded OpenBLAS call.
 // Layer: core.
 #include "core/blas.h"
 
 #include <cblas.h>
-#include <omp.h>
+#include "core/parallel.h"
 
 namespace tg::blas {
 
@@ -38,24 +38,16 @@ template <class T>
 void split_gemm(bool ta, bool tb, std::int64_t m, std::int64_t n, std::int64_t k, T alpha, const T* a,
                 std::int64_t lda, const T* b, std::int64_t ldb, T beta, T* c, std::int64_t ldc) {
   (void)kSingleThreaded;
-  int threads = omp_in_parallel() ? 1 : omp_get_max_threads();
-  if (threads == 1 || m * n * k < kParallelFlops) return call(ta, tb, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
   bool by_rows = m >= n;
-#pragma omp parallel num_threads(threads)
-  {
-    int t = omp_get_thread_num(), nt = omp_get_num_threads();
-    std::int64_t total = by_rows ? m : n;
-    std::int64_t lo = total * t / nt, hi = total * (t + 1) / nt;
-    if (hi > lo) {
-      if (by_rows) {
-        const T* a_blk = ta ? a + lo : a + lo * lda;
-        call(ta, tb, hi - lo, n, k, alpha, a_blk, lda, b, ldb, beta, c + lo * ldc, ldc);
-      } else {
-        const T* b_blk = tb ? b + lo * ldb : b + lo;
-        call(ta, tb, m, hi - lo, k, alpha, a, lda, b_blk, ldb, beta, c + lo, ldc);
-      }
+  parallel_for(0, by_rows ? m : n, m * n * k, [&](std::int64_t lo, std::int64_t hi) {
+    if (by_rows) {
+      const T* a_blk = ta ? a + lo : a + lo * lda;
+      call(ta, tb, hi - lo, n, k, alpha, a_blk, lda, b, ldb, beta, c + lo * ldc, ldc);
+    } else {
+      const T* b_blk = tb ? b + lo * ldb : b + lo;
+      call(ta, tb, m, hi - lo, k, alpha, a, lda, b_blk, ldb, beta, c + lo, ldc);
     }
-  }
+  }, kParallelFlops);
 }
 
 }  // namespace
@@ -70,6 +62,5 @@ void gemm(bool trans_a, bool trans_b, std::int64_t m, std::int64_t n, std::int64
   split_gemm(trans_a, trans_b, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
 }
 
-void set_num_threads(int) { openblas_set_num_threads(1); }
 
 }  // namespace tg::blas

@@ -4,8 +4,6 @@
 // never a per-element index vector. Internal to core's kernels. Layer: core.
 #pragma once
 
-#include <omp.h>
-
 #include <algorithm>
 #include <array>
 #include <cstdint>
@@ -53,29 +51,17 @@ class StridedLoop {
   template <class Body>
   void run_parallel(Body&& body, std::int64_t grain = kParallelGrain) const {
     if (numel_ == 0) return;
-    int threads = omp_get_max_threads();
-    if (numel_ < grain || threads == 1 || omp_in_parallel()) return run(body);
     if (sizes_.size() == 1) {  // one flat row: split the row
-      std::int64_t n = sizes_[0];
-#pragma omp parallel num_threads(threads)
-      {
-        int t = omp_get_thread_num(), nt = omp_get_num_threads();
-        std::int64_t lo = n * t / nt, hi = n * (t + 1) / nt;
-        Offsets off{}, st{};
-        for (std::size_t k = 0; k < K; ++k) {
-          st[k] = strides_[k][0];
-          off[k] = lo * st[k];
-        }
-        if (hi > lo) body(hi - lo, off, st);
-      }
+      Offsets st{};
+      for (std::size_t k = 0; k < K; ++k) st[k] = strides_[k][0];
+      parallel_for(0, sizes_[0], numel_, [&](std::int64_t lo, std::int64_t hi) {
+        Offsets off{};
+        for (std::size_t k = 0; k < K; ++k) off[k] = lo * st[k];
+        body(hi - lo, off, st);
+      }, grain);
       return;
     }
-    std::int64_t outer = outer_count();
-#pragma omp parallel num_threads(threads)
-    {
-      int t = omp_get_thread_num(), nt = omp_get_num_threads();
-      run_range(outer * t / nt, outer * (t + 1) / nt, body);
-    }
+    parallel_for(0, outer_count(), numel_, [&](std::int64_t lo, std::int64_t hi) { run_range(lo, hi, body); }, grain);
   }
 
  private:

@@ -61,8 +61,8 @@ void batch_norm_forward(T* y, T* mean, T* var, T* rstd, const T* x, const T* wei
       for (std::int64_t c = 0; c < C; ++c) y[n * C + c] = x[n * C + c] * scale[c] + shift[c];
     return;
   }
-#pragma omp parallel for schedule(static) if (N * C * S >= kParallelGrain)
-  for (std::int64_t c = 0; c < C; ++c) {
+parallel_for(0, C, N * C * S, [&](std::int64_t lo, std::int64_t hi) {
+  for (std::int64_t c = lo; c < hi; ++c) {
     if (training) {
       double sum = 0;  // pass 1: mean
       for (std::int64_t n = 0; n < N; ++n) sum += run_sum(x + (n * C + c) * S, S);
@@ -87,6 +87,7 @@ void batch_norm_forward(T* y, T* mean, T* var, T* rstd, const T* x, const T* wei
       for (std::int64_t i = 0; i < S; ++i) yr[i] = xr[i] * scale + shift;
     }
   }
+  });
 }
 
 // xhat = (x − mean) · rstd, y = weight · xhat + bias; per channel, over M values:
@@ -124,8 +125,8 @@ void batch_norm_backward(T* dx, T* dweight, T* dbias, const T* dy, const T* x, c
         dx[n * C + c] = training ? a[c] * dy[n * C + c] + b[c] * (x[n * C + c] - mean[c]) + k[c] : a[c] * dy[n * C + c];
     return;
   }
-#pragma omp parallel for schedule(static) if (N * C * S >= kParallelGrain)
-  for (std::int64_t c = 0; c < C; ++c) {
+parallel_for(0, C, N * C * S, [&](std::int64_t lo, std::int64_t hi) {
+  for (std::int64_t c = lo; c < hi; ++c) {
     const T mu = mean[c];
     double sum_dy = 0, sum_dy_xmu = 0;
     for (std::int64_t n = 0; n < N && need_sums; ++n) {  // pass 1: Σ dy and Σ dy·(x − mean)
@@ -153,6 +154,7 @@ void batch_norm_backward(T* dx, T* dweight, T* dbias, const T* dy, const T* x, c
       }
     }
   }
+  });
 }
 
 // --- the differentiable function ------------------------------------------------------------------

@@ -1,7 +1,7 @@
 // conv2d: im2col + GEMM over blocks of samples, col2im for the input's gradient, and the
 // differentiable function that records one "ConvolutionBackward0" entry.
 // Layer: layers; must not depend on modules or optimizers.
-#include <omp.h>
+#include "core/parallel.h"
 
 #include <algorithm>
 #include <vector>
@@ -38,6 +38,34 @@ std::int64_t padded_stride(std::int64_t cols) {
   return ld % 256 == 0 ? ld + 16 : ld;      // ...but not every 1 KiB
 }
 
+// Threads split the blocks, each running im2col, single-threaded GEMMs and col2im on its own: one
+// parallel region per call. (Alternating OpenMP loops with multi-threaded GEMMs per block ran 2x
+// slower on two threads than on one: each pool spins while the other works.) With one thread, one
+// block or little work, blocks run in order and OpenBLAS keeps its threads.
+int block_threads(const ConvShape& s) {
+  const std::int64_t blocks = (s.N + s.NB - 1) / s.NB;
+  if (omp_in_parallel() || s.rows() * s.N * s.P() < kParallelGrain) return 1;
+  return static_cast<int>(std::min<std::int64_t>(get_num_threads(), blocks));
+}
+
+// body(n0, nb, t): samples [n0, n0 + nb) on thread t of `threads`.
+template <class Body>
+void for_each_block(const ConvShape& s, int threads, Body&& body) {
+  const std::int64_t blocks = (s.N + s.NB - 1) / s.NB;
+  if (threads <= 1) {
+    for (std::int64_t b = 0; b < blocks; ++b) body(b * s.NB, std::min(s.NB, s.N - b * s.NB), 0);
+    return;
+  }
+  blas::set_num_threads(1);
+#pragma omp parallel num_threads(threads)
+  {
+    const int t = omp_get_thread_num();
+#pragma omp for schedule(static)
+    for (std::int64_t b = 0; b < blocks; ++b) body(b * s.NB, std::min(s.NB, s.N - b * s.NB), t);
+  }
+  blas::set_num_threads(get_num_threads());  // the one policy: OpenBLAS uses what OpenMP uses
+}
+
 // For each kernel offset k, the outputs o in [lo, hi) whose input index o·stride − pad + k falls
 // inside [0, size). Computed once per call: divisions have no place in the copy loops.
 struct Span {
@@ -62,8 +90,8 @@ void im2col(T* cols, const T* x, std::int64_t nb, const ConvShape& s) {
   const std::int64_t rows = s.rows(), P = s.P(), OW = s.OW;
   const std::vector<Span> hspan = valid_spans(s.H, s.OH, s.SH, s.PH, s.KH);
   const std::vector<Span> wspan = valid_spans(s.W, s.OW, s.SW, s.PW, s.KW);
-#pragma omp parallel for schedule(static) if (rows * nb * P >= kParallelGrain)
-  for (std::int64_t r = 0; r < rows; ++r) {
+parallel_for(0, rows, rows * nb * P, [&](std::int64_t lo_, std::int64_t hi_) {
+  for (std::int64_t r = lo_; r < hi_; ++r) {
     const std::int64_t c = r / (s.KH * s.KW), kh = r / s.KW % s.KH, kw = r % s.KW;
     const Span hs = hspan[static_cast<std::size_t>(kh)], ws = wspan[static_cast<std::size_t>(kw)];
     const std::int64_t in_offset = (kh - s.PH) * s.W + (kw - s.PW);  // of x[oh·SH − PH + kh, ow·SW − PW + kw]
@@ -85,17 +113,18 @@ void im2col(T* cols, const T* x, std::int64_t nb, const ConvShape& s) {
       std::fill(dst + hs.hi * OW, dst + P, T(0));
     }
   }
+  });
 }
 
 // The adjoint of im2col, for nb samples: dx[n, c, ih, iw] = Σ of dcols over the entries im2col copied
-// x[n, c, ih, iw] to. One (n, c) plane per iteration, so threads never write the same element.
+// x[n, c, ih, iw] to.
 template <class T>
 void col2im(T* dx, const T* dcols, std::int64_t nb, const ConvShape& s) {
   const std::int64_t P = s.P(), OW = s.OW;
   const std::vector<Span> hspan = valid_spans(s.H, s.OH, s.SH, s.PH, s.KH);
   const std::vector<Span> wspan = valid_spans(s.W, s.OW, s.SW, s.PW, s.KW);
-#pragma omp parallel for collapse(2) schedule(static) if (s.rows() * nb * P >= kParallelGrain)
-  for (std::int64_t n = 0; n < nb; ++n) {
+parallel_for(0, nb, s.rows() * nb * P, [&](std::int64_t lo_, std::int64_t hi_) {
+  for (std::int64_t n = lo_; n < hi_; ++n) {
     for (std::int64_t c = 0; c < s.C; ++c) {
       T* plane = dx + (n * s.C + c) * s.H * s.W;
       std::fill(plane, plane + s.H * s.W, T(0));
@@ -118,30 +147,32 @@ void col2im(T* dx, const T* dcols, std::int64_t nb, const ConvShape& s) {
       }
     }
   }
+  });
 }
 
 // --- the kernel pair ----------------------------------------------------------------------------
 
-// y [N, F, OH, OW]. Scratch: cols [C·KH·KW, LD] and ycols [F, LD], one block each.
+// y [N, F, OH, OW]. Scratch per thread: cols [C·KH·KW, LD] and ycols [F, LD].
 template <class T>
-void conv2d_forward(T* y, T* cols, T* ycols, const T* x, const T* weight, const T* bias, const ConvShape& s) {
+void conv2d_forward(T* y, T* cols, T* ycols, const T* x, const T* weight, const T* bias, const ConvShape& s,
+                    int threads) {
   const std::int64_t P = s.P(), Fg = s.Fg(), R = s.R(), LD = s.LD;
-  for (std::int64_t n0 = 0; n0 < s.N; n0 += s.NB) {
-    const std::int64_t nb = std::min(s.NB, s.N - n0);
-    im2col(cols, x + n0 * s.C * s.H * s.W, nb, s);
+  for_each_block(s, threads, [&](std::int64_t n0, std::int64_t nb, int t) {
+    T* c = cols + t * s.rows() * LD;
+    T* yc = ycols + t * s.F * LD;
+    im2col(c, x + n0 * s.C * s.H * s.W, nb, s);
     for (std::int64_t g = 0; g < s.G; ++g)  // ycols_g [Fg, nb·P] = weight_g [Fg, R] · cols_g [R, nb·P]
-      blas::gemm(false, false, Fg, nb * P, R, T(1), weight + g * Fg * R, R, cols + g * R * LD, LD, T(0),
-                 ycols + g * Fg * LD, LD);
-#pragma omp parallel for collapse(2) schedule(static) if (s.F * nb * P >= kParallelGrain)
+      blas::gemm(false, false, Fg, nb * P, R, T(1), weight + g * Fg * R, R, c + g * R * LD, LD, T(0),
+                 yc + g * Fg * LD, LD);
     for (std::int64_t n = 0; n < nb; ++n) {
       for (std::int64_t f = 0; f < s.F; ++f) {  // y[n0 + n, f, p] = ycols[f, n·P + p] + bias[f]
-        const T* src = ycols + f * LD + n * P;
+        const T* src = yc + f * LD + n * P;
         T* dst = y + ((n0 + n) * s.F + f) * P;
         const T b = bias ? bias[f] : T(0);
         for (std::int64_t p = 0; p < P; ++p) dst[p] = src[p] + b;
       }
     }
-  }
+  });
 }
 
 // y[n, f, p] = Σ_r weight[f, r] · cols[g·R + r, n·P + p] + bias[f] (g = f / Fg). Per block, with the
@@ -150,47 +181,57 @@ void conv2d_forward(T* y, T* cols, T* ycols, const T* x, const T* weight, const 
 //   dweight_gᵀ = Σ_blocks cols_g · dyT_gᵀ    [R, nb·P]·[nb·P, Fg] (OpenBLAS runs this orientation ~2x
 //                                            faster than dyT_g · cols_gᵀ; transposed once at the end)
 //   dcols_g    = weight_gᵀ · dyT_g           [R, Fg]·[Fg, nb·P],  dx = col2im(dcols)
-// dx, dweight, dbias are null when not wanted. Scratch: cols and dcols [C·KH·KW, LD], dyT [F, LD],
-// dwT [G, R, Fg].
+// dx, dweight, dbias are null when not wanted. Scratch per thread: cols and dcols [C·KH·KW, LD],
+// dyT [F, LD], dwT [G, R, Fg] and bias_sum [F] (zeroed here; the threads' sums are added at the end).
 template <class T>
-void conv2d_backward(T* dx, T* dweight, T* dbias, T* cols, T* dcols, T* dyT, T* dwT, const T* dy, const T* x,
-                     const T* weight, const ConvShape& s) {
-  const std::int64_t P = s.P(), Fg = s.Fg(), R = s.R(), LD = s.LD;
-  std::vector<double> bias_sum(static_cast<std::size_t>(s.F), 0.0);
-  for (std::int64_t n0 = 0; n0 < s.N; n0 += s.NB) {
-    const std::int64_t nb = std::min(s.NB, s.N - n0);
-#pragma omp parallel for schedule(static) if (s.F * nb * P >= kParallelGrain)
+void conv2d_backward(T* dx, T* dweight, T* dbias, T* cols, T* dcols, T* dyT, T* dwT, double* bias_sum, const T* dy,
+                     const T* x, const T* weight, const ConvShape& s, int threads) {
+  const std::int64_t P = s.P(), Fg = s.Fg(), R = s.R(), LD = s.LD, WR = s.F * R;  // WR: weight numel
+  if (dweight) std::fill(dwT, dwT + threads * WR, T(0));
+  std::fill(bias_sum, bias_sum + threads * s.F, 0.0);
+  for_each_block(s, threads, [&](std::int64_t n0, std::int64_t nb, int t) {
+    T* dyT_t = dyT + t * s.F * LD;
     for (std::int64_t f = 0; f < s.F; ++f) {  // dyT and dbias in one pass
       T sum = 0;
       for (std::int64_t n = 0; n < nb; ++n) {
         const T* src = dy + ((n0 + n) * s.F + f) * P;
-        T* dst = dyT + f * LD + n * P;
+        T* dst = dyT_t + f * LD + n * P;
         for (std::int64_t p = 0; p < P; ++p) {
           dst[p] = src[p];
           sum += src[p];
         }
       }
-      bias_sum[static_cast<std::size_t>(f)] += sum;
+      bias_sum[t * s.F + f] += sum;
     }
     if (dweight) {
-      im2col(cols, x + n0 * s.C * s.H * s.W, nb, s);
+      T* c = cols + t * s.rows() * LD;
+      im2col(c, x + n0 * s.C * s.H * s.W, nb, s);
       for (std::int64_t g = 0; g < s.G; ++g)
-        blas::gemm(false, true, R, Fg, nb * P, T(1), cols + g * R * LD, LD, dyT + g * Fg * LD, LD,
-                   n0 == 0 ? T(0) : T(1), dwT + g * R * Fg, Fg);
+        blas::gemm(false, true, R, Fg, nb * P, T(1), c + g * R * LD, LD, dyT_t + g * Fg * LD, LD, T(1),
+                   dwT + t * WR + g * R * Fg, Fg);
     }
     if (dx) {
+      T* dc = dcols + t * s.rows() * LD;
       for (std::int64_t g = 0; g < s.G; ++g)
-        blas::gemm(true, false, R, nb * P, Fg, T(1), weight + g * Fg * R, R, dyT + g * Fg * LD, LD, T(0),
-                   dcols + g * R * LD, LD);
-      col2im(dx + n0 * s.C * s.H * s.W, dcols, nb, s);
+        blas::gemm(true, false, R, nb * P, Fg, T(1), weight + g * Fg * R, R, dyT_t + g * Fg * LD, LD, T(0),
+                   dc + g * R * LD, LD);
+      col2im(dx + n0 * s.C * s.H * s.W, dc, nb, s);
     }
-  }
+  });
   if (dweight)
     for (std::int64_t g = 0; g < s.G; ++g)
       for (std::int64_t f = 0; f < Fg; ++f)
-        for (std::int64_t r = 0; r < R; ++r) dweight[(g * Fg + f) * R + r] = dwT[(g * R + r) * Fg + f];
+        for (std::int64_t r = 0; r < R; ++r) {
+          T sum = 0;
+          for (int t = 0; t < threads; ++t) sum += dwT[t * WR + (g * R + r) * Fg + f];
+          dweight[(g * Fg + f) * R + r] = sum;
+        }
   if (dbias)
-    for (std::int64_t f = 0; f < s.F; ++f) dbias[f] = static_cast<T>(bias_sum[static_cast<std::size_t>(f)]);
+    for (std::int64_t f = 0; f < s.F; ++f) {
+      double sum = 0;
+      for (int t = 0; t < threads; ++t) sum += bias_sum[t * s.F + f];
+      dbias[f] = static_cast<T>(sum);
+    }
 }
 
 ConvShape conv2d_shape(const Tensor& x, const Tensor& weight, const Tensor& bias, Size2 stride, Size2 padding,
@@ -246,10 +287,11 @@ Tensor conv2d(const Tensor& x, const Tensor& weight, const Tensor& bias, Size2 s
   Tensor bc = bias.defined() ? native::contiguous(bias) : Tensor();
   Tensor y = Tensor::empty({s.N, s.F, s.OH, s.OW}, dt);
   if (y.numel() > 0) {
-    Tensor cols = Tensor::empty({s.rows(), s.LD}, dt), ycols = Tensor::empty({s.F, s.LD}, dt);
+    const int threads = block_threads(s);
+    Tensor cols = Tensor::empty({threads, s.rows(), s.LD}, dt), ycols = Tensor::empty({threads, s.F, s.LD}, dt);
     dispatch_floating(dt, [&]<class T>() {
       conv2d_forward(y.data_ptr<T>(), cols.data_ptr<T>(), ycols.data_ptr<T>(), xc.data_ptr<T>(), wc.data_ptr<T>(),
-                     bc.defined() ? bc.data_ptr<T>() : nullptr, s);
+                     bc.defined() ? bc.data_ptr<T>() : nullptr, s, threads);
     });
   }
   if (!autograd::needs_grad({x, weight, bias})) return y;
@@ -268,14 +310,16 @@ Tensor conv2d(const Tensor& x, const Tensor& weight, const Tensor& bias, Size2 s
         if (t->defined()) native::fill_(*t, 0);
       return std::vector<Tensor>{dx, dw, db};
     }
-    Tensor cols = need_dw ? Tensor::empty({s.rows(), s.LD}, dt) : Tensor();
-    Tensor dcols = need_dx ? Tensor::empty({s.rows(), s.LD}, dt) : Tensor();
-    Tensor dyT = Tensor::empty({s.F, s.LD}, dt);
-    Tensor dwT = need_dw ? Tensor::empty({s.G, s.R(), s.Fg()}, dt) : Tensor();
+    const int threads = block_threads(s);
+    Tensor cols = need_dw ? Tensor::empty({threads, s.rows(), s.LD}, dt) : Tensor();
+    Tensor dcols = need_dx ? Tensor::empty({threads, s.rows(), s.LD}, dt) : Tensor();
+    Tensor dyT = Tensor::empty({threads, s.F, s.LD}, dt);
+    Tensor dwT = need_dw ? Tensor::empty({threads, s.F * s.R()}, dt) : Tensor();
+    std::vector<double> bias_sum(static_cast<std::size_t>(threads * s.F));
     dispatch_floating(dt, [&]<class T>() {
       auto ptr = [](const Tensor& t) { return t.defined() ? t.data_ptr<T>() : nullptr; };
-      conv2d_backward(ptr(dx), ptr(dw), ptr(db), ptr(cols), ptr(dcols), ptr(dyT), ptr(dwT), dy.data_ptr<T>(),
-                      ptr(x), ptr(w), s);
+      conv2d_backward(ptr(dx), ptr(dw), ptr(db), ptr(cols), ptr(dcols), ptr(dyT), ptr(dwT), bias_sum.data(),
+                      dy.data_ptr<T>(), ptr(x), ptr(w), s, threads);
     });
     return std::vector<Tensor>{dx, dw, db};
   };

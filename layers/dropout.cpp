@@ -19,18 +19,20 @@ namespace {
 // mask = scale where u ≥ p (probability 1 − p) else 0, written over u; y = x · mask.
 template <class T>
 void dropout_forward(T* y, T* mask, const T* x, T p, T scale, std::int64_t M) {
-#pragma omp parallel for schedule(static) if (M >= kParallelGrain)
-  for (std::int64_t i = 0; i < M; ++i) {
-    mask[i] = mask[i] >= p ? scale : T(0);
-    y[i] = x[i] * mask[i];
-  }
+  parallel_for(0, M, M, [&](std::int64_t lo, std::int64_t hi) {
+    for (std::int64_t i = lo; i < hi; ++i) {
+      mask[i] = mask[i] >= p ? scale : T(0);
+      y[i] = x[i] * mask[i];
+    }
+  });
 }
 
 // y = x · mask  ⇒  dx = dy · mask.
 template <class T>
 void dropout_backward(T* dx, const T* dy, const T* mask, std::int64_t M) {
-#pragma omp parallel for schedule(static) if (M >= kParallelGrain)
-  for (std::int64_t i = 0; i < M; ++i) dx[i] = dy[i] * mask[i];
+  parallel_for(0, M, M, [&](std::int64_t lo, std::int64_t hi) {
+    for (std::int64_t i = lo; i < hi; ++i) dx[i] = dy[i] * mask[i];
+  });
 }
 
 }  // namespace

@@ -32,17 +32,18 @@ Tensor reduce_loss(const Tensor& per_element, double sum, std::int64_t count, Re
 template <class T>
 void cross_entropy_forward(T* loss, T* max, T* logsum, const T* logits, const std::int64_t* target, std::int64_t N,
                            std::int64_t C) {
-#pragma omp parallel for schedule(static) if (N * C >= kParallelGrain)
-  for (std::int64_t n = 0; n < N; ++n) {
-    const T* row = logits + n * C;
-    T mx = -std::numeric_limits<T>::infinity();
-    for (std::int64_t c = 0; c < C; ++c) mx = std::max(mx, row[c]);
-    T s = 0;
-    for (std::int64_t c = 0; c < C; ++c) s += std::exp(row[c] - mx);
-    max[n] = mx;
-    logsum[n] = std::log(s);
-    loss[n] = logsum[n] - (row[target[n]] - mx);
-  }
+  parallel_for(0, N, N * C, [&](std::int64_t lo, std::int64_t hi) {
+    for (std::int64_t n = lo; n < hi; ++n) {
+      const T* row = logits + n * C;
+      T mx = -std::numeric_limits<T>::infinity();
+      for (std::int64_t c = 0; c < C; ++c) mx = std::max(mx, row[c]);
+      T s = 0;
+      for (std::int64_t c = 0; c < C; ++c) s += std::exp(row[c] - mx);
+      max[n] = mx;
+      logsum[n] = std::log(s);
+      loss[n] = logsum[n] - (row[target[n]] - mx);
+    }
+  });
 }
 
 // p = softmax(logits) = exp(logits − max − logsum), loss[n] = logsum[n] − (logits[n, target[n]] − max[n]):
@@ -51,14 +52,15 @@ void cross_entropy_forward(T* loss, T* max, T* logsum, const T* logits, const st
 template <class T>
 void cross_entropy_backward(T* dlogits, const T* dloss, std::int64_t dloss_stride, T scale, const T* logits,
                             const T* max, const T* logsum, const std::int64_t* target, std::int64_t N, std::int64_t C) {
-#pragma omp parallel for schedule(static) if (N * C >= kParallelGrain)
-  for (std::int64_t n = 0; n < N; ++n) {
-    const T g = dloss[n * dloss_stride] * scale, mx = max[n], ls = logsum[n];
-    const T* row = logits + n * C;
-    T* drow = dlogits + n * C;
-    for (std::int64_t c = 0; c < C; ++c) drow[c] = g * std::exp((row[c] - mx) - ls);
-    drow[target[n]] -= g;
-  }
+  parallel_for(0, N, N * C, [&](std::int64_t lo, std::int64_t hi) {
+    for (std::int64_t n = lo; n < hi; ++n) {
+      const T g = dloss[n * dloss_stride] * scale, mx = max[n], ls = logsum[n];
+      const T* row = logits + n * C;
+      T* drow = dlogits + n * C;
+      for (std::int64_t c = 0; c < C; ++c) drow[c] = g * std::exp((row[c] - mx) - ls);
+      drow[target[n]] -= g;
+    }
+  });
 }
 
 // --- softmax and log_softmax: x viewed as [outer, D, inner], normalized along D -----------------
@@ -69,11 +71,9 @@ void cross_entropy_backward(T* dlogits, const T* dloss, std::int64_t dloss_strid
 //   log_softmax: y = (x − max) − log sum,  softmax: y = exp(x − max) / sum.
 template <class T>
 void softmax_forward(T* y, const T* x, std::int64_t outer, std::int64_t D, std::int64_t inner, bool log) {
-#pragma omp parallel if (outer * D * inner >= kParallelGrain)
-  {
+  parallel_for(0, outer, outer * D * inner, [&](std::int64_t lo, std::int64_t hi) {
     std::vector<T> mx(static_cast<std::size_t>(inner)), sum(static_cast<std::size_t>(inner));
-#pragma omp for schedule(static)
-    for (std::int64_t o = 0; o < outer; ++o) {
+    for (std::int64_t o = lo; o < hi; ++o) {
       const T* xo = x + o * D * inner;
       T* yo = y + o * D * inner;
       std::fill(mx.begin(), mx.end(), -std::numeric_limits<T>::infinity());
@@ -89,7 +89,7 @@ void softmax_forward(T* y, const T* x, std::int64_t outer, std::int64_t D, std::
           yo[d * inner + i] = log ? v - sum[i] : std::exp(v) * sum[i];
         }
     }
-  }
+  });
 }
 
 // From the output y, summing along D:
@@ -98,11 +98,9 @@ void softmax_forward(T* y, const T* x, std::int64_t outer, std::int64_t D, std::
 template <class T>
 void softmax_backward(T* dx, const T* dy, const T* y, std::int64_t outer, std::int64_t D, std::int64_t inner,
                       bool log) {
-#pragma omp parallel if (outer * D * inner >= kParallelGrain)
-  {
+  parallel_for(0, outer, outer * D * inner, [&](std::int64_t lo, std::int64_t hi) {
     std::vector<T> sum(static_cast<std::size_t>(inner));
-#pragma omp for schedule(static)
-    for (std::int64_t o = 0; o < outer; ++o) {
+    for (std::int64_t o = lo; o < hi; ++o) {
       const std::int64_t base = o * D * inner;
       std::fill(sum.begin(), sum.end(), T(0));
       for (std::int64_t d = 0; d < D; ++d)
@@ -116,7 +114,7 @@ void softmax_backward(T* dx, const T* dy, const T* y, std::int64_t outer, std::i
           dx[j] = log ? dy[j] - std::exp(y[j]) * sum[i] : y[j] * (dy[j] - sum[i]);
         }
     }
-  }
+  });
 }
 
 // --- mse_loss: M elements ----------------------------------------------------------------------
@@ -125,7 +123,6 @@ void softmax_backward(T* dx, const T* dy, const T* y, std::int64_t outer, std::i
 template <class T>
 double mse_forward(T* loss, const T* input, const T* target, std::int64_t M) {
   double s = 0;
-#pragma omp parallel for reduction(+ : s) schedule(static) if (M >= kParallelGrain)
   for (std::int64_t i = 0; i < M; ++i) {
     T d = input[i] - target[i];
     if (loss) loss[i] = d * d;
@@ -139,12 +136,13 @@ double mse_forward(T* loss, const T* input, const T* target, std::int64_t M) {
 template <class T>
 void mse_backward(T* dinput, T* dtarget, const T* dloss, std::int64_t dloss_stride, T scale, const T* input,
                   const T* target, std::int64_t M) {
-#pragma omp parallel for schedule(static) if (M >= kParallelGrain)
-  for (std::int64_t i = 0; i < M; ++i) {
-    T d = T(2) * (input[i] - target[i]) * dloss[i * dloss_stride] * scale;
-    if (dinput) dinput[i] = d;
-    if (dtarget) dtarget[i] = -d;
-  }
+  parallel_for(0, M, M, [&](std::int64_t lo, std::int64_t hi) {
+    for (std::int64_t i = lo; i < hi; ++i) {
+      T d = T(2) * (input[i] - target[i]) * dloss[i * dloss_stride] * scale;
+      if (dinput) dinput[i] = d;
+      if (dtarget) dtarget[i] = -d;
+    }
+  });
 }
 
 // A loss's gradient: contiguous, with its stride (0 when one value stands for all) and scale.

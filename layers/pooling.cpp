@@ -1,7 +1,7 @@
 // avg_pool2d and max_pool2d: kernel pairs over one [H, W] plane at a time, and the differentiable
 // functions that record "AvgPool2DBackward0" / "MaxPool2DWithIndicesBackward0".
 // Layer: layers; must not depend on modules or optimizers.
-#include <omp.h>
+#include "core/parallel.h"
 
 #include <algorithm>
 #include <bit>
@@ -28,7 +28,7 @@ struct PoolShape {
   bool tiles_2x2() const { return KH == 2 && KW == 2 && SH == 2 && SW == 2 && PH == 0 && PW == 0; }
 };
 
-bool parallel_worth(const PoolShape& s) { return s.NC() * s.H * s.W >= kParallelGrain; }
+std::int64_t work_of(const PoolShape& s) { return s.NC() * s.H * s.W; }
 
 // The general case walks the window offsets (kh, kw) row-major and, for each, the run of outputs in
 // one output row whose input falls inside the plane: no per-element bounds tests.
@@ -67,8 +67,8 @@ template <class T>
 void avg_pool2d_forward(T* y, const T* x, const PoolShape& s) {
   const T scale = T(1) / static_cast<T>(s.KH * s.KW);
   const std::vector<Span> wspan = valid_spans(s.W, s.OW, s.SW, s.PW, s.KW);
-#pragma omp parallel for schedule(static) if (parallel_worth(s))
-  for (std::int64_t nc = 0; nc < s.NC(); ++nc) {
+parallel_for(0, s.NC(), work_of(s), [&](std::int64_t lo_, std::int64_t hi_) {
+  for (std::int64_t nc = lo_; nc < hi_; ++nc) {
     const T* xp = x + nc * s.H * s.W;
     T* yp = y + nc * s.OH * s.OW;
     for (std::int64_t oh = 0; oh < s.OH; ++oh) {
@@ -87,6 +87,7 @@ void avg_pool2d_forward(T* y, const T* x, const PoolShape& s) {
       for (std::int64_t ow = 0; ow < s.OW; ++ow) yrow[ow] *= scale;
     }
   }
+  });
 }
 
 // Each x in the window of (oh, ow) enters y[oh, ow] with weight 1/(KH·KW):
@@ -95,8 +96,8 @@ template <class T>
 void avg_pool2d_backward(T* dx, const T* dy, const PoolShape& s) {
   const T scale = T(1) / static_cast<T>(s.KH * s.KW);
   const std::vector<Span> wspan = valid_spans(s.W, s.OW, s.SW, s.PW, s.KW);
-#pragma omp parallel for schedule(static) if (parallel_worth(s))
-  for (std::int64_t nc = 0; nc < s.NC(); ++nc) {
+parallel_for(0, s.NC(), work_of(s), [&](std::int64_t lo_, std::int64_t hi_) {
+  for (std::int64_t nc = lo_; nc < hi_; ++nc) {
     T* dxp = dx + nc * s.H * s.W;
     const T* dyp = dy + nc * s.OH * s.OW;
     std::fill(dxp, dxp + s.H * s.W, T(0));
@@ -114,6 +115,7 @@ void avg_pool2d_backward(T* dx, const T* dy, const PoolShape& s) {
       });
     }
   }
+  });
 }
 
 // --- max_pool2d ---------------------------------------------------------------------------------
@@ -156,11 +158,9 @@ void max_pool_2x2_row(T* __restrict y, std::int32_t* __restrict which, const T* 
 template <class T>
 void max_pool2d_forward(T* y, std::int64_t* argmax, const T* x, const PoolShape& s) {
   const std::vector<Span> wspan = valid_spans(s.W, s.OW, s.SW, s.PW, s.KW);
-#pragma omp parallel if (parallel_worth(s))
-  {
+parallel_for(0, s.NC(), work_of(s), [&](std::int64_t lo_, std::int64_t hi_) {
     std::vector<std::int32_t> which(static_cast<std::size_t>(s.OW));
-#pragma omp for schedule(static)
-    for (std::int64_t nc = 0; nc < s.NC(); ++nc) {
+    for (std::int64_t nc = lo_; nc < hi_; ++nc) {
       const T* xp = x + nc * s.H * s.W;
       for (std::int64_t oh = 0; oh < s.OH; ++oh) {
         T* yrow = y + (nc * s.OH + oh) * s.OW;
@@ -188,20 +188,21 @@ void max_pool2d_forward(T* y, std::int64_t* argmax, const T* x, const PoolShape&
         });
       }
     }
-  }
+  });
 }
 
 // y[oh, ow] = x[argmax[oh, ow]], so dx[i] = Σ of dy over the outputs whose argmax is i.
 template <class T>
 void max_pool2d_backward(T* dx, const T* dy, const std::int64_t* argmax, const PoolShape& s) {
-#pragma omp parallel for schedule(static) if (parallel_worth(s))
-  for (std::int64_t nc = 0; nc < s.NC(); ++nc) {
+parallel_for(0, s.NC(), work_of(s), [&](std::int64_t lo_, std::int64_t hi_) {
+  for (std::int64_t nc = lo_; nc < hi_; ++nc) {
     T* dxp = dx + nc * s.H * s.W;
     const T* dyp = dy + nc * s.OH * s.OW;
     const std::int64_t* ap = argmax + nc * s.OH * s.OW;
     std::fill(dxp, dxp + s.H * s.W, T(0));
     for (std::int64_t o = 0; o < s.OH * s.OW; ++o) dxp[ap[o]] += dyp[o];
   }
+  });
 }
 
 // --- validation ---------------------------------------------------------------------------------
