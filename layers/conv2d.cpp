@@ -1,8 +1,6 @@
 // conv2d: im2col + GEMM over blocks of samples, col2im for the input's gradient, and the
 // differentiable function that records one "ConvolutionBackward0" entry.
 // Layer: layers; must not depend on modules or optimizers.
-#include "core/parallel.h"
-
 #include <algorithm>
 #include <vector>
 
@@ -38,32 +36,29 @@ std::int64_t padded_stride(std::int64_t cols) {
   return ld % 256 == 0 ? ld + 16 : ld;      // ...but not every 1 KiB
 }
 
-// Threads split the blocks, each running im2col, single-threaded GEMMs and col2im on its own: one
-// parallel region per call. (Alternating OpenMP loops with multi-threaded GEMMs per block ran 2x
-// slower on two threads than on one: each pool spins while the other works.) With one thread, one
-// block or little work, blocks run in order and OpenBLAS keeps its threads.
+// Threads split the blocks, each running im2col, GEMMs and col2im on its own blocks with its own
+// scratch: one parallel_for per call, whose bodies' GEMMs run single-threaded. (Splitting each
+// block's im2col and GEMM across the pool instead costs two fork-joins per block.) With one block,
+// one thread or little work, blocks run in order and im2col, col2im and GEMM split themselves.
 int block_threads(const ConvShape& s) {
   const std::int64_t blocks = (s.N + s.NB - 1) / s.NB;
-  if (omp_in_parallel() || s.rows() * s.N * s.P() < kParallelGrain) return 1;
+  if (in_parallel_region() || s.rows() * s.N * s.P() < kParallelGrain) return 1;
   return static_cast<int>(std::min<std::int64_t>(get_num_threads(), blocks));
 }
 
-// body(n0, nb, t): samples [n0, n0 + nb) on thread t of `threads`.
+// body(n0, nb, t): samples [n0, n0 + nb) on thread slot t in [0, threads).
 template <class Body>
 void for_each_block(const ConvShape& s, int threads, Body&& body) {
   const std::int64_t blocks = (s.N + s.NB - 1) / s.NB;
-  if (threads <= 1) {
-    for (std::int64_t b = 0; b < blocks; ++b) body(b * s.NB, std::min(s.NB, s.N - b * s.NB), 0);
-    return;
-  }
-  blas::set_num_threads(1);
-#pragma omp parallel num_threads(threads)
-  {
-    const int t = omp_get_thread_num();
-#pragma omp for schedule(static)
-    for (std::int64_t b = 0; b < blocks; ++b) body(b * s.NB, std::min(s.NB, s.N - b * s.NB), t);
-  }
-  blas::set_num_threads(get_num_threads());  // the one policy: OpenBLAS uses what OpenMP uses
+  auto run = [&](std::int64_t t0, std::int64_t t1) {
+    for (std::int64_t t = t0; t < t1; ++t)
+      for (std::int64_t b = blocks * t / threads; b < blocks * (t + 1) / threads; ++b)
+        body(b * s.NB, std::min(s.NB, s.N - b * s.NB), static_cast<int>(t));
+  };
+  if (threads <= 1)
+    run(0, 1);
+  else
+    parallel_for(0, threads, s.rows() * s.N * s.P(), run);  // one slot per chunk
 }
 
 // For each kernel offset k, the outputs o in [lo, hi) whose input index o·stride − pad + k falls
@@ -90,29 +85,29 @@ void im2col(T* cols, const T* x, std::int64_t nb, const ConvShape& s) {
   const std::int64_t rows = s.rows(), P = s.P(), OW = s.OW;
   const std::vector<Span> hspan = valid_spans(s.H, s.OH, s.SH, s.PH, s.KH);
   const std::vector<Span> wspan = valid_spans(s.W, s.OW, s.SW, s.PW, s.KW);
-parallel_for(0, rows, rows * nb * P, [&](std::int64_t lo_, std::int64_t hi_) {
-  for (std::int64_t r = lo_; r < hi_; ++r) {
-    const std::int64_t c = r / (s.KH * s.KW), kh = r / s.KW % s.KH, kw = r % s.KW;
-    const Span hs = hspan[static_cast<std::size_t>(kh)], ws = wspan[static_cast<std::size_t>(kw)];
-    const std::int64_t in_offset = (kh - s.PH) * s.W + (kw - s.PW);  // of x[oh·SH − PH + kh, ow·SW − PW + kw]
-    for (std::int64_t n = 0; n < nb; ++n) {
-      const T* plane = x + (n * s.C + c) * s.H * s.W;
-      T* dst = cols + r * s.LD + n * P;
-      std::fill(dst, dst + hs.lo * OW, T(0));
-      for (std::int64_t oh = hs.lo; oh < hs.hi; ++oh) {
-        T* d = dst + oh * OW;
-        for (std::int64_t ow = 0; ow < ws.lo; ++ow) d[ow] = T(0);
-        for (std::int64_t ow = ws.hi; ow < OW; ++ow) d[ow] = T(0);
-        if (ws.lo == ws.hi) continue;
-        const T* src = plane + oh * s.SH * s.W + ws.lo * s.SW + in_offset;
-        if (s.SW == 1)
-          for (std::int64_t ow = ws.lo; ow < ws.hi; ++ow) d[ow] = src[ow - ws.lo];
-        else
-          for (std::int64_t ow = ws.lo; ow < ws.hi; ++ow) d[ow] = src[(ow - ws.lo) * s.SW];
+  parallel_for(0, rows, rows * nb * P, [&](std::int64_t r0, std::int64_t r1) {
+    for (std::int64_t r = r0; r < r1; ++r) {
+      const std::int64_t c = r / (s.KH * s.KW), kh = r / s.KW % s.KH, kw = r % s.KW;
+      const Span hs = hspan[static_cast<std::size_t>(kh)], ws = wspan[static_cast<std::size_t>(kw)];
+      const std::int64_t in_offset = (kh - s.PH) * s.W + (kw - s.PW);  // of x[oh·SH − PH + kh, ow·SW − PW + kw]
+      for (std::int64_t n = 0; n < nb; ++n) {
+        const T* plane = x + (n * s.C + c) * s.H * s.W;
+        T* dst = cols + r * s.LD + n * P;
+        std::fill(dst, dst + hs.lo * OW, T(0));
+        for (std::int64_t oh = hs.lo; oh < hs.hi; ++oh) {
+          T* d = dst + oh * OW;
+          for (std::int64_t ow = 0; ow < ws.lo; ++ow) d[ow] = T(0);
+          for (std::int64_t ow = ws.hi; ow < OW; ++ow) d[ow] = T(0);
+          if (ws.lo == ws.hi) continue;
+          const T* src = plane + oh * s.SH * s.W + ws.lo * s.SW + in_offset;
+          if (s.SW == 1)
+            for (std::int64_t ow = ws.lo; ow < ws.hi; ++ow) d[ow] = src[ow - ws.lo];
+          else
+            for (std::int64_t ow = ws.lo; ow < ws.hi; ++ow) d[ow] = src[(ow - ws.lo) * s.SW];
+        }
+        std::fill(dst + hs.hi * OW, dst + P, T(0));
       }
-      std::fill(dst + hs.hi * OW, dst + P, T(0));
     }
-  }
   });
 }
 
@@ -123,30 +118,30 @@ void col2im(T* dx, const T* dcols, std::int64_t nb, const ConvShape& s) {
   const std::int64_t P = s.P(), OW = s.OW;
   const std::vector<Span> hspan = valid_spans(s.H, s.OH, s.SH, s.PH, s.KH);
   const std::vector<Span> wspan = valid_spans(s.W, s.OW, s.SW, s.PW, s.KW);
-parallel_for(0, nb, s.rows() * nb * P, [&](std::int64_t lo_, std::int64_t hi_) {
-  for (std::int64_t n = lo_; n < hi_; ++n) {
-    for (std::int64_t c = 0; c < s.C; ++c) {
-      T* plane = dx + (n * s.C + c) * s.H * s.W;
-      std::fill(plane, plane + s.H * s.W, T(0));
-      for (std::int64_t kh = 0; kh < s.KH; ++kh) {
-        const Span hs = hspan[static_cast<std::size_t>(kh)];
-        for (std::int64_t kw = 0; kw < s.KW; ++kw) {
-          const Span ws = wspan[static_cast<std::size_t>(kw)];
-          if (ws.lo == ws.hi) continue;
-          const T* src = dcols + ((c * s.KH + kh) * s.KW + kw) * s.LD + n * P;
-          const std::int64_t in_offset = (kh - s.PH) * s.W + (kw - s.PW);
-          for (std::int64_t oh = hs.lo; oh < hs.hi; ++oh) {
-            const T* srow = src + oh * OW;
-            T* row = plane + oh * s.SH * s.W + ws.lo * s.SW + in_offset;
-            if (s.SW == 1)
-              for (std::int64_t ow = ws.lo; ow < ws.hi; ++ow) row[ow - ws.lo] += srow[ow];
-            else
-              for (std::int64_t ow = ws.lo; ow < ws.hi; ++ow) row[(ow - ws.lo) * s.SW] += srow[ow];
+  parallel_for(0, nb, s.rows() * nb * P, [&](std::int64_t n_lo, std::int64_t n_hi) {
+    for (std::int64_t n = n_lo; n < n_hi; ++n) {
+      for (std::int64_t c = 0; c < s.C; ++c) {
+        T* plane = dx + (n * s.C + c) * s.H * s.W;
+        std::fill(plane, plane + s.H * s.W, T(0));
+        for (std::int64_t kh = 0; kh < s.KH; ++kh) {
+          const Span hs = hspan[static_cast<std::size_t>(kh)];
+          for (std::int64_t kw = 0; kw < s.KW; ++kw) {
+            const Span ws = wspan[static_cast<std::size_t>(kw)];
+            if (ws.lo == ws.hi) continue;
+            const T* src = dcols + ((c * s.KH + kh) * s.KW + kw) * s.LD + n * P;
+            const std::int64_t in_offset = (kh - s.PH) * s.W + (kw - s.PW);
+            for (std::int64_t oh = hs.lo; oh < hs.hi; ++oh) {
+              const T* srow = src + oh * OW;
+              T* row = plane + oh * s.SH * s.W + ws.lo * s.SW + in_offset;
+              if (s.SW == 1)
+                for (std::int64_t ow = ws.lo; ow < ws.hi; ++ow) row[ow - ws.lo] += srow[ow];
+              else
+                for (std::int64_t ow = ws.lo; ow < ws.hi; ++ow) row[(ow - ws.lo) * s.SW] += srow[ow];
+            }
           }
         }
       }
     }
-  }
   });
 }
 
@@ -162,8 +157,8 @@ void conv2d_forward(T* y, T* cols, T* ycols, const T* x, const T* weight, const 
     T* yc = ycols + t * s.F * LD;
     im2col(c, x + n0 * s.C * s.H * s.W, nb, s);
     for (std::int64_t g = 0; g < s.G; ++g)  // ycols_g [Fg, nb·P] = weight_g [Fg, R] · cols_g [R, nb·P]
-      blas::gemm(false, false, Fg, nb * P, R, T(1), weight + g * Fg * R, R, c + g * R * LD, LD, T(0),
-                 yc + g * Fg * LD, LD);
+      blas::gemm(false, false, Fg, nb * P, R, T(1), weight + g * Fg * R, R, c + g * R * LD, LD, T(0), yc + g * Fg * LD,
+                 LD);
     for (std::int64_t n = 0; n < nb; ++n) {
       for (std::int64_t f = 0; f < s.F; ++f) {  // y[n0 + n, f, p] = ycols[f, n·P + p] + bias[f]
         const T* src = yc + f * LD + n * P;
@@ -261,8 +256,7 @@ ConvShape conv2d_shape(const Tensor& x, const Tensor& weight, const Tensor& bias
   if (bias.defined()) {
     TG_CHECK(bias.dtype() == x.dtype(), "[conv2d] expected bias of dtype {}, got {}", dtype_name(x.dtype()),
              dtype_name(bias.dtype()));
-    TG_CHECK(bias.dim() == 1 && bias.size(0) == s.F, "[conv2d] expected bias of shape [{}], got {}", s.F,
-             bias.sizes());
+    TG_CHECK(bias.dim() == 1 && bias.size(0) == s.F, "[conv2d] expected bias of shape [{}], got {}", s.F, bias.sizes());
   }
   TG_CHECK(s.KH <= s.H + 2 * s.PH && s.KW <= s.W + 2 * s.PW,
            "[conv2d] kernel size [{}, {}] is larger than the padded input size [{}, {}] (input {})", s.KH, s.KW,

@@ -1,8 +1,6 @@
 // avg_pool2d and max_pool2d: kernel pairs over one [H, W] plane at a time, and the differentiable
 // functions that record "AvgPool2DBackward0" / "MaxPool2DWithIndicesBackward0".
 // Layer: layers; must not depend on modules or optimizers.
-#include "core/parallel.h"
-
 #include <algorithm>
 #include <bit>
 #include <cmath>
@@ -67,26 +65,26 @@ template <class T>
 void avg_pool2d_forward(T* y, const T* x, const PoolShape& s) {
   const T scale = T(1) / static_cast<T>(s.KH * s.KW);
   const std::vector<Span> wspan = valid_spans(s.W, s.OW, s.SW, s.PW, s.KW);
-parallel_for(0, s.NC(), work_of(s), [&](std::int64_t lo_, std::int64_t hi_) {
-  for (std::int64_t nc = lo_; nc < hi_; ++nc) {
-    const T* xp = x + nc * s.H * s.W;
-    T* yp = y + nc * s.OH * s.OW;
-    for (std::int64_t oh = 0; oh < s.OH; ++oh) {
-      T* yrow = yp + oh * s.OW;
-      if (s.tiles_2x2()) {
-        const T *r0 = xp + 2 * oh * s.W, *r1 = r0 + s.W;
-        for (std::int64_t ow = 0; ow < s.OW; ++ow)
-          yrow[ow] = (r0[2 * ow] + r0[2 * ow + 1] + r1[2 * ow] + r1[2 * ow + 1]) * scale;
-        continue;
+  parallel_for(0, s.NC(), work_of(s), [&](std::int64_t nc_lo, std::int64_t nc_hi) {
+    for (std::int64_t nc = nc_lo; nc < nc_hi; ++nc) {
+      const T* xp = x + nc * s.H * s.W;
+      T* yp = y + nc * s.OH * s.OW;
+      for (std::int64_t oh = 0; oh < s.OH; ++oh) {
+        T* yrow = yp + oh * s.OW;
+        if (s.tiles_2x2()) {
+          const T *r0 = xp + 2 * oh * s.W, *r1 = r0 + s.W;
+          for (std::int64_t ow = 0; ow < s.OW; ++ow)
+            yrow[ow] = (r0[2 * ow] + r0[2 * ow + 1] + r1[2 * ow] + r1[2 * ow + 1]) * scale;
+          continue;
+        }
+        std::fill(yrow, yrow + s.OW, T(0));
+        for_each_offset(s, wspan, oh, [&](std::int64_t ih, std::int64_t iw, std::int64_t lo, std::int64_t hi) {
+          const T* src = xp + ih * s.W + iw;
+          for (std::int64_t ow = lo; ow < hi; ++ow) yrow[ow] += src[(ow - lo) * s.SW];
+        });
+        for (std::int64_t ow = 0; ow < s.OW; ++ow) yrow[ow] *= scale;
       }
-      std::fill(yrow, yrow + s.OW, T(0));
-      for_each_offset(s, wspan, oh, [&](std::int64_t ih, std::int64_t iw, std::int64_t lo, std::int64_t hi) {
-        const T* src = xp + ih * s.W + iw;
-        for (std::int64_t ow = lo; ow < hi; ++ow) yrow[ow] += src[(ow - lo) * s.SW];
-      });
-      for (std::int64_t ow = 0; ow < s.OW; ++ow) yrow[ow] *= scale;
     }
-  }
   });
 }
 
@@ -96,25 +94,25 @@ template <class T>
 void avg_pool2d_backward(T* dx, const T* dy, const PoolShape& s) {
   const T scale = T(1) / static_cast<T>(s.KH * s.KW);
   const std::vector<Span> wspan = valid_spans(s.W, s.OW, s.SW, s.PW, s.KW);
-parallel_for(0, s.NC(), work_of(s), [&](std::int64_t lo_, std::int64_t hi_) {
-  for (std::int64_t nc = lo_; nc < hi_; ++nc) {
-    T* dxp = dx + nc * s.H * s.W;
-    const T* dyp = dy + nc * s.OH * s.OW;
-    std::fill(dxp, dxp + s.H * s.W, T(0));
-    for (std::int64_t oh = 0; oh < s.OH; ++oh) {
-      const T* dyrow = dyp + oh * s.OW;
-      if (s.tiles_2x2()) {
-        T *r0 = dxp + 2 * oh * s.W, *r1 = r0 + s.W;
-        for (std::int64_t ow = 0; ow < s.OW; ++ow)
-          r0[2 * ow] = r0[2 * ow + 1] = r1[2 * ow] = r1[2 * ow + 1] = dyrow[ow] * scale;
-        continue;
+  parallel_for(0, s.NC(), work_of(s), [&](std::int64_t nc_lo, std::int64_t nc_hi) {
+    for (std::int64_t nc = nc_lo; nc < nc_hi; ++nc) {
+      T* dxp = dx + nc * s.H * s.W;
+      const T* dyp = dy + nc * s.OH * s.OW;
+      std::fill(dxp, dxp + s.H * s.W, T(0));
+      for (std::int64_t oh = 0; oh < s.OH; ++oh) {
+        const T* dyrow = dyp + oh * s.OW;
+        if (s.tiles_2x2()) {
+          T *r0 = dxp + 2 * oh * s.W, *r1 = r0 + s.W;
+          for (std::int64_t ow = 0; ow < s.OW; ++ow)
+            r0[2 * ow] = r0[2 * ow + 1] = r1[2 * ow] = r1[2 * ow + 1] = dyrow[ow] * scale;
+          continue;
+        }
+        for_each_offset(s, wspan, oh, [&](std::int64_t ih, std::int64_t iw, std::int64_t lo, std::int64_t hi) {
+          T* dst = dxp + ih * s.W + iw;
+          for (std::int64_t ow = lo; ow < hi; ++ow) dst[(ow - lo) * s.SW] += dyrow[ow] * scale;
+        });
       }
-      for_each_offset(s, wspan, oh, [&](std::int64_t ih, std::int64_t iw, std::int64_t lo, std::int64_t hi) {
-        T* dst = dxp + ih * s.W + iw;
-        for (std::int64_t ow = lo; ow < hi; ++ow) dst[(ow - lo) * s.SW] += dyrow[ow] * scale;
-      });
     }
-  }
   });
 }
 
@@ -133,8 +131,8 @@ T select(bool take, T a, T b) {
 // of the maximum. Selects, not branches (on real data the comparisons are coin flips), and no
 // aliasing, so the compiler vectorizes it.
 template <class T>
-void max_pool_2x2_row(T* __restrict y, std::int32_t* __restrict which, const T* __restrict r0,
-                      const T* __restrict r1, std::int64_t OW) {
+void max_pool_2x2_row(T* __restrict y, std::int32_t* __restrict which, const T* __restrict r0, const T* __restrict r1,
+                      std::int64_t OW) {
   for (std::int64_t ow = 0; ow < OW; ++ow) {
     const T b = r0[2 * ow + 1], c = r1[2 * ow], d = r1[2 * ow + 1];
     T best = r0[2 * ow];
@@ -158,9 +156,9 @@ void max_pool_2x2_row(T* __restrict y, std::int32_t* __restrict which, const T* 
 template <class T>
 void max_pool2d_forward(T* y, std::int64_t* argmax, const T* x, const PoolShape& s) {
   const std::vector<Span> wspan = valid_spans(s.W, s.OW, s.SW, s.PW, s.KW);
-parallel_for(0, s.NC(), work_of(s), [&](std::int64_t lo_, std::int64_t hi_) {
+  parallel_for(0, s.NC(), work_of(s), [&](std::int64_t nc_lo, std::int64_t nc_hi) {
     std::vector<std::int32_t> which(static_cast<std::size_t>(s.OW));
-    for (std::int64_t nc = lo_; nc < hi_; ++nc) {
+    for (std::int64_t nc = nc_lo; nc < nc_hi; ++nc) {
       const T* xp = x + nc * s.H * s.W;
       for (std::int64_t oh = 0; oh < s.OH; ++oh) {
         T* yrow = y + (nc * s.OH + oh) * s.OW;
@@ -194,14 +192,14 @@ parallel_for(0, s.NC(), work_of(s), [&](std::int64_t lo_, std::int64_t hi_) {
 // y[oh, ow] = x[argmax[oh, ow]], so dx[i] = Σ of dy over the outputs whose argmax is i.
 template <class T>
 void max_pool2d_backward(T* dx, const T* dy, const std::int64_t* argmax, const PoolShape& s) {
-parallel_for(0, s.NC(), work_of(s), [&](std::int64_t lo_, std::int64_t hi_) {
-  for (std::int64_t nc = lo_; nc < hi_; ++nc) {
-    T* dxp = dx + nc * s.H * s.W;
-    const T* dyp = dy + nc * s.OH * s.OW;
-    const std::int64_t* ap = argmax + nc * s.OH * s.OW;
-    std::fill(dxp, dxp + s.H * s.W, T(0));
-    for (std::int64_t o = 0; o < s.OH * s.OW; ++o) dxp[ap[o]] += dyp[o];
-  }
+  parallel_for(0, s.NC(), work_of(s), [&](std::int64_t nc_lo, std::int64_t nc_hi) {
+    for (std::int64_t nc = nc_lo; nc < nc_hi; ++nc) {
+      T* dxp = dx + nc * s.H * s.W;
+      const T* dyp = dy + nc * s.OH * s.OW;
+      const std::int64_t* ap = argmax + nc * s.OH * s.OW;
+      std::fill(dxp, dxp + s.H * s.W, T(0));
+      for (std::int64_t o = 0; o < s.OH * s.OW; ++o) dxp[ap[o]] += dyp[o];
+    }
   });
 }
 
@@ -241,12 +239,15 @@ Tensor avg_pool2d(const Tensor& x, Size2 kernel, std::optional<Size2> stride, Si
   Tensor xc = native::contiguous(x);
   Tensor y = Tensor::empty({s.N, s.C, s.OH, s.OW}, dt);
   dispatch_floating(dt, [&]<class T>() { avg_pool2d_forward(y.data_ptr<T>(), xc.data_ptr<T>(), s); });
-  return autograd::record("AvgPool2DBackward0", y, {x}, [s, dt](const Tensor& grad) {
-    Tensor dy = native::contiguous(grad);
-    Tensor dx = Tensor::empty({s.N, s.C, s.H, s.W}, dt);
-    dispatch_floating(dt, [&]<class T>() { avg_pool2d_backward(dx.data_ptr<T>(), dy.data_ptr<T>(), s); });
-    return std::vector<Tensor>{dx};
-  }, {});
+  return autograd::record("AvgPool2DBackward0", y, {x},
+                          [s, dt](const Tensor& grad) {
+                            Tensor dy = native::contiguous(grad);
+                            Tensor dx = Tensor::empty({s.N, s.C, s.H, s.W}, dt);
+                            dispatch_floating(
+                                dt, [&]<class T>() { avg_pool2d_backward(dx.data_ptr<T>(), dy.data_ptr<T>(), s); });
+                            return std::vector<Tensor>{dx};
+                          },
+                          {});
 }
 
 Tensor max_pool2d(const Tensor& x, Size2 kernel, std::optional<Size2> stride, Size2 padding) {
@@ -258,14 +259,17 @@ Tensor max_pool2d(const Tensor& x, Size2 kernel, std::optional<Size2> stride, Si
   dispatch_floating(dt, [&]<class T>() {
     max_pool2d_forward(y.data_ptr<T>(), argmax.data_ptr<std::int64_t>(), xc.data_ptr<T>(), s);
   });
-  return autograd::record("MaxPool2DWithIndicesBackward0", y, {x}, [s, dt, argmax](const Tensor& grad) {
-    Tensor dy = native::contiguous(grad);
-    Tensor dx = Tensor::empty({s.N, s.C, s.H, s.W}, dt);
-    dispatch_floating(dt, [&]<class T>() {
-      max_pool2d_backward(dx.data_ptr<T>(), dy.data_ptr<T>(), argmax.data_ptr<std::int64_t>(), s);
-    });
-    return std::vector<Tensor>{dx};
-  }, {});
+  return autograd::record("MaxPool2DWithIndicesBackward0", y, {x},
+                          [s, dt, argmax](const Tensor& grad) {
+                            Tensor dy = native::contiguous(grad);
+                            Tensor dx = Tensor::empty({s.N, s.C, s.H, s.W}, dt);
+                            dispatch_floating(dt, [&]<class T>() {
+                              max_pool2d_backward(dx.data_ptr<T>(), dy.data_ptr<T>(), argmax.data_ptr<std::int64_t>(),
+                                                  s);
+                            });
+                            return std::vector<Tensor>{dx};
+                          },
+                          {});
 }
 
 }  // namespace tg
