@@ -1,5 +1,5 @@
 # The README's two commands. Each does all of its own set-up: dependencies, configure, build.
-#   make demo   trains (for now: shows) tapegrad at work
+#   make demo   trains LeNet-BN on Fashion-MNIST (d2l's recipe), writing metrics and a plot
 #   make test   runs every test, then the API contract programs of ../shared/contract
 BUILD    ?= build
 TYPE     ?= Release
@@ -38,7 +38,8 @@ contract:
 	fi
 
 demo: build
-	$(BUILD)/apps/tensor_demo
+	$(BUILD)/apps/lenet_bn --metrics $(BUILD)/lenet_bn_metrics.csv --plot $(BUILD)/lenet_bn_plot.svg $(DEMO_ARGS)
+	@echo "metrics: $(BUILD)/lenet_bn_metrics.csv, plot: $(BUILD)/lenet_bn_plot.svg" 
 
 clean:
 	rm -rf $(BUILD)

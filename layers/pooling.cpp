@@ -29,8 +29,8 @@ struct PoolShape {
 std::int64_t work_of(const PoolShape& s) { return s.NC() * s.H * s.W; }
 
 // The general case walks the window offsets (kh, kw) row-major and, for each, the run of outputs in
-// one output row whose input falls inside the plane: no per-element bounds tests.
-// For kernel offset k, the outputs o in [lo, hi) with o·stride − pad + k inside [0, size).
+// one output row whose input falls inside the plane: no per-element bounds tests. For kernel offset
+// k, the outputs o in [lo, hi) have o·stride − pad + k inside [0, size).
 struct Span {
   std::int64_t lo, hi;
 };
@@ -216,9 +216,9 @@ PoolShape pool_shape(const char* op, const Tensor& x, Size2 kernel, std::optiona
   TG_CHECK(padding.h >= 0 && padding.w >= 0 && 2 * padding.h <= kernel.h && 2 * padding.w <= kernel.w,
            "[{}] expected padding between 0 and half the kernel size, got padding [{}, {}] for kernel [{}, {}]", op,
            padding.h, padding.w, kernel.h, kernel.w);
-  PoolShape s{};
   TG_CHECK(x.size(1) >= 1 && x.size(2) >= 1 && x.size(3) >= 1,
            "[{}] expected non-empty channel and spatial dims, got input {}", op, x.sizes());
+  PoolShape s{};
   s.N = x.size(0), s.C = x.size(1), s.H = x.size(2), s.W = x.size(3);
   s.KH = kernel.h, s.KW = kernel.w, s.SH = stride.h, s.SW = stride.w, s.PH = padding.h, s.PW = padding.w;
   TG_CHECK(s.KH <= s.H + 2 * s.PH && s.KW <= s.W + 2 * s.PW,
@@ -239,15 +239,13 @@ Tensor avg_pool2d(const Tensor& x, Size2 kernel, std::optional<Size2> stride, Si
   Tensor xc = native::contiguous(x);
   Tensor y = Tensor::empty({s.N, s.C, s.OH, s.OW}, dt);
   dispatch_floating(dt, [&]<class T>() { avg_pool2d_forward(y.data_ptr<T>(), xc.data_ptr<T>(), s); });
-  return autograd::record("AvgPool2DBackward0", y, {x},
-                          [s, dt](const Tensor& grad) {
-                            Tensor dy = native::contiguous(grad);
-                            Tensor dx = Tensor::empty({s.N, s.C, s.H, s.W}, dt);
-                            dispatch_floating(
-                                dt, [&]<class T>() { avg_pool2d_backward(dx.data_ptr<T>(), dy.data_ptr<T>(), s); });
-                            return std::vector<Tensor>{dx};
-                          },
-                          {});
+  auto backward = [s, dt](const Tensor& grad) {  // needs only the shapes
+    Tensor dy = native::contiguous(grad);
+    Tensor dx = Tensor::empty({s.N, s.C, s.H, s.W}, dt);
+    dispatch_floating(dt, [&]<class T>() { avg_pool2d_backward(dx.data_ptr<T>(), dy.data_ptr<T>(), s); });
+    return std::vector<Tensor>{dx};
+  };
+  return autograd::record("AvgPool2DBackward0", y, {x}, std::move(backward), {});
 }
 
 Tensor max_pool2d(const Tensor& x, Size2 kernel, std::optional<Size2> stride, Size2 padding) {
@@ -259,17 +257,15 @@ Tensor max_pool2d(const Tensor& x, Size2 kernel, std::optional<Size2> stride, Si
   dispatch_floating(dt, [&]<class T>() {
     max_pool2d_forward(y.data_ptr<T>(), argmax.data_ptr<std::int64_t>(), xc.data_ptr<T>(), s);
   });
-  return autograd::record("MaxPool2DWithIndicesBackward0", y, {x},
-                          [s, dt, argmax](const Tensor& grad) {
-                            Tensor dy = native::contiguous(grad);
-                            Tensor dx = Tensor::empty({s.N, s.C, s.H, s.W}, dt);
-                            dispatch_floating(dt, [&]<class T>() {
-                              max_pool2d_backward(dx.data_ptr<T>(), dy.data_ptr<T>(), argmax.data_ptr<std::int64_t>(),
-                                                  s);
-                            });
-                            return std::vector<Tensor>{dx};
-                          },
-                          {});
+  auto backward = [s, dt, argmax](const Tensor& grad) {  // needs only the argmax, which it owns
+    Tensor dy = native::contiguous(grad);
+    Tensor dx = Tensor::empty({s.N, s.C, s.H, s.W}, dt);
+    dispatch_floating(dt, [&]<class T>() {
+      max_pool2d_backward(dx.data_ptr<T>(), dy.data_ptr<T>(), argmax.data_ptr<std::int64_t>(), s);
+    });
+    return std::vector<Tensor>{dx};
+  };
+  return autograd::record("MaxPool2DWithIndicesBackward0", y, {x}, std::move(backward), {});
 }
 
 }  // namespace tg

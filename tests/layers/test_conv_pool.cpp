@@ -265,6 +265,42 @@ TEST_CASE("conv2d and pooling of a non-contiguous input equal those of its conti
   CHECK(leaf.grad().sizes() == Shape({2, 6, 7, 3}));
 }
 
+TEST_CASE("conv2d of an empty batch", "[layers]") {
+  Tensor w = tg::ones({4, 3, 3, 3}).requires_grad_();
+  Tensor y = tg::conv2d(tg::ones({0, 3, 5, 5}), w, tg::ones({4}));
+  CHECK(y.sizes() == Shape({0, 4, 3, 3}));
+  y.sum().backward();
+  CHECK(w.grad().to_vector<double>() == std::vector<double>(108, 0.0));
+}
+
+TEST_CASE("conv2d gives the same numbers on one thread as on several", "[layers]") {
+  tg::manual_seed(13);
+  Tensor x = tg::randn({64, 6, 12, 12}).requires_grad_();
+  Tensor w = tg::randn({16, 6, 5, 5}).requires_grad_();
+  Tensor b = tg::randn({16}).requires_grad_();
+  auto run = [&](int threads) {
+    const int before = tg::get_num_threads();
+    tg::set_num_threads(threads);
+    x.set_grad({});
+    w.set_grad({});
+    b.set_grad({});
+    Tensor y = tg::conv2d(x, w, b, 1, 1);
+    y.backward(tg::ones_like(y));
+    tg::set_num_threads(before);
+    std::vector<std::vector<double>> out{y.to_vector<double>(), x.grad().to_vector<double>(),
+                                         w.grad().to_vector<double>(), b.grad().to_vector<double>()};
+    return out;
+  };
+  std::vector<std::vector<double>> one = run(1), two = run(2);
+  for (std::size_t k = 0; k < one.size(); ++k) {
+    REQUIRE(one[k].size() == two[k].size());
+    for (std::size_t i = 0; i < one[k].size(); ++i) {
+      INFO("result " << k << ", element " << i);
+      CHECK(one[k][i] == Approx(two[k][i]).epsilon(1e-4).margin(1e-3));
+    }
+  }
+}
+
 TEST_CASE("conv2d rejects bad input", "[layers][errors]") {
   Tensor x = tg::ones({2, 3, 5, 5});
   Tensor w = tg::ones({4, 3, 3, 3});
@@ -312,5 +348,7 @@ TEST_CASE("pooling rejects bad input", "[layers][errors]") {
     CHECK_THROWS_WITH(pool(x, {5, 2}),
                       Contains(tag + " kernel size [5, 2] is larger than the padded input size [4, 4]"));
     CHECK_NOTHROW(pool(x, {5, 2}, std::nullopt, {1, 0}));
+    CHECK_THROWS_WITH(pool(tg::ones({1, 1, 0, 4}), 2, std::nullopt, 1),
+                      Contains(tag + " expected non-empty channel and spatial dims, got input [1, 1, 0, 4]"));
   }
 }
