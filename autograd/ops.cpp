@@ -17,11 +17,20 @@ using Grads = std::vector<Tensor>;
 
 namespace {
 
-// A broadcast gradient summed back to `input`'s shape, in its dtype.
-Tensor reduce_to(const Tensor& g, const Tensor& input) {
-  Tensor r = native::sum_to(g, input.sizes());
-  return r.dtype() == input.dtype() ? r : native::to(r, input.dtype());
+// What a backward needs of an input it does not read: its shape and dtype (capturing the
+// tensor itself would keep its memory alive until backward).
+struct Like {
+  explicit Like(const Tensor& t) : sizes(t.sizes()), dtype(t.dtype()) {}
+  Shape sizes;
+  DType dtype;
+};
+
+// A broadcast gradient summed back to an input's shape, in its dtype.
+Tensor reduce_to(const Tensor& g, const Like& input) {
+  Tensor r = native::sum_to(g, input.sizes);
+  return r.dtype() == input.dtype ? r : native::to(r, input.dtype);
 }
+Tensor reduce_to(const Tensor& g, const Tensor& input) { return reduce_to(g, Like(input)); }
 
 Tensor as_dtype(const Tensor& g, DType d) { return g.dtype() == d ? g : native::to(g, d); }
 
@@ -145,7 +154,8 @@ Tensor Tensor::squeeze(std::int64_t dim) const {
 Tensor Tensor::expand(const Shape& sizes) const {
   Tensor x = *this;
   Tensor out = native::expand(x, sizes);
-  return record("ExpandBackward0", out, {x}, [x](const Tensor& g) { return Grads{native::sum_to(g, x.sizes())}; }, {});
+  return record("ExpandBackward0", out, {x},
+                [shape = x.sizes()](const Tensor& g) { return Grads{native::sum_to(g, shape)}; }, {});
 }
 
 // --- copies -----------------------------------------------------------------------------------
@@ -190,13 +200,15 @@ Tensor Tensor::index_select(std::int64_t dim, const Tensor& index) const {
 Tensor Tensor::add(const Tensor& other) const {
   Tensor a = *this, b = other;
   return record("AddBackward0", native::binary(BinaryOp::Add, a, b), {a, b},
-                [a, b](const Tensor& g) { return Grads{reduce_to(g, a), reduce_to(g, b)}; }, {});
+                [la = Like(a), lb = Like(b)](const Tensor& g) { return Grads{reduce_to(g, la), reduce_to(g, lb)}; },
+                {});
 }
 
 Tensor Tensor::sub(const Tensor& other) const {
   Tensor a = *this, b = other;
   return record("SubBackward0", native::binary(BinaryOp::Sub, a, b), {a, b},
-                [a, b](const Tensor& g) { return Grads{reduce_to(g, a), reduce_to(-g, b)}; }, {});
+                [la = Like(a), lb = Like(b)](const Tensor& g) { return Grads{reduce_to(g, la), reduce_to(-g, lb)}; },
+                {});
 }
 
 Tensor Tensor::mul(const Tensor& other) const {
@@ -219,31 +231,31 @@ Tensor Tensor::div(const Tensor& other) const {
 Tensor Tensor::add(Scalar other) const {
   Tensor a = *this;
   return record("AddBackward0", native::binary(BinaryOp::Add, a, other), {a},
-                [a](const Tensor& g) { return Grads{as_dtype(g, a.dtype())}; }, {});
+                [d = a.dtype()](const Tensor& g) { return Grads{as_dtype(g, d)}; }, {});
 }
 
 Tensor Tensor::sub(Scalar other) const {
   Tensor a = *this;
   return record("SubBackward0", native::binary(BinaryOp::Sub, a, other), {a},
-                [a](const Tensor& g) { return Grads{as_dtype(g, a.dtype())}; }, {});
+                [d = a.dtype()](const Tensor& g) { return Grads{as_dtype(g, d)}; }, {});
 }
 
 Tensor Tensor::rsub(Scalar other) const {
   Tensor a = *this;
   return record("RsubBackward1", native::binary(BinaryOp::Sub, other, a), {a},
-                [a](const Tensor& g) { return Grads{as_dtype(-g, a.dtype())}; }, {});
+                [d = a.dtype()](const Tensor& g) { return Grads{as_dtype(-g, d)}; }, {});
 }
 
 Tensor Tensor::mul(Scalar other) const {
   Tensor a = *this;
   return record("MulBackward0", native::binary(BinaryOp::Mul, a, other), {a},
-                [a, other](const Tensor& g) { return Grads{as_dtype(g * other, a.dtype())}; }, {});
+                [d = a.dtype(), other](const Tensor& g) { return Grads{as_dtype(g * other, d)}; }, {});
 }
 
 Tensor Tensor::div(Scalar other) const {
   Tensor a = *this;
   return record("DivBackward0", native::binary(BinaryOp::Div, a, other), {a},
-                [a, other](const Tensor& g) { return Grads{as_dtype(g / other, a.dtype())}; }, {});
+                [d = a.dtype(), other](const Tensor& g) { return Grads{as_dtype(g / other, d)}; }, {});
 }
 
 Tensor Tensor::rdiv(Scalar other) const {
