@@ -14,6 +14,7 @@
 #include "tapegrad.h"
 
 #include "bn_loss_refs.inc"
+#include "ref_helpers.h"
 
 using Catch::Contains;
 using tg::Reduction;
@@ -22,26 +23,9 @@ using tg::Tensor;
 
 namespace {
 
-// A tensor of `dtype` holding `values` exactly (float32-representable); undefined for an empty list.
-Tensor make(const std::vector<double>& values, const Shape& shape, tg::DType dtype, bool requires_grad = false) {
-  if (values.empty()) return {};
-  Tensor t = tg::native::to(tg::tensor(values, shape), dtype);
-  if (requires_grad) t.requires_grad_();
-  return t;
-}
-
-// "" when every element is within tol·(1 + |want|) of want, else the first mismatch described.
-std::string mismatch(const Tensor& got_t, const std::vector<double>& want, double tol) {
-  if (!got_t.defined()) return want.empty() ? "" : "undefined tensor, expected values";
-  std::vector<double> got = got_t.to_vector<double>();
-  if (got.size() != want.size()) return fmt::format("{} values, expected {}", got.size(), want.size());
-  for (std::size_t i = 0; i < got.size(); ++i)
-    if (!(std::fabs(got[i] - want[i]) <= tol * (1 + std::fabs(want[i]))))
-      return fmt::format("element {}: {} vs PyTorch's {}", i, got[i], want[i]);
-  return "";
-}
-
-double tolerance(tg::DType dtype) { return dtype == tg::kFloat32 ? 2e-5 : 1e-10; }
+using ref::make;
+using ref::mismatch;
+using ref::tolerance;
 
 Shape loss_shape(Reduction r, std::int64_t n) { return r == Reduction::None ? Shape{n} : Shape{}; }
 
