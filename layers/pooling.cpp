@@ -11,6 +11,7 @@
 #include "autograd/tape.h"
 #include "core/native.h"
 #include "core/parallel.h"
+#include "layers/window.h"
 #include "layers/functional.h"
 
 namespace tg {
@@ -29,22 +30,9 @@ struct PoolShape {
 std::int64_t work_of(const PoolShape& s) { return s.NC() * s.H * s.W; }
 
 // The general case walks the window offsets (kh, kw) row-major and, for each, the run of outputs in
-// one output row whose input falls inside the plane: no per-element bounds tests. For kernel offset
-// k, the outputs o in [lo, hi) have o·stride − pad + k inside [0, size).
-struct Span {
-  std::int64_t lo, hi;
-};
-std::vector<Span> valid_spans(std::int64_t size, std::int64_t out, std::int64_t stride, std::int64_t pad,
-                              std::int64_t kernel) {
-  std::vector<Span> spans(static_cast<std::size_t>(kernel));
-  for (std::int64_t k = 0; k < kernel; ++k) {
-    std::int64_t first = pad - k, end = size + pad - k;
-    std::int64_t hi = end <= 0 ? 0 : std::min(out, (end + stride - 1) / stride);
-    std::int64_t lo = first <= 0 ? 0 : (first + stride - 1) / stride;
-    spans[static_cast<std::size_t>(k)] = {std::min(lo, hi), hi};
-  }
-  return spans;
-}
+// one output row whose input falls inside the plane (layers/window.h): no per-element bounds tests.
+using detail::Span;
+using detail::valid_spans;
 
 // Calls visit(ih, iw, lo, hi) for output row oh, for each window offset (kh, kw) in row-major order
 // that lands inside the plane: outputs ow in [lo, hi) read input (ih, iw + (ow − lo)·SW).

@@ -12,6 +12,7 @@
 
 #include "core/native.h"
 #include "layers/functional.h"
+#include "ref_helpers.h"
 #include "tapegrad.h"
 
 using Catch::Contains;
@@ -54,21 +55,12 @@ const std::vector<PoolCase> kPoolCases = {
 #undef TG_POOL_REFS_ROWS
 };
 
-Tensor make(const std::vector<double>& v, const Shape& shape, tg::DType dtype) {
-  return tg::tensor(v, shape).to(dtype);
-}
-
-void check_close(const Tensor& t, const Shape& shape, const std::vector<double>& want, tg::DType dtype) {
+// Shape, dtype and values (within ref::tolerance) of a result against PyTorch's.
+void check_ref(const Tensor& t, const Shape& shape, const std::vector<double>& want, tg::DType dtype) {
   REQUIRE(t.defined());
-  REQUIRE(t.sizes() == shape);
+  CHECK(t.sizes() == shape);
   CHECK(t.dtype() == dtype);
-  const double tol = dtype == tg::kFloat32 ? 2e-5 : 1e-12;
-  std::vector<double> got = t.to_vector<double>();
-  REQUIRE(got.size() == want.size());
-  for (std::size_t i = 0; i < got.size(); ++i) {
-    INFO("element " << i);
-    CHECK(got[i] == Approx(want[i]).margin(tol).epsilon(tol));
-  }
+  CHECK(ref::mismatch(t, want, ref::tolerance(dtype)) == "");
 }
 
 tg::autograd::GradcheckResult check_conv(Shape xs, Shape ws, bool bias, Size2 stride, Size2 padding,
@@ -88,16 +80,16 @@ tg::autograd::GradcheckResult check_conv(Shape xs, Shape ws, bool bias, Size2 st
 TEST_CASE("conv2d matches PyTorch: outputs and gradients", "[layers]") {
   for (const ConvCase& c : kConvCases) {
     SECTION(c.name) {
-      Tensor x = make(c.x, c.x_shape, c.dtype).requires_grad_();
-      Tensor w = make(c.w, c.w_shape, c.dtype).requires_grad_();
-      Tensor b = c.bias ? make(c.b, {c.w_shape[0]}, c.dtype).requires_grad_() : Tensor();
+      Tensor x = ref::make(c.x, c.x_shape, c.dtype, true);
+      Tensor w = ref::make(c.w, c.w_shape, c.dtype, true);
+      Tensor b = ref::make(c.b, {c.w_shape[0]}, c.dtype, true);  // undefined without bias
       Tensor y = tg::conv2d(x, w, b, c.stride, c.padding, c.groups);
       CHECK(y.grad_fn_name() == "ConvolutionBackward0");
-      check_close(y, c.y_shape, c.y, c.dtype);
-      y.backward(make(c.gy, c.y_shape, c.dtype));
-      check_close(x.grad(), c.x_shape, c.dx, c.dtype);
-      check_close(w.grad(), c.w_shape, c.dw, c.dtype);
-      if (c.bias) check_close(b.grad(), {c.w_shape[0]}, c.db, c.dtype);
+      check_ref(y, c.y_shape, c.y, c.dtype);
+      y.backward(ref::make(c.gy, c.y_shape, c.dtype));
+      check_ref(x.grad(), c.x_shape, c.dx, c.dtype);
+      check_ref(w.grad(), c.w_shape, c.dw, c.dtype);
+      if (c.bias) check_ref(b.grad(), {c.w_shape[0]}, c.db, c.dtype);
     }
   }
 }
@@ -105,13 +97,13 @@ TEST_CASE("conv2d matches PyTorch: outputs and gradients", "[layers]") {
 TEST_CASE("avg_pool2d and max_pool2d match PyTorch: outputs and gradients", "[layers]") {
   for (const PoolCase& c : kPoolCases) {
     SECTION(c.name) {
-      Tensor x = make(c.x, c.x_shape, c.dtype).requires_grad_();
+      Tensor x = ref::make(c.x, c.x_shape, c.dtype, true);
       Tensor y = c.max ? tg::max_pool2d(x, c.kernel, c.stride, c.padding)
                        : tg::avg_pool2d(x, c.kernel, c.stride, c.padding);
       CHECK(y.grad_fn_name() == (c.max ? "MaxPool2DWithIndicesBackward0" : "AvgPool2DBackward0"));
-      check_close(y, c.y_shape, c.y, c.dtype);
-      y.backward(make(c.gy, c.y_shape, c.dtype));
-      check_close(x.grad(), c.x_shape, c.dx, c.dtype);
+      check_ref(y, c.y_shape, c.y, c.dtype);
+      y.backward(ref::make(c.gy, c.y_shape, c.dtype));
+      check_ref(x.grad(), c.x_shape, c.dx, c.dtype);
     }
   }
 }
