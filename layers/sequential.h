@@ -1,5 +1,8 @@
 // nn::Sequential: children named "0", "1", ... applied in order. Modules are passed by value
-// (moved into shared ownership) or as shared_ptr. Layer: layers.
+// (moved into shared ownership) or as shared_ptr. Construct it with braces, Sequential{A(), B()},
+// when the initial weights should be drawn left to right as PyTorch draws them: C++ evaluates
+// function arguments in no fixed order (GCC: right to left), a braced list left to right.
+// Layer: layers.
 #pragma once
 
 #include <memory>

@@ -2,6 +2,7 @@
 // it saves like a module's state dict). Layer: optim; must not know datasets.
 #pragma once
 
+#include <string>
 #include <vector>
 
 #include "layers/module.h"
@@ -30,3 +31,9 @@ class Optimizer {
 };
 
 }  // namespace tg::optim
+
+namespace tg {
+// The optimizer's state (load_state_dict's checks apply: on a mismatch nothing changes).
+void save(const optim::Optimizer& optimizer, const std::string& path);
+void load(optim::Optimizer& optimizer, const std::string& path);
+}  // namespace tg

@@ -8,21 +8,6 @@
 
 namespace tg::optim {
 
-Optimizer::Optimizer(std::vector<Tensor> params) : params_(std::move(params)) {
-  for (std::size_t i = 0; i < params_.size(); ++i) {
-    TG_CHECK(params_[i].defined() && params_[i].requires_grad() && params_[i].is_leaf(),
-             "[Optimizer] parameter {} must be a defined leaf tensor that requires grad", i);
-    for (std::size_t j = 0; j < i; ++j)
-      TG_CHECK(!params_[i].is_same(params_[j]), "[Optimizer] parameter {} appears twice (also at {})", i, j);
-  }
-}
-
-void Optimizer::zero_grad() {
-  NoGradGuard no_grad;
-  for (Tensor& p : params_)
-    if (p.grad().defined()) native::fill_(p.grad(), 0);
-}
-
 namespace {
 
 void check_options(const SGDOptions& o) {

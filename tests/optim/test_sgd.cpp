@@ -2,6 +2,8 @@
 // option checks, state round trip, and StepLR. Tag [optim].
 #include <catch2/catch.hpp>
 
+#include <filesystem>
+
 #include "tapegrad.h"
 
 using Catch::Contains;
@@ -87,4 +89,22 @@ TEST_CASE("SGD momentum state round-trips and StepLR decays the rate", "[optim]"
     lrs.push_back(opt.lr());
   }
   check_close(lrs, {0.1, 0.05, 0.05, 0.025, 0.025});
+}
+
+TEST_CASE("optimizer state saves and loads as safetensors", "[optim]") {
+  Tensor p = tg::tensor(std::vector<double>{1.0, 2.0}, {2}).requires_grad_();
+  tg::optim::SGD opt({p}, {.lr = 0.1, .momentum = 0.9});
+  (p * p).sum().backward();
+  opt.step();
+  std::string path = (std::filesystem::temp_directory_path() / "tapegrad_test_sgd.safetensors").string();
+  tg::save(opt, path);
+  tg::optim::SGD other({p}, {.lr = 0.1, .momentum = 0.9});
+  tg::load(other, path);
+  REQUIRE(other.state_dict().size() == 1);
+  CHECK(other.state_dict()[0].second.to_vector<double>() == std::vector<double>{2.0, 4.0});
+  Tensor q = tg::zeros({3}, tg::kFloat64).requires_grad_();
+  tg::optim::SGD wrong({q}, {.lr = 0.1, .momentum = 0.9});
+  CHECK_THROWS_WITH(tg::load(wrong, path), Contains("[SGD]") && Contains("[2]") && Contains("[3]"));
+  CHECK(wrong.state_dict().empty());
+  std::filesystem::remove(path);
 }
