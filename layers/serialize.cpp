@@ -156,11 +156,11 @@ void load_into(const nn::NamedTensors& targets, const nn::NamedTensors& checkpoi
       continue;
     }
     const Tensor& src = it->second;
-    if (src.sizes() != target.sizes() || src.dtype() != target.dtype())
-      problems.push_back(fmt::format("{}: checkpoint {}{}, model {}{}", name, src.sizes(),
-                                     src.dtype() == target.dtype() ? "" : " " + std::string(dtype_name(src.dtype())),
-                                     target.sizes(),
-                                     src.dtype() == target.dtype() ? "" : " " + std::string(dtype_name(target.dtype()))));
+    if (src.sizes() != target.sizes())
+      problems.push_back(fmt::format("{}: checkpoint {}, model {}", name, src.sizes(), target.sizes()));
+    else if (src.dtype() != target.dtype())
+      problems.push_back(fmt::format("{}: checkpoint {} {}, model {} {}", name, src.sizes(), dtype_name(src.dtype()),
+                                     target.sizes(), dtype_name(target.dtype())));
     else copies.emplace_back(target, src);
   }
   for (const auto& [name, _] : checkpoint)
