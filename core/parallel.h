@@ -23,7 +23,8 @@ namespace detail {
 void parallel_run(std::int64_t begin, std::int64_t end, const std::function<void(std::int64_t, std::int64_t)>& fn);
 }
 
-// Calls fn(lo, hi) on disjoint chunks that cover [begin, end), one chunk per thread, when
+// Calls fn(lo, hi) on disjoint chunks that cover [begin, end) (a few per thread; each runs once,
+// on whichever thread claims it first), when
 // `work` (an estimate of the elements touched) reaches `grain`; otherwise fn(begin, end) once on
 // the calling thread. Chunks are split the same way for the same thread count, so results are
 // reproducible run to run.

@@ -1,0 +1,59 @@
+// The kernel thread pool: every index runs exactly once, chunks are the same for the same thread
+// count, exceptions reach the caller, nested calls run serially, the thread count can change.
+// Tag [core].
+#include <catch2/catch.hpp>
+
+#include <algorithm>
+#include <atomic>
+#include <mutex>
+#include <stdexcept>
+#include <vector>
+
+#include "tapegrad.h"
+
+TEST_CASE("parallel_for covers every index once and splits deterministically", "[core]") {
+  int before = tg::get_num_threads();
+  for (int threads : {1, 2, 3}) {
+    tg::set_num_threads(threads);
+    CHECK(tg::get_num_threads() == threads);
+    for (std::int64_t n : {1, 2, 7, 1000, 100003}) {
+      std::vector<std::atomic<int>> hits(static_cast<std::size_t>(n));
+      std::vector<std::pair<std::int64_t, std::int64_t>> chunks1, chunks2;
+      std::mutex m;
+      auto body = [&](std::vector<std::pair<std::int64_t, std::int64_t>>& log) {
+        return [&](std::int64_t lo, std::int64_t hi) {
+          for (std::int64_t i = lo; i < hi; ++i) hits[static_cast<std::size_t>(i)]++;
+          std::lock_guard<std::mutex> lock(m);
+          log.emplace_back(lo, hi);
+        };
+      };
+      tg::parallel_for(0, n, n, body(chunks1), 1);
+      tg::parallel_for(0, n, n, body(chunks2), 1);
+      for (auto& h : hits) REQUIRE(h.load() == 2);
+      std::sort(chunks1.begin(), chunks1.end());
+      std::sort(chunks2.begin(), chunks2.end());
+      CHECK(chunks1 == chunks2);
+      CHECK(chunks1.size() <= static_cast<std::size_t>(4 * threads));
+    }
+  }
+  tg::set_num_threads(2);
+  std::atomic<int> nested_serial{0};
+  tg::parallel_for(0, 4, 1 << 20, [&](std::int64_t, std::int64_t) {
+    CHECK(tg::in_parallel_region());
+    int calls = 0;
+    tg::parallel_for(0, 100, 1 << 20, [&](std::int64_t lo, std::int64_t hi) {
+      ++calls;
+      CHECK((lo == 0 && hi == 100));
+    });
+    if (calls == 1) nested_serial++;
+  });
+  CHECK(nested_serial.load() >= 1);
+  CHECK(!tg::in_parallel_region());
+  CHECK_THROWS_WITH(tg::parallel_for(0, 64, 1 << 20,
+                                     [](std::int64_t lo, std::int64_t) {
+                                       if (lo == 0) throw tg::Error("[test] boom");
+                                     }),
+                    "[test] boom");
+  CHECK_THROWS_WITH(tg::set_num_threads(0), Catch::Contains("[set_num_threads]"));
+  tg::set_num_threads(before);
+}
