@@ -1,0 +1,219 @@
+#!/usr/bin/python3
+"""LeNet-BN training speed and peak memory: tapegrad against PyTorch, side by side (issue 6).
+
+Runs d2l's LeNet-BN (Conv(1,6,5)-BN-Sigmoid-AvgPool-Conv(6,16,5)-BN-Sigmoid-AvgPool-Flatten-
+Linear(256,120)-BN-Sigmoid-Linear(120,84)-BN-Sigmoid-Linear(84,10), Xavier-uniform weights, SGD
+lr 1.0, cross-entropy, batch 256) in PyTorch and in tapegrad (the `train_step` binary of a
+-DTG_BUILD_BENCH=ON build), each in its own process so that its peak resident memory can be read
+from os.wait4, on 1 and 2 threads, interleaved (torch 1, tapegrad 1, torch 2, tapegrad 2, repeated)
+so that the shared machine's noise falls on both alike. On more than one thread PyTorch also runs
+with OMP_WAIT_POLICY=PASSIVE (libgomp's spinning is ruinous on a busy machine); the faster of its
+two runs is the one compared. Prints a table: median examples/sec, tapegrad/PyTorch as the median
+of the ratios within each repeat, 2-thread over 1-thread speedup, and peak RSS of each.
+
+Both train on the same batches: consecutive 256-sample slices of the Fashion-MNIST training set
+(uint8 images held in memory, converted to float in [0, 1] each step) when --data exists, else on
+one batch of uniform random images. Warm-up steps are not timed. Run with Debian's python3-torch:
+
+    /usr/bin/python3 bench/compare_torch.py [build-dir] [--steps 40] [--repeats 3] [--random]
+"""
+import argparse
+import gzip
+import os
+import re
+import shlex
+import statistics
+import subprocess
+import sys
+import time
+
+DATA_DIR = "/usr/share/datasets/fashion-mnist"
+WARMUP = 5
+LINE = re.compile(r"(\S+) (\d+) threads: ([\d.]+) ex/s \(([\d.]+) ms/step\) loss ([-\d.naif]+) data (\S+)")
+
+
+# --- the PyTorch worker (runs in a child process) -------------------------------------------------
+
+def read_idx(path):
+    """The array in a gzipped IDX file (magic 0x0000 08 nd, big-endian sizes, uint8 data)."""
+    import numpy as np
+    with gzip.open(path, "rb") as f:
+        raw = f.read()
+    nd = raw[3]
+    dims = [int.from_bytes(raw[4 + 4 * i:8 + 4 * i], "big") for i in range(nd)]
+    return np.frombuffer(raw, dtype=np.uint8, offset=4 + 4 * nd).reshape(dims)
+
+
+def torch_worker(threads, steps, batch, data_dir):
+    import torch
+    from torch import nn
+    torch.set_num_threads(threads)
+    torch.manual_seed(0)
+    net = nn.Sequential(
+        nn.Conv2d(1, 6, kernel_size=5), nn.BatchNorm2d(6), nn.Sigmoid(), nn.AvgPool2d(kernel_size=2, stride=2),
+        nn.Conv2d(6, 16, kernel_size=5), nn.BatchNorm2d(16), nn.Sigmoid(), nn.AvgPool2d(kernel_size=2, stride=2),
+        nn.Flatten(),
+        nn.Linear(256, 120), nn.BatchNorm1d(120), nn.Sigmoid(),
+        nn.Linear(120, 84), nn.BatchNorm1d(84), nn.Sigmoid(),
+        nn.Linear(84, 10))
+    for m in net:  # d2l's init_weights
+        if isinstance(m, (nn.Linear, nn.Conv2d)):
+            nn.init.xavier_uniform_(m.weight)
+    opt = torch.optim.SGD(net.parameters(), lr=1.0)
+    loss_fn = nn.CrossEntropyLoss()
+
+    if data_dir:
+        images = torch.from_numpy(read_idx(os.path.join(data_dir, "train-images-idx3-ubyte.gz")).copy())
+        labels = torch.from_numpy(read_idx(os.path.join(data_dir, "train-labels-idx1-ubyte.gz")).astype("int64"))
+        nxt = 0
+
+        def next_batch():  # as train_step.cpp: consecutive slices, wrapping around
+            nonlocal nxt
+            if nxt + batch > images.shape[0]:
+                nxt = 0
+            X = images[nxt:nxt + batch].unsqueeze(1).float().div_(255)
+            y = labels[nxt:nxt + batch]
+            nxt += batch
+            return X, y
+    else:
+        X_random, y_random = torch.rand(batch, 1, 28, 28), torch.randint(0, 10, (batch,))
+
+        def next_batch():
+            return X_random, y_random
+
+    net.train()
+
+    def step():
+        X, y = next_batch()
+        loss = loss_fn(net(X), y)
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+        return loss.item()
+
+    for _ in range(WARMUP):
+        step()
+    t0 = time.perf_counter()
+    for _ in range(steps):
+        loss = step()
+    dt = time.perf_counter() - t0
+    print(f"torch {threads} threads: {steps * batch / dt:.0f} ex/s ({dt / steps * 1e3:.2f} ms/step) "
+          f"loss {loss:.4f} data {'fashion-mnist' if data_dir else 'random'}", flush=True)
+
+
+# --- the driver -------------------------------------------------------------------------------------
+
+def run(cmd, env):
+    """Runs cmd with env added to the environment; returns its parsed result line and peak RSS."""
+    p = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env={**os.environ, **env})
+    out = p.stdout.read()
+    _, status, usage = os.wait4(p.pid, 0)
+    p.returncode = os.waitstatus_to_exitcode(status)
+    m = LINE.search(out)
+    if p.returncode != 0 or not m:
+        sys.exit(f"compare_torch: `{shlex.join(cmd)}` failed (exit {p.returncode}):\n{out}")
+    return {"ex_s": float(m.group(3)), "ms": float(m.group(4)), "loss": m.group(5), "data": m.group(6),
+            "rss_mib": usage.ru_maxrss / 1024}  # ru_maxrss is in KiB on Linux
+
+
+def find_train_step(build_dir):
+    candidates = [build_dir] if build_dir else ["build-bench", "build"]
+    for d in candidates:
+        exe = os.path.join(d, "bench", "train_step")
+        if os.access(exe, os.X_OK):
+            return exe
+    sys.exit(f"compare_torch: no bench/train_step under {' or '.join(candidates)}; build it with\n"
+             "  cmake -S . -B build-bench -DTG_BUILD_BENCH=ON -DCMAKE_BUILD_TYPE=Release && "
+             "cmake --build build-bench -j2")
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("build_dir", nargs="?", help="build dir holding bench/train_step (default ./build-bench or ./build)")
+    ap.add_argument("--steps", type=int, default=40, help="timed steps per run (after %d warm-up steps)" % WARMUP)
+    ap.add_argument("--batch", type=int, default=256)
+    ap.add_argument("--repeats", type=int, default=3)
+    ap.add_argument("--threads", default="1,2", help="comma-separated thread counts")
+    ap.add_argument("--data", default=DATA_DIR, help="Fashion-MNIST directory (gz IDX files)")
+    ap.add_argument("--random", action="store_true", help="train on one random batch even if --data exists")
+    ap.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
+    args = ap.parse_args()
+    data_dir = "" if args.random or not os.path.isdir(args.data) else args.data
+    threads = [int(t) for t in args.threads.split(",")]
+
+    if args.worker:  # one PyTorch run: compare_torch.py --worker --threads T ...
+        torch_worker(threads[0], args.steps, args.batch, data_dir)
+        return
+
+    exe = find_train_step(args.build_dir)
+    # PyTorch on t threads: torch.set_num_threads(t), and OpenBLAS (Debian's torch calls the
+    # pthread OpenBLAS for Linear, which otherwise uses every core even at t = 1) on t threads too.
+    # On more than one thread it also runs with OMP_WAIT_POLICY=PASSIVE: libgomp's default spinning
+    # makes it up to 10x slower on this shared machine, and the ratio is taken to the faster of the two.
+    configs = []  # (label, thread count, command, extra environment)
+    for t in threads:
+        tg_cmd = [exe, str(t), str(args.steps), str(args.batch)] + ([data_dir] if data_dir else [])
+        torch_cmd = [sys.executable, os.path.abspath(__file__), "--worker", "--threads", str(t), "--steps",
+                     str(args.steps), "--batch", str(args.batch), "--data", data_dir or "/nonexistent"]
+        torch_env = {"OPENBLAS_NUM_THREADS": str(t), "OMP_NUM_THREADS": str(t)}
+        configs.append(("torch", t, torch_cmd, torch_env))
+        if t > 1:
+            configs.append(("torch-passive", t, torch_cmd, {**torch_env, "OMP_WAIT_POLICY": "PASSIVE"}))
+        configs.append(("tapegrad", t, tg_cmd, {}))
+
+    results = {(label, t): [] for label, t, _, _ in configs}
+    load_before = os.getloadavg()[0]
+    for rep in range(args.repeats):
+        for label, t, cmd, env in configs:
+            r = run(cmd, env)
+            results[(label, t)].append(r)
+            print(f"  run {rep + 1}/{args.repeats}  {label:13s} {t} thread(s): {r['ex_s']:7.0f} ex/s  "
+                  f"{r['ms']:7.2f} ms/step  loss {r['loss']}  peak RSS {r['rss_mib']:5.1f} MiB", flush=True)
+
+    med = {k: statistics.median(r["ex_s"] for r in v) for k, v in results.items()}
+    best = {k: max(r["ex_s"] for r in v) for k, v in results.items()}
+    rss = {k: max(r["rss_mib"] for r in v) for k, v in results.items()}
+
+    def torch_rep(t, i):  # the faster PyTorch configuration in repeat i
+        return max(results[k][i]["ex_s"] for k in (("torch", t), ("torch-passive", t)) if k in results)
+
+    def paired(num, den):  # median over repeats of num(i) / den(i): runs next to each other share the noise
+        return statistics.median(num(i) / den(i) for i in range(args.repeats))
+
+    def tg_rep(t, i):
+        return results[("tapegrad", t)][i]["ex_s"]
+
+    def torch_best(t):
+        return max(best[k] for k in (("torch", t), ("torch-passive", t)) if k in best)
+
+    data = "Fashion-MNIST training batches" if data_dir else "one random batch"
+    print(f"\nLeNet-BN training, batch {args.batch}, {data}; examples/sec, median of {args.repeats} interleaved "
+          f"runs of {args.steps} steps (after {WARMUP} warm-up); {torch_version()}; load average "
+          f"{load_before:.1f} before, {os.getloadavg()[0]:.1f} after")
+    print("| threads | PyTorch | PyTorch, OMP passive | tapegrad | tapegrad / PyTorch (paired) | best / best "
+          "| PyTorch peak RSS | tapegrad peak RSS |")
+    print("| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
+    for t in threads:
+        passive = f"{med[('torch-passive', t)]:.0f}" if ("torch-passive", t) in med else "(same)"
+        torch_rss = max(v for k, v in rss.items() if k[0] != "tapegrad" and k[1] == t)
+        ratio = paired(lambda i: tg_rep(t, i), lambda i: torch_rep(t, i))
+        print(f"| {t} | {med[('torch', t)]:.0f} | {passive} | {med[('tapegrad', t)]:.0f} | {ratio:.2f}x | "
+              f"{best[('tapegrad', t)] / torch_best(t):.2f}x | {torch_rss:.0f} MiB | {rss[('tapegrad', t)]:.0f} MiB |")
+    if len(threads) > 1:
+        lo, hi = threads[0], threads[-1]
+        print(f"\n{hi}-thread over {lo}-thread speedup (paired): PyTorch (faster configuration) "
+              f"{paired(lambda i: torch_rep(hi, i), lambda i: torch_rep(lo, i)):.2f}x, tapegrad "
+              f"{paired(lambda i: tg_rep(hi, i), lambda i: tg_rep(lo, i)):.2f}x")
+    print("Ratios are medians over the repeats of the ratio within one repeat (against the faster PyTorch\n"
+          "configuration); peak RSS is the largest of the repeats. PyTorch's includes the interpreter and\n"
+          "libtorch; on Fashion-MNIST both hold the uint8 training set (45 MiB).")
+
+
+def torch_version():
+    out = subprocess.run([sys.executable, "-c", "import torch; print(torch.__version__)"], capture_output=True,
+                         text=True).stdout.strip()
+    return f"torch {out}"
+
+
+if __name__ == "__main__":
+    main()
