@@ -1,8 +1,10 @@
 // Elementwise kernels over strided, broadcast operands: copies and dtype conversion, binary and
 // unary math, comparisons, in-place updates. One StridedLoop drives them all; the innermost row
 // has fast paths for the contiguous and scalar-broadcast cases. Layer: core.
+#include <bit>
 #include <cmath>
 #include <cstring>
+#include <limits>
 
 #include "core/loop.h"
 #include "core/native.h"
@@ -283,10 +285,88 @@ Tensor where(const Tensor& cond, const Tensor& a, const Tensor& b) {
 
 // --- unary ------------------------------------------------------------------------------------
 
+// exp, sigmoid and tanh of float32 run vectorized: libm's expf is one scalar call per element.
+// No FMA contraction (ISO C++ mode) and no approximate instructions, so every clone computes the
+// same bits; the AVX clones are chosen at load time.
+#if defined(__GNUC__) && defined(__x86_64__) && defined(__ELF__) && !defined(__AVX2__)
+#define TG_SIMD_CLONES __attribute__((target_clones("avx512f", "avx2", "default")))
+#else
+#define TG_SIMD_CLONES
+#endif
+
 namespace {
 
+// x clamped to [-104, 89] (exp underflows to 0 below, overflows above), NaN kept. On the bits:
+// under -ftrapping-math a float compare would keep GCC from vectorizing the loop.
+inline float clamp_exp_arg(float x) {
+  constexpr std::int32_t kHi = 0x42b20000, kLo = 0x42d00000;  // 89.0f and 104.0f
+  const std::int32_t u = std::bit_cast<std::int32_t>(x), a = u & 0x7fffffff;
+  const std::int32_t lim = ((u >> 31) & (kLo ^ kHi)) ^ kHi;  // kLo for negative x
+  std::int32_t m = a < lim ? a : lim;
+  m = a > 0x7f800000 ? a : m;
+  return std::bit_cast<float>((u & std::numeric_limits<std::int32_t>::min()) | m);
+}
+
+// exp(x) = 2^k · exp(r), x = k·ln2 + r, |r| <= ln2/2 (ln2 split in two so k·ln2hi is exact);
+// exp(r) by its Taylor series to r^7 (truncation < 6e-9 relative), 2^k through the exponent bits
+// in two factors so subnormal results come out right. Within 1 ulp of glibc's expf.
+inline float exp_f32(float x) {
+  constexpr float kLog2e = 1.44269504088896341f, kRound = 0x1.8p23f;
+  constexpr float kLn2Hi = 0.693359375f, kLn2Lo = -2.12194440e-4f;
+  x = clamp_exp_arg(x);
+  float kf = x * kLog2e + kRound;  // k = round(x / ln2), in the low mantissa bits
+  const std::int32_t k = std::bit_cast<std::int32_t>(kf) - std::bit_cast<std::int32_t>(kRound);
+  kf -= kRound;
+  const float r = (x - kf * kLn2Hi) - kf * kLn2Lo;
+  float p = 1.0f / 5040;
+  p = p * r + 1.0f / 720;
+  p = p * r + 1.0f / 120;
+  p = p * r + 1.0f / 24;
+  p = p * r + 1.0f / 6;
+  p = p * r + 0.5f;
+  p = p * r * r + r + 1.0f;
+  const std::int32_t k1 = k >> 1, k2 = k - k1;  // k in [-151, 129]: each half a normal 2^k
+  return p * std::bit_cast<float>((k1 + 127) << 23) * std::bit_cast<float>((k2 + 127) << 23);
+}
+
+// exp in double for tanh, whose (e − 1)/(e + 1) cancels for small x: Taylor to r^9 (< 7e-12).
+inline double exp_f64(double x) {
+  constexpr double kLog2e = 1.4426950408889634, kRound = 0x1.8p52;
+  constexpr double kLn2Hi = 6.93147180369123816490e-01, kLn2Lo = 1.90821492927058770002e-10;
+  double kd = x * kLog2e + kRound;
+  const std::uint64_t k = std::bit_cast<std::uint64_t>(kd);
+  kd -= kRound;
+  const double r = (x - kd * kLn2Hi) - kd * kLn2Lo;
+  double p = 1.0 / 362880;
+  for (double c : {1.0 / 40320, 1.0 / 5040, 1.0 / 720, 1.0 / 120, 1.0 / 24, 1.0 / 6, 0.5, 1.0, 1.0}) p = p * r + c;
+  return p * std::bit_cast<double>((k + 1023) << 52);
+}
+
+TG_SIMD_CLONES void exp_row(float* o, const float* x, std::int64_t n) {
+  for (std::int64_t i = 0; i < n; ++i) o[i] = exp_f32(x[i]);
+}
+
+TG_SIMD_CLONES void sigmoid_row(float* o, const float* x, std::int64_t n) {
+  for (std::int64_t i = 0; i < n; ++i) o[i] = 1.0f / (1.0f + exp_f32(-x[i]));
+}
+
+// tanh|x| = (e − 1)/(e + 1), e = exp(2|x|), in double, with |x| clamped to 10 (tanh = 1 in
+// float); below 2^-12 tanh x rounds to x itself, and NaN stays NaN. Masks, not branches: GCC
+// would otherwise split the loop body into paths it cannot vectorize.
+TG_SIMD_CLONES void tanh_row(float* o, const float* x, std::int64_t n) {
+  for (std::int64_t i = 0; i < n; ++i) {
+    const std::uint32_t u = std::bit_cast<std::uint32_t>(x[i]), a = u & 0x7fffffffu;
+    const double ax = std::bit_cast<float>(std::min(a, 0x41200000u));
+    const double e = exp_f64(2.0 * ax);
+    const std::uint32_t t = std::bit_cast<std::uint32_t>(static_cast<float>((e - 1.0) / (e + 1.0)));
+    const std::uint32_t keep = 0u - static_cast<std::uint32_t>((a < 0x39800000u) | (a > 0x7f800000u));
+    o[i] = std::bit_cast<float>((a & keep) | (t & ~keep) | (u & 0x80000000u));
+  }
+}
+
+// Applies f to each element; contiguous float32 runs go through `row` instead when given.
 template <class T, class F>
-void unary_kernel(const Tensor& out, const Tensor& in, F f) {
+void unary_kernel(const Tensor& out, const Tensor& in, F f, void (*row)(float*, const float*, std::int64_t) = nullptr) {
   StridedLoop<2> loop(in.sizes(), {out.strides(), in.strides()});
   T* po = ptr<T>(out);
   const T* pi = ptr<T>(in);
@@ -294,6 +374,9 @@ void unary_kernel(const Tensor& out, const Tensor& in, F f) {
     T* o = po + off[0];
     const T* x = pi + off[1];
     if (st[0] == 1 && st[1] == 1) {
+      if constexpr (std::is_same_v<T, float>) {
+        if (row) return row(o, x, n);
+      }
       for (std::int64_t i = 0; i < n; ++i) o[i] = f(x[i]);
     } else {
       for (std::int64_t i = 0; i < n; ++i) o[i * st[0]] = f(x[i * st[1]]);
@@ -319,12 +402,35 @@ Tensor unary(UnaryOp op, const Tensor& t) {
       case UnaryOp::Relu: unary_kernel<T>(out, in, [](T x) { return x > 0 ? x : (x != x ? x : T(0)); }); break;
       default:
         if constexpr (std::is_floating_point_v<T>) {
+          constexpr bool f32 = std::is_same_v<T, float>;
           switch (op) {
-            case UnaryOp::Exp: unary_kernel<T>(out, in, [](T x) { return std::exp(x); }); break;
+            case UnaryOp::Exp:
+              unary_kernel<T>(out, in, [](T x) {
+                if constexpr (f32) return exp_f32(x);
+                else return std::exp(x);
+              }, exp_row);
+              break;
             case UnaryOp::Log: unary_kernel<T>(out, in, [](T x) { return std::log(x); }); break;
             case UnaryOp::Sqrt: unary_kernel<T>(out, in, [](T x) { return std::sqrt(x); }); break;
-            case UnaryOp::Sigmoid: unary_kernel<T>(out, in, [](T x) { return T(1) / (T(1) + std::exp(-x)); }); break;
-            case UnaryOp::Tanh: unary_kernel<T>(out, in, [](T x) { return std::tanh(x); }); break;
+            case UnaryOp::Sigmoid:
+              unary_kernel<T>(out, in, [](T x) {
+                if constexpr (f32) return T(1) / (T(1) + exp_f32(-x));
+                else return T(1) / (T(1) + std::exp(-x));
+              }, sigmoid_row);
+              break;
+            case UnaryOp::Tanh: {
+              auto f = [](T x) {
+                if constexpr (f32) {
+                  float y;
+                  tanh_row(&y, &x, 1);
+                  return y;
+                } else {
+                  return std::tanh(x);
+                }
+              };
+              unary_kernel<T>(out, in, f, tanh_row);
+              break;
+            }
             default: TG_ASSERT(false, "unhandled unary op {}", op_name(op));
           }
         }

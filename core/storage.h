@@ -1,6 +1,8 @@
 // Storage: one allocation of raw bytes shared by a tensor and all of its views, with the version
 // counter that in-place writes bump (autograd uses it to detect a saved tensor modified before
-// backward). Layer: core.
+// backward). Layer: core. Memory comes from a size-bucketed cache: a freed block waits on the
+// free list of its size class for the next request of that class, so a training step that
+// repeats the previous step's shapes neither calls the system allocator nor faults in pages.
 #pragma once
 
 #include <cstddef>
@@ -25,5 +27,18 @@ class Storage {
   std::size_t nbytes_ = 0;
   std::uint64_t version_ = 0;
 };
+
+// The cache behind Storage. Idle (freed, not yet reused) bytes are kept up to a limit; a block
+// freed beyond it goes back to the system. Thread-safe.
+struct CacheStats {
+  std::size_t cached_bytes = 0;     // idle, on the free lists
+  std::size_t allocated_bytes = 0;  // held by live storages (rounded to their size class)
+};
+CacheStats cache_stats();
+// Returns every idle block to the system (PyTorch's torch.cuda.empty_cache, for host memory).
+void empty_cache();
+// The most idle bytes kept (default 256 MiB); lowering it releases the excess now. 0 disables caching.
+void set_cache_limit(std::size_t bytes);
+std::size_t cache_limit();
 
 }  // namespace tg
