@@ -324,21 +324,27 @@ Tensor Tensor::sigmoid() const {
   Tensor x = *this;
   Tensor out = unary_op(x, UnaryOp::Sigmoid);
   return record("SigmoidBackward0", out, {x},
-                [y = native::alias(out)](const Tensor& g) { return Grads{g * y * (1.0 - y)}; }, {out});
+                [y = native::alias(out)](const Tensor& g) {
+                  return Grads{native::activation_backward(native::ActivationGrad::Sigmoid, g, y)};
+                }, {out});
 }
 
 Tensor Tensor::tanh() const {
   Tensor x = *this;
   Tensor out = unary_op(x, UnaryOp::Tanh);
   return record("TanhBackward0", out, {x},
-                [y = native::alias(out)](const Tensor& g) { return Grads{g * (1.0 - y * y)}; }, {out});
+                [y = native::alias(out)](const Tensor& g) {
+                  return Grads{native::activation_backward(native::ActivationGrad::Tanh, g, y)};
+                }, {out});
 }
 
 Tensor Tensor::relu() const {
   Tensor x = *this;
   Tensor out = unary_op(x, UnaryOp::Relu);
   return record("ReluBackward0", out, {x},
-                [y = native::alias(out)](const Tensor& g) { return Grads{g * y.gt(0.0).to(y.dtype())}; }, {out});
+                [y = native::alias(out)](const Tensor& g) {
+                  return Grads{native::activation_backward(native::ActivationGrad::Relu, g, y)};
+                }, {out});
 }
 
 Tensor Tensor::clamp(Scalar min, Scalar max) const {

@@ -439,6 +439,31 @@ Tensor unary(UnaryOp op, const Tensor& t) {
   return out;
 }
 
+Tensor activation_backward(ActivationGrad kind, const Tensor& grad, const Tensor& y) {
+  TG_CHECK(grad.sizes() == y.sizes() && is_floating(y.dtype()),
+           "[activation_backward] expected a gradient of shape {} for a floating output, got {}", y.sizes(),
+           grad.sizes());
+  Tensor g = cast(grad, y.dtype());
+  Tensor out = Tensor::empty(y.sizes(), y.dtype());
+  StridedLoop<3> loop(y.sizes(), {out.strides(), g.strides(), y.strides()});
+  dispatch_floating(y.dtype(), [&]<class T>() {
+    T* po = ptr<T>(out);
+    const T* pg = ptr<T>(g);
+    const T* py = ptr<T>(y);
+    auto run = [&](auto f) {
+      loop.run_parallel([&](std::int64_t n, const auto& off, const auto& st) {
+        binary_row(n, po + off[0], st[0], pg + off[1], st[1], py + off[2], st[2], f);
+      });
+    };
+    switch (kind) {
+      case ActivationGrad::Sigmoid: run([](T dy, T v) { return dy * v * (T(1) - v); }); break;
+      case ActivationGrad::Tanh: run([](T dy, T v) { return dy * (T(1) - v * v); }); break;
+      case ActivationGrad::Relu: run([](T dy, T v) { return v > T(0) ? dy : T(0); }); break;
+    }
+  });
+  return out;
+}
+
 Tensor clamp(const Tensor& t, Scalar min, Scalar max) {
   TG_CHECK(min.to_double() <= max.to_double(), "[clamp] expected min <= max, got min={}, max={}", min.to_double(),
            max.to_double());

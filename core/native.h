@@ -46,6 +46,11 @@ Tensor add_scaled(const Tensor& a, const Tensor& b, Scalar alpha);
 // Elementwise where(cond != 0, a, b) over a broadcast shape.
 Tensor where(const Tensor& cond, const Tensor& a, const Tensor& b);
 
+// The backward of an activation in one pass, from the saved output y (sigmoid: g·y·(1 − y);
+// tanh: g·(1 − y²); relu: g·[y > 0]). grad and y have one shape; the result has y's dtype.
+enum class ActivationGrad { Sigmoid, Tanh, Relu };
+Tensor activation_backward(ActivationGrad kind, const Tensor& grad, const Tensor& y);
+
 // --- reductions -------------------------------------------------------------------------------
 // `dims` empty means every dim. Float sums accumulate in double.
 Tensor sum(const Tensor& t, const Shape& dims, bool keepdim);
