@@ -161,9 +161,12 @@ AvgPool2d::AvgPool2d(Size2 kernel, std::optional<Size2> stride_, Size2 padding_)
 
 Tensor AvgPool2d::forward(const Tensor& input) { return avg_pool2d(input, kernel_size, stride, padding); }
 
+// PyTorch prints a pooling size as one number when both dims agree.
+static std::string pool_size(const Size2& s) { return s.h == s.w ? fmt::format("{}", s.h) : size2(s); }
+
 std::string AvgPool2d::extra_repr() const {
-  auto one = [](const Size2& s) { return s.h == s.w ? fmt::format("{}", s.h) : fmt::format("({}, {})", s.h, s.w); };
-  return fmt::format("kernel_size={}, stride={}, padding={}", one(kernel_size), one(stride), one(padding));
+  return fmt::format("kernel_size={}, stride={}, padding={}", pool_size(kernel_size), pool_size(stride),
+                     pool_size(padding));
 }
 
 MaxPool2d::MaxPool2d(Size2 kernel, std::optional<Size2> stride_, Size2 padding_)
@@ -172,9 +175,8 @@ MaxPool2d::MaxPool2d(Size2 kernel, std::optional<Size2> stride_, Size2 padding_)
 Tensor MaxPool2d::forward(const Tensor& input) { return max_pool2d(input, kernel_size, stride, padding); }
 
 std::string MaxPool2d::extra_repr() const {
-  auto one = [](const Size2& s) { return s.h == s.w ? fmt::format("{}", s.h) : fmt::format("({}, {})", s.h, s.w); };
-  return fmt::format("kernel_size={}, stride={}, padding={}, dilation=1, ceil_mode=False", one(kernel_size),
-                     one(stride), one(padding));
+  return fmt::format("kernel_size={}, stride={}, padding={}, dilation=1, ceil_mode=False", pool_size(kernel_size),
+                     pool_size(stride), pool_size(padding));
 }
 
 // --- Flatten, Dropout -------------------------------------------------------------------------
