@@ -68,10 +68,20 @@ autograd::Meta& ensure_meta(const Tensor& t) {
   return *t.impl()->autograd;
 }
 
+// Whether nothing but this handle can reach t's memory: a dense tensor a backward has just made.
+// Such a gradient can be kept, or added into in place, without a copy.
+bool exclusive(const Tensor& t) {
+  return t.impl_ptr().use_count() == 1 && t.storage().use_count() == 1 && !t.impl()->autograd &&
+         t.is_contiguous() && t.storage_offset() == 0 &&
+         t.storage()->nbytes() == static_cast<std::size_t>(t.numel()) * itemsize(t.dtype());
+}
+
+// .grad owns contiguous memory and never aliases another live tensor: the first gradient is kept
+// when exclusive (the caller's handle is about to go), copied otherwise.
 void accumulate_leaf(const Tensor& leaf, const Tensor& g) {
   autograd::Meta& m = ensure_meta(leaf);
-  if (!m.grad.defined()) m.grad = native::clone(g);  // own contiguous memory, never an alias
-  else native::binary_(native::BinaryOp::Add, m.grad, g);
+  if (m.grad.defined()) native::binary_(native::BinaryOp::Add, m.grad, g);
+  else m.grad = exclusive(g) ? g : native::clone(g);
 }
 
 void run_backward(const Tensor& root, const Tensor& root_grad) {
@@ -132,7 +142,10 @@ void run_backward(const Tensor& root, const Tensor& root_grad) {
         continue;
       }
       auto [slot, fresh] = grads.try_emplace(in.impl(), Pending{in, gj});
-      if (!fresh) slot->second.grad = native::binary(native::BinaryOp::Add, slot->second.grad, gj);
+      if (fresh) continue;
+      Tensor& sum = slot->second.grad;
+      if (exclusive(sum)) native::binary_(native::BinaryOp::Add, sum, gj);
+      else sum = native::binary(native::BinaryOp::Add, sum, gj);
     }
   }
 }

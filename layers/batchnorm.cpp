@@ -1,6 +1,8 @@
 // batch_norm: PyTorch's functional batch normalization over dim 1 of [N, C, *] inputs, with the
 // hand-derived backward recorded as one tape entry (NativeBatchNormBackward0).
 // Layer: layers; must not know modules or optimizers.
+#include <algorithm>
+#include <array>
 #include <cmath>
 #include <cstdint>
 #include <utility>
@@ -16,18 +18,94 @@ namespace tg {
 namespace {
 
 // --- kernels: N batch, C channels, S = L or H·W spatial (1 for [N, C]), M = N·S per channel ---
-// Channel c of sample n is the contiguous run x[(n·C + c)·S, + S). Channels are independent, so
-// both kernels split them across threads; each channel's passes run back to back while its
-// values are in cache. Sums fold each run in T (vectorized), then across runs in double. For
-// [N, C] (S = 1) the runs are single values: the passes walk whole rows instead, vectorized
-// over the channels, with one accumulator per channel.
+// Channel c of sample n is the contiguous run x[(n·C + c)·S, + S). Every pass walks the runs in
+// address order (n outer, c inner), which streams from memory much faster than finishing one
+// channel at a time, and threads split the samples. The per-channel sums are formed over
+// kBlocks fixed blocks of samples and added in block order, so results do not depend on the
+// thread count. For [N, C] (S = 1) the runs are single values: the passes walk whole rows,
+// vectorized over the channels, with one accumulator per channel, on one thread.
+
+// A run's sums go into kLanes lanes (element i into lane i mod kLanes; the last S mod kLanes
+// elements into a tail sum), in T; the lanes then fold to four, added into the channel's four
+// running sums in double, added pairwise once per channel. The lanes vectorize as independent
+// accumulators (a single one would wait on the add latency at every step), and the result does
+// not depend on the vector width.
+constexpr std::int64_t kLanes = 16;
+using Lanes = std::array<double, 4>;
 
 template <class T>
-double run_sum(const T* a, std::int64_t S) {
-  T s = 0;
-#pragma omp simd reduction(+ : s)
-  for (std::int64_t i = 0; i < S; ++i) s += a[i];
-  return static_cast<double>(s);
+void flush(const T (&a)[kLanes], T tail, Lanes& acc) {
+  for (std::int64_t j = 0; j < 4; ++j) acc[j] += static_cast<double>((a[j] + a[j + 4]) + (a[j + 8] + a[j + 12]));
+  acc[0] += static_cast<double>(tail);
+}
+
+double fold(const Lanes& acc) { return (acc[0] + acc[2]) + (acc[1] + acc[3]); }
+
+// acc += Σ f(i) over the run i in [0, S).
+template <class T, class F>
+void add_run(std::int64_t S, F f, Lanes& acc) {
+  T a[kLanes] = {}, tail = 0;
+  std::int64_t i = 0;
+  for (; i + kLanes <= S; i += kLanes)
+#pragma omp simd
+    for (std::int64_t j = 0; j < kLanes; ++j) a[j] += f(i + j);
+  for (; i < S; ++i) tail += f(i);
+  flush(a, tail, acc);
+}
+
+// sum_dy += Σ dy and sum_dy_xmu += Σ dy·(x − mu) over a run, in one sweep.
+template <class T>
+void add_run_dy(const T* dy, const T* x, T mu, std::int64_t S, Lanes& sum_dy, Lanes& sum_dy_xmu) {
+  T a[kLanes] = {}, b[kLanes] = {}, tail_a = 0, tail_b = 0;
+  std::int64_t i = 0;
+  for (; i + kLanes <= S; i += kLanes)
+#pragma omp simd
+    for (std::int64_t j = 0; j < kLanes; ++j) {
+      a[j] += dy[i + j];
+      b[j] += dy[i + j] * (x[i + j] - mu);
+    }
+  for (; i < S; ++i) {
+    tail_a += dy[i];
+    tail_b += dy[i] * (x[i] - mu);
+  }
+  flush(a, tail_a, sum_dy);
+  flush(b, tail_b, sum_dy_xmu);
+}
+
+// Two per-channel sums over all runs: add(n, c, sums) adds run (n, c) into sums[0] and sums[1].
+constexpr std::int64_t kBlocks = 8;
+using Sums = std::array<Lanes, 2>;
+
+template <class Add>
+std::vector<Sums> channel_sums(std::int64_t N, std::int64_t C, std::int64_t work, Add add) {
+  const std::int64_t B = std::min(N, kBlocks);
+  std::vector<Sums> part(static_cast<std::size_t>(B * C), Sums{});
+  parallel_for(0, B, work, [&](std::int64_t lo, std::int64_t hi) {
+    for (std::int64_t b = lo; b < hi; ++b)
+      for (std::int64_t n = b * N / B; n < (b + 1) * N / B; ++n)
+        for (std::int64_t c = 0; c < C; ++c) add(n, c, part[static_cast<std::size_t>(b * C + c)]);
+  });
+  std::vector<Sums> total(static_cast<std::size_t>(C), Sums{});
+  for (std::int64_t b = 0; b < B; ++b)
+    for (std::int64_t c = 0; c < C; ++c)
+      for (std::size_t k = 0; k < 2; ++k)
+        for (std::size_t j = 0; j < 4; ++j) total[c][k][j] += part[static_cast<std::size_t>(b * C + c)][k][j];
+  return total;
+}
+
+// y = x·scale[c] + shift[c] over the runs of samples [lo, hi). Not inlined: inside the forward's
+// parallel lambda GCC made this loop a fifth slower.
+template <class T>
+[[gnu::noinline]] void normalize_rows(T* y, const T* x, const T* scale, const T* shift, std::int64_t lo, std::int64_t hi,
+                                      std::int64_t C, std::int64_t S) {
+  for (std::int64_t n = lo; n < hi; ++n)
+    for (std::int64_t c = 0; c < C; ++c) {
+      const T* xr = x + (n * C + c) * S;
+      T* yr = y + (n * C + c) * S;
+      const T sc = scale[c], sh = shift[c];
+#pragma omp simd
+      for (std::int64_t i = 0; i < S; ++i) yr[i] = xr[i] * sc + sh;
+    }
 }
 
 // Training: mean and biased var of each channel, two-pass (never E[x²] − E[x]²). Eval: mean and
@@ -61,32 +139,25 @@ void batch_norm_forward(T* y, T* mean, T* var, T* rstd, const T* x, const T* wei
       for (std::int64_t c = 0; c < C; ++c) y[n * C + c] = x[n * C + c] * scale[c] + shift[c];
     return;
   }
-parallel_for(0, C, N * C * S, [&](std::int64_t lo, std::int64_t hi) {
-  for (std::int64_t c = lo; c < hi; ++c) {
-    if (training) {
-      double sum = 0;  // pass 1: mean
-      for (std::int64_t n = 0; n < N; ++n) sum += run_sum(x + (n * C + c) * S, S);
-      const T mu = static_cast<T>(sum / M);
-      double sq = 0;  // pass 2: Σ (x − mean)²
-      for (std::int64_t n = 0; n < N; ++n) {
-        const T* xr = x + (n * C + c) * S;
-        T s = 0;
-#pragma omp simd reduction(+ : s)
-        for (std::int64_t i = 0; i < S; ++i) s += (xr[i] - mu) * (xr[i] - mu);
-        sq += static_cast<double>(s);
-      }
-      mean[c] = mu;
-      var[c] = static_cast<T>(sq / M);
-    }
-    T scale, shift;
-    affine(c, scale, shift);
-    for (std::int64_t n = 0; n < N; ++n) {  // pass 3: normalize and affine
-      const T* xr = x + (n * C + c) * S;
-      T* yr = y + (n * C + c) * S;
-#pragma omp simd
-      for (std::int64_t i = 0; i < S; ++i) yr[i] = xr[i] * scale + shift;
-    }
+  const std::int64_t work = N * C * S;
+  auto run = [&](std::int64_t n, std::int64_t c) { return x + (n * C + c) * S; };
+  if (training) {
+    std::vector<Sums> sum = channel_sums(N, C, work, [&](std::int64_t n, std::int64_t c, Sums& acc) {  // pass 1
+      const T* xr = run(n, c);
+      add_run<T>(S, [xr](std::int64_t i) { return xr[i]; }, acc[0]);
+    });
+    for (std::int64_t c = 0; c < C; ++c) mean[c] = static_cast<T>(fold(sum[c][0]) / M);
+    std::vector<Sums> sq = channel_sums(N, C, work, [&](std::int64_t n, std::int64_t c, Sums& acc) {  // pass 2
+      const T* xr = run(n, c);
+      const T mu = mean[c];
+      add_run<T>(S, [xr, mu](std::int64_t i) { return (xr[i] - mu) * (xr[i] - mu); }, acc[0]);
+    });
+    for (std::int64_t c = 0; c < C; ++c) var[c] = static_cast<T>(fold(sq[c][0]) / M);
   }
+  std::vector<T> scale(static_cast<std::size_t>(C)), shift(static_cast<std::size_t>(C));
+  for (std::int64_t c = 0; c < C; ++c) affine(c, scale[c], shift[c]);
+  parallel_for(0, N, work, [&](std::int64_t lo, std::int64_t hi) {  // pass 3: normalize and affine
+    normalize_rows(y, x, scale.data(), shift.data(), lo, hi, C, S);
   });
 }
 
@@ -125,35 +196,32 @@ void batch_norm_backward(T* dx, T* dweight, T* dbias, const T* dy, const T* x, c
         dx[n * C + c] = training ? a[c] * dy[n * C + c] + b[c] * (x[n * C + c] - mean[c]) + k[c] : a[c] * dy[n * C + c];
     return;
   }
-parallel_for(0, C, N * C * S, [&](std::int64_t lo, std::int64_t hi) {
-  for (std::int64_t c = lo; c < hi; ++c) {
-    const T mu = mean[c];
-    double sum_dy = 0, sum_dy_xmu = 0;
-    for (std::int64_t n = 0; n < N && need_sums; ++n) {  // pass 1: Σ dy and Σ dy·(x − mean)
+  const std::int64_t work = N * C * S;
+  std::vector<Sums> sums(static_cast<std::size_t>(C), Sums{});
+  if (need_sums)
+    sums = channel_sums(N, C, work, [&](std::int64_t n, std::int64_t c, Sums& acc) {  // pass 1: Σ dy, Σ dy·(x − mean)
       const T* dyr = dy + (n * C + c) * S;
-      sum_dy += run_sum(dyr, S);
-      if (!x) continue;
-      const T* xr = x + (n * C + c) * S;
-      T s = 0;
-#pragma omp simd reduction(+ : s)
-      for (std::int64_t i = 0; i < S; ++i) s += dyr[i] * (xr[i] - mu);
-      sum_dy_xmu += static_cast<double>(s);
-    }
-    T a, b, k;
-    finish(c, sum_dy, sum_dy_xmu, a, b, k);
-    for (std::int64_t n = 0; n < N && dx; ++n) {  // pass 2: dx
-      const T* dyr = dy + (n * C + c) * S;
-      T* dxr = dx + (n * C + c) * S;
-      if (training) {
-        const T* xr = x + (n * C + c) * S;
+      if (x) add_run_dy(dyr, x + (n * C + c) * S, mean[c], S, acc[0], acc[1]);
+      else add_run<T>(S, [dyr](std::int64_t i) { return dyr[i]; }, acc[0]);
+    });
+  std::vector<T> a(static_cast<std::size_t>(C)), b(static_cast<std::size_t>(C)), k(static_cast<std::size_t>(C));
+  for (std::int64_t c = 0; c < C; ++c) finish(c, fold(sums[c][0]), fold(sums[c][1]), a[c], b[c], k[c]);
+  if (!dx) return;
+  parallel_for(0, N, work, [&](std::int64_t lo, std::int64_t hi) {  // pass 2: dx
+    for (std::int64_t n = lo; n < hi; ++n)
+      for (std::int64_t c = 0; c < C; ++c) {
+        const T* dyr = dy + (n * C + c) * S;
+        T* dxr = dx + (n * C + c) * S;
+        const T ac = a[c], bc = b[c], kc = k[c], mu = mean[c];
+        if (training) {
+          const T* xr = x + (n * C + c) * S;
 #pragma omp simd
-        for (std::int64_t i = 0; i < S; ++i) dxr[i] = a * dyr[i] + b * (xr[i] - mu) + k;
-      } else {
+          for (std::int64_t i = 0; i < S; ++i) dxr[i] = ac * dyr[i] + bc * (xr[i] - mu) + kc;
+        } else {
 #pragma omp simd
-        for (std::int64_t i = 0; i < S; ++i) dxr[i] = a * dyr[i];
+          for (std::int64_t i = 0; i < S; ++i) dxr[i] = ac * dyr[i];
+        }
       }
-    }
-  }
   });
 }
 
