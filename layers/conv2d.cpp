@@ -8,6 +8,7 @@
 #include "core/blas.h"
 #include "core/native.h"
 #include "core/parallel.h"
+#include "layers/conv2d_direct.h"
 #include "layers/window.h"
 #include "layers/functional.h"
 
@@ -265,6 +266,14 @@ ConvShape conv2d_shape(const Tensor& x, const Tensor& weight, const Tensor& bias
   return s;
 }
 
+// float32 stride-1 convolutions run the direct kernels of layers/conv2d_direct.h (2-3x faster at
+// LeNet's shapes, docs/BENCHMARKS.md); float64 and strided ones im2col + GEMM.
+bool use_direct(const ConvShape& s, DType dt) { return dt == kFloat32 && s.SH == 1 && s.SW == 1; }
+
+detail::DirectConvShape direct_shape(const ConvShape& s) {
+  return {s.N, s.C, s.H, s.W, s.F, s.KH, s.KW, s.PH, s.PW, s.G, s.OH, s.OW};
+}
+
 }  // namespace
 
 // --- the differentiable function ----------------------------------------------------------------
@@ -276,7 +285,11 @@ Tensor conv2d(const Tensor& x, const Tensor& weight, const Tensor& bias, Size2 s
   Tensor xc = native::contiguous(x), wc = native::contiguous(weight);
   Tensor bc = bias.defined() ? native::contiguous(bias) : Tensor();
   Tensor y = Tensor::empty({s.N, s.F, s.OH, s.OW}, dt);
-  if (y.numel() > 0) {
+  const bool direct = use_direct(s, dt);
+  if (y.numel() > 0 && direct) {
+    detail::direct_conv2d_forward(y.data_ptr<float>(), xc.data_ptr<float>(), wc.data_ptr<float>(),
+                                  bc.defined() ? bc.data_ptr<float>() : nullptr, direct_shape(s));
+  } else if (y.numel() > 0) {
     const int threads = block_threads(s);
     Tensor cols = Tensor::empty({threads, s.rows(), s.LD}, dt), ycols = Tensor::empty({threads, s.F, s.LD}, dt);
     dispatch_floating(dt, [&]<class T>() {
@@ -289,7 +302,7 @@ Tensor conv2d(const Tensor& x, const Tensor& weight, const Tensor& bias, Size2 s
   const bool need_dx = x.requires_grad(), need_dw = weight.requires_grad();
   const bool need_db = bias.defined() && bias.requires_grad();
   // dweight reads the input, dx reads the weight: keep only those.
-  auto backward = [s, dt, need_dx, need_dw, need_db, x = need_dw ? xc : Tensor(),
+  auto backward = [s, dt, direct, need_dx, need_dw, need_db, x = need_dw ? xc : Tensor(),
                    w = need_dx ? wc : Tensor()](const Tensor& grad) {
     Tensor dy = native::contiguous(grad);
     Tensor dx = need_dx ? Tensor::empty({s.N, s.C, s.H, s.W}, dt) : Tensor();
@@ -298,6 +311,12 @@ Tensor conv2d(const Tensor& x, const Tensor& weight, const Tensor& bias, Size2 s
     if (dy.numel() == 0) {
       for (Tensor* t : {&dx, &dw, &db})
         if (t->defined()) native::fill_(*t, 0);
+      return std::vector<Tensor>{dx, dw, db};
+    }
+    if (direct) {
+      auto ptr = [](const Tensor& t) { return t.defined() ? t.data_ptr<float>() : nullptr; };
+      detail::direct_conv2d_backward(ptr(dx), ptr(dw), ptr(db), dy.data_ptr<float>(), ptr(x), ptr(w),
+                                     direct_shape(s));
       return std::vector<Tensor>{dx, dw, db};
     }
     const int threads = block_threads(s);

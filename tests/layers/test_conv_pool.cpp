@@ -4,6 +4,7 @@
 // Layer: tests/layers; must not depend on modules or optimizers.
 #include <catch2/catch.hpp>
 
+#include <algorithm>
 #include <cmath>
 #include <limits>
 #include <optional>
@@ -291,6 +292,62 @@ TEST_CASE("conv2d gives the same numbers on one thread as on several", "[layers]
       CHECK(one[k][i] == Approx(two[k][i]).epsilon(1e-4).margin(1e-3));
     }
   }
+}
+
+TEST_CASE("float32 stride-1 conv2d (direct kernels) agrees with float64 conv2d (im2col)", "[layers]") {
+  // float32 stride-1 convolutions run layers/conv2d_direct.cpp; float64 ones im2col + GEMM. The
+  // shapes cover both of LeNet's convolutions in place (OW a multiple of 8, several blocks of samples),
+  // padded copies (padding, OW not a multiple of 8, one output column), groups, a 1x1 kernel, a
+  // kernel wider than one tile (KW 7), filter and row counts that leave partial tiles, no bias, and
+  // an input that needs no gradient, on one thread and on two.
+  struct Config {
+    Shape xs, ws;
+    Size2 padding;
+    std::int64_t groups;
+    bool bias, input_grad;
+  };
+  const std::vector<Config> configs = {
+      {{37, 1, 28, 28}, {6, 1, 5, 5}, 0, 1, true, false}, {{40, 6, 12, 12}, {16, 6, 5, 5}, 0, 1, true, true},
+      {{3, 3, 9, 11}, {5, 3, 3, 3}, 1, 1, true, true},    {{4, 4, 10, 13}, {6, 2, 3, 5}, {1, 2}, 2, true, true},
+      {{2, 2, 12, 20}, {3, 2, 2, 7}, {0, 3}, 1, false, true}, {{3, 5, 6, 6}, {7, 5, 1, 1}, 0, 1, true, true},
+      {{2, 2, 5, 5}, {2, 2, 5, 5}, 0, 1, true, true},     {{2, 1, 3, 9}, {4, 1, 5, 3}, {2, 0}, 1, true, true},
+      {{2, 3, 4, 10}, {9, 3, 2, 3}, 0, 1, false, true},   {{5, 6, 7, 7}, {6, 1, 3, 3}, 1, 6, true, true}};
+  const int threads = GENERATE(1, 2);
+  const int before = tg::get_num_threads();
+  tg::set_num_threads(threads);
+  for (const Config& c : configs) {
+    INFO(fmt::format("x {} w {} padding [{}, {}] groups {}, {} thread(s)", c.xs, c.ws, c.padding.h, c.padding.w,
+                     c.groups, threads));
+    tg::manual_seed(17);
+    Tensor x64 = tg::randn(c.xs, tg::kFloat64), w64 = tg::randn(c.ws, tg::kFloat64);
+    Tensor b64 = c.bias ? tg::randn({c.ws[0]}, tg::kFloat64) : Tensor();
+    Tensor gy64;
+    std::vector<std::vector<double>> want, got;
+    for (tg::DType dt : {tg::kFloat64, tg::kFloat32}) {
+      Tensor x = tg::native::to(x64, dt).requires_grad_(c.input_grad), w = tg::native::to(w64, dt).requires_grad_();
+      Tensor b = c.bias ? tg::native::to(b64, dt).requires_grad_() : Tensor();
+      Tensor y = tg::conv2d(x, w, b, 1, c.padding, c.groups);
+      if (!gy64.defined()) gy64 = tg::randn(y.sizes(), tg::kFloat64);
+      y.backward(tg::native::to(gy64, dt));
+      std::vector<std::vector<double>>& out = dt == tg::kFloat64 ? want : got;
+      out = {y.to_vector<double>(), w.grad().to_vector<double>()};
+      if (c.input_grad) out.push_back(x.grad().to_vector<double>());
+      else CHECK_FALSE(x.grad().defined());
+      if (c.bias) out.push_back(b.grad().to_vector<double>());
+    }
+    REQUIRE(got.size() == want.size());
+    for (std::size_t k = 0; k < want.size(); ++k) {
+      REQUIRE(got[k].size() == want[k].size());
+      double scale = 0;
+      for (double v : want[k]) scale = std::max(scale, std::fabs(v));
+      int bad = 0;
+      for (std::size_t i = 0; i < want[k].size(); ++i)
+        bad += !(std::fabs(got[k][i] - want[k][i]) <= 2e-5 * (scale + std::fabs(want[k][i])));
+      INFO("result " << k << " (y, dweight, dx, dbias), largest magnitude " << scale);
+      CHECK(bad == 0);
+    }
+  }
+  tg::set_num_threads(before);
 }
 
 TEST_CASE("conv2d rejects bad input", "[layers][errors]") {
