@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "core/parallel.h"
+#include "core/tensor.h"
 
 // Why direct (measured at LeNet's shapes, batch 256, one thread): im2col + OpenBLAS ran conv1 at 29
 // and conv2 at 40 GFLOP/s, a third of what a core can do, because the columns are 25-150 times the
@@ -104,7 +105,10 @@ TG_INLINE void dispatch_tile(std::int64_t a, std::int64_t b, Fn&& fn) {
 // (c, kh, kw) loads RB vectors of x and broadcasts FB weights. x points at (channel 0, row oh,
 // column ow) of the group's input, w at (filter 0, channel 0) of the tile's filters, y at
 // (filter 0, row oh, column ow); the last `width` < 8 columns of a row are stored partially.
-constexpr int kForwardFilters = 4, kForwardRows = 3;
+// 4 filters × 3 rows, or 3 × 4 when the filters come in threes (LeNet's conv1 has 6: two full tiles
+// instead of a 4 and a 2, whose 6 accumulators cannot cover the FMA latency).
+constexpr int kMaxTile = 4;
+std::int64_t forward_filters(std::int64_t Fg) { return Fg % 4 != 0 && Fg % 3 == 0 ? 3 : 4; }
 
 template <int FB, int RB>
 TG_INLINE void forward_tile(float* y, std::int64_t width, const float* x, const float* w, const float* bias,
@@ -143,7 +147,7 @@ TG_INLINE void forward_tile(float* y, std::int64_t width, const float* x, const 
 TG_CONV_CLONES
 void forward_samples(float* y, const float* x, const float* w, const float* bias, float* xp, std::int64_t n0,
                      std::int64_t n1, const DirectConvShape& s, const Layout& L) {
-  const std::int64_t Cg = s.C / s.G, Fg = s.F / s.G, taps = Cg * s.KH * s.KW;
+  const std::int64_t Cg = s.C / s.G, Fg = s.F / s.G, taps = Cg * s.KH * s.KW, FB = forward_filters(Fg), RB = 12 / FB;
   for (std::int64_t n = n0; n < n1; ++n) {
     const float* xn = x + n * s.C * s.H * s.W;
     if (L.copy) {
@@ -152,12 +156,12 @@ void forward_samples(float* y, const float* x, const float* w, const float* bias
     }
     float* yn = y + n * s.F * s.OH * s.OW;
     for (std::int64_t g = 0; g < s.G; ++g)
-      for (std::int64_t f0 = 0; f0 < Fg; f0 += kForwardFilters) {
-        const std::int64_t f = g * Fg + f0, fb = std::min<std::int64_t>(kForwardFilters, Fg - f0);
-        for (std::int64_t oh = 0; oh < s.OH; oh += kForwardRows) {
-          const std::int64_t rb = std::min<std::int64_t>(kForwardRows, s.OH - oh);
+      for (std::int64_t f0 = 0; f0 < Fg; f0 += FB) {
+        const std::int64_t f = g * Fg + f0, fb = std::min(FB, Fg - f0);
+        for (std::int64_t oh = 0; oh < s.OH; oh += RB) {
+          const std::int64_t rb = std::min(RB, s.OH - oh);
           for (std::int64_t ow = 0; ow < s.OW; ow += kLanes) {
-            dispatch_tile<kForwardFilters, kForwardRows>(fb, rb, [&]<int FB, int RB>() TG_LAMBDA_INLINE {
+            dispatch_tile<kMaxTile, kMaxTile>(fb, rb, [&]<int FB, int RB>() TG_LAMBDA_INLINE {
               forward_tile<FB, RB>(yn + (f * s.OH + oh) * s.OW + ow, s.OW - ow,
                                    xn + (g * Cg * L.XH + oh) * L.XW + ow, w + f * taps, bias ? bias + f : nullptr, s,
                                    L);
@@ -181,57 +185,78 @@ constexpr int kMaxKw = 6, kMaxRows = 4;
 std::int64_t kw_block(std::int64_t KW) { return KW <= kMaxKw ? KW : 4; }
 std::int64_t row_block(std::int64_t kb) { return std::clamp<std::int64_t>(12 / kb, 1, kMaxRows); }
 
+// The weight gradient reads x at every column offset kw. Its tiles read copies of x shifted by each kw,
+//   xs[kw, n, c, r, 0 .. DW) = x[n, c, r, kw .. kw + DW)   (xs 32-byte aligned, DW a multiple of 8),
+// so that no load straddles a cache line: read straight from x, the straddling loads took a third of
+// the kernel's time (measured at LeNet's shapes). The copies cost KW reads of x per block; the tiles
+// read each vector F / FB times.
+void shift_copies(float* xs, const float* x, std::int64_t nb, const DirectConvShape& s, const Layout& L) {
+  const std::int64_t rows = nb * s.C * L.XH;
+  for (std::int64_t kw = 0; kw < s.KW; ++kw)
+    for (std::int64_t r = 0; r < rows; ++r)
+      std::memcpy(xs + (kw * rows + r) * L.DW, x + r * L.XW + kw, sizeof(float) * static_cast<std::size_t>(L.DW));
+}
+
 // dw[f, c, kh, kw0 + k] += Σ over nb samples, OH rows and V vectors of dy[f] · x[c] shifted by
-// (kh, kw0 + k), for FB filters and KB offsets. dy points at (sample 0, filter 0) of the tile, x at
-// (sample 0, channel c, row kh, column kw0); dw (double) at (filter 0, c, kh, kw0).
+// (kh, kw0 + k), for FB filters and KB offsets. dy points at (sample 0, filter 0) of the tile, xs at
+// (offset kw0, sample 0, channel c, row kh) of the block's shifted copies; dw (double) at
+// (filter 0, c, kh, kw0).
 template <int FB, int KB>
-TG_INLINE void dweight_tile(double* dw, const float* dy, const float* x, std::int64_t nb, const DirectConvShape& s,
+TG_INLINE void dweight_tile(double* dw, const float* dy, const float* xs, std::int64_t nb, const DirectConvShape& s,
                             const Layout& L) {
-  const std::int64_t dy_sample = s.F * s.OH * L.DW, x_sample = s.C * L.XH * L.XW, dy_plane = s.OH * L.DW;
+  const std::int64_t dy_sample = s.F * s.OH * L.DW, x_sample = s.C * L.XH * L.DW, dy_plane = s.OH * L.DW,
+                     shift = nb * x_sample;
   V8 acc[FB][KB] = {};
   for (std::int64_t n = 0; n < nb; ++n)
-    for (std::int64_t oh = 0; oh < s.OH; ++oh) {
-      const float* dyr = dy + n * dy_sample + oh * L.DW;
-      const float* xr = x + n * x_sample + oh * L.XW;
-      for (std::int64_t v = 0; v < L.V; ++v) {
+    for (std::int64_t v = 0; v < L.V; ++v)
+      for (std::int64_t oh = 0; oh < s.OH; ++oh) {  // the longest loop innermost: LeNet's conv2 has V = 1
+        const float* dyr = dy + n * dy_sample + oh * L.DW + v * kLanes;
+        const float* xr = xs + n * x_sample + oh * L.DW + v * kLanes;
         V8 g[FB];
-        TG_UNROLL for (int f = 0; f < FB; ++f) g[f] = load(dyr + f * dy_plane + v * kLanes);
+        TG_UNROLL for (int f = 0; f < FB; ++f) g[f] = load(dyr + f * dy_plane);
         TG_UNROLL for (int k = 0; k < KB; ++k) {
-          const V8 xv = load(xr + v * kLanes + k);
+          const V8 xv = load(xr + k * shift);
           TG_UNROLL for (int f = 0; f < FB; ++f) acc[f][k] += g[f] * xv;
         }
       }
-    }
   const std::int64_t taps = s.C / s.G * s.KH * s.KW;
   TG_UNROLL for (int f = 0; f < FB; ++f)
     TG_UNROLL for (int k = 0; k < KB; ++k) dw[f * taps + k] += lane_sum(acc[f][k]);
 }
 
-// dx[c, ih, ow + kw0 + k ...] += Σ_{f, kh} w[f, c, kh, kw0 + k] · dy[f, ih − kh, ow ...] for CB channels
-// and KB offsets, over the group's Fg filters and kh in [kh0, kh1). dx points at (channel 0, row ih,
-// column ow + kw0), dy at (filter 0, row 0, column ow), w at (filter 0, channel 0, kh 0, kw0).
+// The input gradient in two steps. First, per channel c, padded row ih and kw, the row of products
+//   part[c, ih, kw][ow] = Σ_{f, kh} w[f, c, kh, kw] · dy[f, ih − kh, ow]
+// (a tile: CB channels × KB offsets, one vector of ow); then dx[c, ih, iw] = Σ_kw part[c, ih, kw][iw − kw].
+// Adding each part into dx straight away would make every add reload what the one before it stored,
+// at an overlapping, unaligned address: the processor cannot forward such a store and waits for it
+// (a third of the kernel's time, measured). Instead, parts are stored to scratch rows of DW values
+// between Mz zeros on each side and summed once all are written: each dx vector is KW loads from
+// shifted offsets, where the zeros stand for the parts' ends.
+std::int64_t part_margin(std::int64_t KW) { return (KW + 7 + kLanes - 1) / kLanes * kLanes; }
+std::int64_t part_row(const DirectConvShape& s, const Layout& L) { return 2 * part_margin(s.KW) + L.DW; }
+
+// part rows of CB channels × KB offsets for padded row ih, columns [ow, ow + 8), over the group's Fg
+// filters and kh in [kh0, kh1). part points at (channel 0, row ih, offset kw0, column Mz + ow), dy at
+// (filter 0, row 0, column ow), w at (filter 0, channel 0, kh 0, kw0).
 template <int CB, int KB>
-TG_INLINE void dinput_tile(float* dx, const float* dy, const float* w, std::int64_t ih, std::int64_t kh0,
+TG_INLINE void dinput_tile(float* part, const float* dy, const float* w, std::int64_t ih, std::int64_t kh0,
                            std::int64_t kh1, const DirectConvShape& s, const Layout& L) {
-  const std::int64_t Fg = s.F / s.G, taps = s.C / s.G * s.KH * s.KW, kk = s.KH * s.KW;
+  const std::int64_t Fg = s.F / s.G, taps = s.C / s.G * s.KH * s.KW, kk = s.KH * s.KW, PR = part_row(s, L);
   V8 acc[CB][KB] = {};
-  for (std::int64_t f = 0; f < Fg; ++f)
-    for (std::int64_t kh = kh0; kh < kh1; ++kh) {
+  for (std::int64_t kh = kh0; kh < kh1; ++kh)
+    for (std::int64_t f = 0; f < Fg; ++f) {  // the longer loop innermost
       const V8 g = load(dy + (f * s.OH + ih - kh) * L.DW);
       const float* wr = w + f * taps + kh * s.KW;
       TG_UNROLL for (int c = 0; c < CB; ++c)
         TG_UNROLL for (int k = 0; k < KB; ++k) acc[c][k] += g * wr[c * kk + k];
     }
   TG_UNROLL for (int c = 0; c < CB; ++c)
-    TG_UNROLL for (int k = 0; k < KB; ++k) {
-      float* d = dx + c * L.XH * L.XW + k;
-      store(d, load(d) + acc[c][k]);
-    }
+    TG_UNROLL for (int k = 0; k < KB; ++k) store(part + (c * L.XH * s.KW + k) * PR, acc[c][k]);
 }
 
-// dw (double, [F, C/G, KH, KW]) += the nb samples' part, from padded-layout dy and x.
+// dw (double, [F, C/G, KH, KW]) += the nb samples' part, from padded-layout dy and x's shifted copies.
 TG_CONV_CLONES
-void dweight_block(double* dw, const float* dy, const float* x, std::int64_t nb, const DirectConvShape& s,
+void dweight_block(double* dw, const float* dy, const float* xs, std::int64_t nb, const DirectConvShape& s,
                    const Layout& L) {
   const std::int64_t Cg = s.C / s.G, Fg = s.F / s.G, taps = Cg * s.KH * s.KW, KB = kw_block(s.KW),
                      FB = row_block(KB);
@@ -243,28 +268,45 @@ void dweight_block(double* dw, const float* dy, const float* x, std::int64_t nb,
             const std::int64_t f = g * Fg + f0;
             dispatch_tile<kMaxRows, kMaxKw>(std::min(FB, Fg - f0), std::min(KB, s.KW - kw), [&]<int TF, int TK>() TG_LAMBDA_INLINE {
               dweight_tile<TF, TK>(dw + f * taps + (c * s.KH + kh) * s.KW + kw, dy + f * s.OH * L.DW,
-                                   x + ((g * Cg + c) * L.XH + kh) * L.XW + kw, nb, s, L);
+                                   xs + ((kw * nb * s.C + g * Cg + c) * L.XH + kh) * L.DW, nb, s, L);
             });
           }
 }
 
-// One sample's dx, accumulated into dxp ([C, XH, XW], zeroed here) from padded-layout dy.
+// One sample's dx into dxp ([C, XH, XW], every element written) from padded-layout dy, through the
+// part rows in `part` ([C, XH, KW] rows of part_row floats, whose margins are zero and stay so).
 TG_CONV_CLONES
-void dinput_sample(float* dxp, const float* dy, const float* w, const DirectConvShape& s, const Layout& L) {
-  const std::int64_t Cg = s.C / s.G, Fg = s.F / s.G, KB = kw_block(s.KW),
-                     CB = row_block(KB);
-  std::memset(dxp, 0, sizeof(float) * static_cast<std::size_t>(s.C * L.XH * L.XW));
+void dinput_sample(float* dxp, float* part, const float* dy, const float* w, const DirectConvShape& s,
+                   const Layout& L) {
+  const std::int64_t Cg = s.C / s.G, Fg = s.F / s.G, KB = kw_block(s.KW), CB = row_block(KB), PR = part_row(s, L),
+                     Mz = part_margin(s.KW);
   for (std::int64_t g = 0; g < s.G; ++g)
     for (std::int64_t c0 = 0; c0 < Cg; c0 += CB)
       for (std::int64_t kw = 0; kw < s.KW; kw += KB)
         for (std::int64_t ih = 0; ih < L.XH; ++ih) {
           const std::int64_t kh0 = std::max<std::int64_t>(0, ih - s.OH + 1), kh1 = std::min(s.KH, ih + 1);
+          float* prow = part + (((g * Cg + c0) * L.XH + ih) * s.KW + kw) * PR + Mz;
           for (std::int64_t ow = 0; ow < L.DW; ow += kLanes)
             dispatch_tile<kMaxRows, kMaxKw>(std::min(CB, Cg - c0), std::min(KB, s.KW - kw), [&]<int TC, int TK>() TG_LAMBDA_INLINE {
-              dinput_tile<TC, TK>(dxp + ((g * Cg + c0) * L.XH + ih) * L.XW + ow + kw, dy + g * Fg * s.OH * L.DW + ow,
-                                  w + (g * Fg * Cg + c0) * s.KH * s.KW + kw, ih, kh0, kh1, s, L);
+              dinput_tile<TC, TK>(prow + ow, dy + g * Fg * s.OH * L.DW + ow, w + (g * Fg * Cg + c0) * s.KH * s.KW + kw,
+                                  ih, kh0, kh1, s, L);
             });
         }
+  for (std::int64_t r = 0; r < s.C * L.XH; ++r) {  // row r = (c, ih)
+    const float* prow = part + r * s.KW * PR + Mz;
+    float* dst = dxp + r * L.XW;
+    for (std::int64_t iw = 0; iw < L.XW; iw += kLanes) {
+      V8 sum = load(prow + iw);
+      for (std::int64_t kw = 1; kw < s.KW; ++kw) sum += load(prow + kw * PR + iw - kw);
+      if (L.XW - iw >= kLanes) {
+        store(dst + iw, sum);
+      } else {
+        float rest[kLanes];
+        store(rest, sum);
+        std::memcpy(dst + iw, rest, sizeof(float) * static_cast<std::size_t>(L.XW - iw));
+      }
+    }
+  }
 }
 
 // Σ v[0, n) with eight independent partial sums.
@@ -279,10 +321,18 @@ double sum_of(const float* v, std::int64_t n) {
   return sum;
 }
 
-// Samples per block of the weight gradient: its x and dy (padded) fill about 256 KB, in L2 while
-// every tile sweeps over them.
+// n floats of scratch from the caching allocator, 64-byte aligned and not zeroed, held by `owner`: no
+// page faults in the steady state (std::vector's large blocks went back to the OS every call).
+float* scratch(Tensor& owner, std::int64_t n) {
+  if (n == 0) return nullptr;
+  owner = Tensor::empty({n}, kFloat32);
+  return owner.data_ptr<float>();
+}
+
+// Samples per block of the weight gradient: its shifted copies of x and its dy fill about 256 KB, in
+// L2 while every tile sweeps over them.
 std::int64_t samples_per_block(const DirectConvShape& s, const Layout& L) {
-  const std::int64_t sample_bytes = 4 * (s.C * L.XH * L.XW + s.F * s.OH * L.DW);
+  const std::int64_t sample_bytes = 4 * (s.KW * s.C * L.XH * L.DW + s.F * s.OH * L.DW);
   return std::clamp<std::int64_t>((std::int64_t{1} << 18) / sample_bytes, 1, 64);
 }
 
@@ -293,8 +343,9 @@ void direct_conv2d_forward(float* y, const float* x, const float* weight, const 
   const Layout L = layout_of(s);
   const std::int64_t macs = s.N * s.F * s.OH * s.OW * (s.C / s.G) * s.KH * s.KW;
   parallel_for(0, s.N, macs, [&](std::int64_t n0, std::int64_t n1) {
-    std::vector<float> xp(L.copy ? static_cast<std::size_t>(s.C * L.XH * L.XW) : 0);
-    forward_samples(y, x, weight, bias, xp.data(), n0, n1, s, L);
+    Tensor owner;
+    float* xp = scratch(owner, L.copy ? s.C * L.XH * L.XW : 0);
+    forward_samples(y, x, weight, bias, xp, n0, n1, s, L);
   });
 }
 
@@ -314,9 +365,14 @@ void direct_conv2d_backward(float* dx, float* dweight, float* dbias, const float
   auto run_slot = [&](std::int64_t t) {
     const std::int64_t n_lo = s.N * t / slots, n_hi = s.N * (t + 1) / slots;
     const bool dx_in_place = !L.copy;
-    std::vector<float> xp(dweight && L.copy ? static_cast<std::size_t>(NB * s.C * L.XH * L.XW) : 0);
-    std::vector<float> dyp(L.copy ? static_cast<std::size_t>(NB * s.F * s.OH * L.DW) : 0);
-    std::vector<float> dxp(dx && !dx_in_place ? static_cast<std::size_t>(s.C * L.XH * L.XW) : 0);
+    Tensor owners[5];
+    float* xp = scratch(owners[0], dweight && L.copy ? NB * s.C * L.XH * L.XW : 0);
+    float* xs = scratch(owners[1], dweight ? s.KW * NB * s.C * L.XH * L.DW : 0);
+    float* dyp = scratch(owners[2], L.copy ? NB * s.F * s.OH * L.DW : 0);
+    float* dxp = scratch(owners[3], dx && !dx_in_place ? s.C * L.XH * L.XW : 0);
+    const std::int64_t part_size = dx ? s.C * L.XH * s.KW * part_row(s, L) : 0;
+    float* part = scratch(owners[4], part_size);
+    if (part) std::memset(part, 0, sizeof(float) * static_cast<std::size_t>(part_size));  // the margins
     for (std::int64_t n0 = n_lo; n0 < n_hi; n0 += NB) {
       const std::int64_t nb = std::min(NB, n_hi - n0);
       const float* dyb = dy + n0 * s.F * s.OH * s.OW;
@@ -326,26 +382,27 @@ void direct_conv2d_backward(float* dx, float* dweight, float* dbias, const float
             db_part[static_cast<std::size_t>(t * s.F + f)] += sum_of(dyb + (n * s.F + f) * s.OH * s.OW, s.OH * s.OW);
       if (!dweight && !dx) continue;
       if (L.copy) {
-        for (std::int64_t n = 0; n < nb; ++n) pad_grad(dyp.data() + n * s.F * s.OH * L.DW, dyb + n * s.F * s.OH * s.OW, s, L);
-        dyb = dyp.data();
+        for (std::int64_t n = 0; n < nb; ++n) pad_grad(dyp + n * s.F * s.OH * L.DW, dyb + n * s.F * s.OH * s.OW, s, L);
+        dyb = dyp;
       }
       if (dweight) {
         const float* xb = x + n0 * s.C * s.H * s.W;
         if (L.copy) {
           for (std::int64_t n = 0; n < nb; ++n)
-            pad_input(xp.data() + n * s.C * L.XH * L.XW, xb + n * s.C * s.H * s.W, s, L);
-          xb = xp.data();
+            pad_input(xp + n * s.C * L.XH * L.XW, xb + n * s.C * s.H * s.W, s, L);
+          xb = xp;
         }
-        dweight_block(dw_part.data() + t * wnum, dyb, xb, nb, s, L);
+        shift_copies(xs, xb, nb, s, L);
+        dweight_block(dw_part.data() + t * wnum, dyb, xs, nb, s, L);
       }
       if (dx)
         for (std::int64_t n = 0; n < nb; ++n) {
           float* dxn = dx + (n0 + n) * s.C * s.H * s.W;
-          dinput_sample(dx_in_place ? dxn : dxp.data(), dyb + n * s.F * s.OH * L.DW, weight, s, L);
+          dinput_sample(dx_in_place ? dxn : dxp, part, dyb + n * s.F * s.OH * L.DW, weight, s, L);
           if (dx_in_place) continue;
           for (std::int64_t c = 0; c < s.C; ++c)
             for (std::int64_t h = 0; h < s.H; ++h)
-              std::memcpy(dxn + (c * s.H + h) * s.W, dxp.data() + (c * L.XH + h + s.PH) * L.XW + s.PW,
+              std::memcpy(dxn + (c * s.H + h) * s.W, dxp + (c * L.XH + h + s.PH) * L.XW + s.PW,
                           sizeof(float) * static_cast<std::size_t>(s.W));
         }
     }
