@@ -5,6 +5,8 @@
 
 #include <algorithm>
 #include <atomic>
+#include <chrono>
+#include <thread>
 #include <mutex>
 #include <stdexcept>
 #include <vector>
@@ -56,4 +58,33 @@ TEST_CASE("parallel_for covers every index once and splits deterministically", "
                     "[test] boom");
   CHECK_THROWS_WITH(tg::set_num_threads(0), Catch::Contains("[set_num_threads]"));
   tg::set_num_threads(before);
+}
+
+TEST_CASE("parallel_for: a thread that finishes its own share takes the chunks of a slow one", "[core]") {
+  // Each thread claims from its own share first (the caller's is the first half). Here the worker,
+  // in the first chunk it runs, waits until every other index is done: the caller must run the rest
+  // of the worker's share itself (or the wait ends after 10 s and the test fails).
+  const int before = tg::get_num_threads();
+  tg::set_num_threads(2);
+  const std::thread::id caller = std::this_thread::get_id();
+  constexpr std::int64_t n = 8;  // 2 threads × 4 chunks of one index each
+  std::vector<std::atomic<int>> hits(n);
+  std::vector<std::thread::id> ran_on(n);
+  std::atomic<int> done{0};
+  tg::parallel_for(0, n, n, [&](std::int64_t lo, std::int64_t hi) {
+    for (std::int64_t i = lo; i < hi; ++i) {
+      hits[static_cast<std::size_t>(i)]++;
+      ran_on[static_cast<std::size_t>(i)] = std::this_thread::get_id();
+    }
+    if (std::this_thread::get_id() != caller) {
+      const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+      while (done.load() < n - (hi - lo) && std::chrono::steady_clock::now() < deadline) std::this_thread::yield();
+    }
+    done += static_cast<int>(hi - lo);
+  }, 1);
+  tg::set_num_threads(before);
+  for (const auto& h : hits) CHECK(h == 1);
+  // The worker ran one chunk of its own share, or none if it woke after the caller had taken all.
+  CHECK(std::count(ran_on.begin(), ran_on.end(), caller) >= n - 1);
+  CHECK(std::count(ran_on.begin(), ran_on.begin() + n / 2, caller) == n / 2);
 }
