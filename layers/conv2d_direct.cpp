@@ -3,6 +3,7 @@
 #include "layers/conv2d_direct.h"
 
 #include <algorithm>
+#include <atomic>
 #include <cstring>
 #include <utility>
 #include <vector>
@@ -15,13 +16,16 @@
 // input and OpenBLAS is slow at such skinny products. Here every product is an FMA into a register
 // that stays there for the whole reduction, and x, dy and the weights are read from L1.
 //
-// The clones: x86-64-v3 (AVX2 + FMA) holds a tile in 16 ymm registers; the default (SSE2) clone
-// computes the same sums with each vector split in two. Every helper below is always inlined into
-// the cloned functions, so it is compiled for each clone's target.
-#if defined(__GNUC__) && defined(__x86_64__) && defined(__ELF__) && !defined(__AVX2__)
-#define TG_CONV_CLONES __attribute__((target_clones("arch=x86-64-v3", "default")))
+// Two versions of each kernel: one compiled for AVX2 + FMA, where a tile's accumulators fill the 16
+// ymm registers, run when the processor has them; the portable one computes the same sums with
+// each vector split in two SSE registers (tests run both, detail::force_portable_conv_kernels).
+// Everything below a kernel's entry is always inlined into it, so it is compiled for its target.
+#if defined(__GNUC__) && defined(__x86_64__) && !defined(__AVX2__)
+#define TG_AVX2_TARGET __attribute__((target("avx2,fma")))
+#define TG_HAVE_AVX2_VERSION 1
 #else
-#define TG_CONV_CLONES
+#define TG_AVX2_TARGET
+#define TG_HAVE_AVX2_VERSION 0
 #endif
 #define TG_INLINE [[gnu::always_inline]] inline
 #define TG_UNROLL _Pragma("GCC unroll 16")
@@ -98,6 +102,29 @@ TG_INLINE void dispatch_tile(std::int64_t a, std::int64_t b, Fn&& fn) {
   pick<MaxB>(static_cast<int>(a), static_cast<int>(b), fn, std::make_integer_sequence<int, MaxA>{});
 }
 
+// Runs body.template operator()<kAvx2>() compiled for AVX2 + FMA (kAvx2 true) when the processor
+// has them and the portable kernels are not forced, else compiled portably.
+std::atomic<bool> force_portable{false};
+
+template <class Body>
+TG_AVX2_TARGET void run_avx2(Body& body) {
+  body.template operator()<true>();
+}
+template <class Body>
+void run_portable(Body& body) {
+  body.template operator()<false>();
+}
+template <class Body>
+void with_isa(Body&& body) {
+#if TG_HAVE_AVX2_VERSION
+  static const bool avx2 = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
+  if (avx2 && !force_portable.load(std::memory_order_relaxed)) return run_avx2(body);
+  run_portable(body);
+#else
+  body.template operator()<defined(__AVX2__)>();
+#endif
+}
+
 // --- forward ------------------------------------------------------------------------------------
 
 // y[f, oh, ow] = bias[f] + Σ_{c, kh, kw} w[f, c, kh, kw] · x[c, oh + kh, ow + kw] (per group).
@@ -144,9 +171,8 @@ TG_INLINE void forward_tile(float* y, std::int64_t width, const float* x, const 
 }
 
 // Samples [n0, n1): y [N, F, OH, OW] from x, through a padded copy in xp [C, XH, XW] when L.copy.
-TG_CONV_CLONES
-void forward_samples(float* y, const float* x, const float* w, const float* bias, float* xp, std::int64_t n0,
-                     std::int64_t n1, const DirectConvShape& s, const Layout& L) {
+TG_INLINE void forward_samples(float* y, const float* x, const float* w, const float* bias, float* xp,
+                               std::int64_t n0, std::int64_t n1, const DirectConvShape& s, const Layout& L) {
   const std::int64_t Cg = s.C / s.G, Fg = s.F / s.G, taps = Cg * s.KH * s.KW, FB = forward_filters(Fg), RB = 12 / FB;
   for (std::int64_t n = n0; n < n1; ++n) {
     const float* xn = x + n * s.C * s.H * s.W;
@@ -185,43 +211,37 @@ constexpr int kMaxKw = 6, kMaxRows = 4;
 std::int64_t kw_block(std::int64_t KW) { return KW <= kMaxKw ? KW : 4; }
 std::int64_t row_block(std::int64_t kb) { return std::clamp<std::int64_t>(12 / kb, 1, kMaxRows); }
 
-// The weight gradient reads x at every column offset kw. Its tiles read copies of x shifted by each kw,
-//   xs[kw, n, c, r, 0 .. DW) = x[n, c, r, kw .. kw + DW)   (xs 32-byte aligned, DW a multiple of 8),
-// so that no load straddles a cache line: read straight from x, the straddling loads took a third of
-// the kernel's time (measured at LeNet's shapes). The copies cost KW reads of x per block; the tiles
-// read each vector F / FB times.
-void shift_copies(float* xs, const float* x, std::int64_t nb, const DirectConvShape& s, const Layout& L) {
-  const std::int64_t rows = nb * s.C * L.XH;
-  for (std::int64_t kw = 0; kw < s.KW; ++kw)
-    for (std::int64_t r = 0; r < rows; ++r)
-      std::memcpy(xs + (kw * rows + r) * L.DW, x + r * L.XW + kw, sizeof(float) * static_cast<std::size_t>(L.DW));
-}
-
-// dw[f, c, kh, kw0 + k] += Σ over nb samples, OH rows and V vectors of dy[f] · x[c] shifted by
-// (kh, kw0 + k), for FB filters and KB offsets. dy points at (sample 0, filter 0) of the tile, xs at
-// (offset kw0, sample 0, channel c, row kh) of the block's shifted copies; dw (double) at
-// (filter 0, c, kh, kw0).
-template <int FB, int KB>
-TG_INLINE void dweight_tile(double* dw, const float* dy, const float* xs, std::int64_t nb, const DirectConvShape& s,
-                            const Layout& L) {
-  const std::int64_t dy_sample = s.F * s.OH * L.DW, x_sample = s.C * L.XH * L.DW, dy_plane = s.OH * L.DW,
-                     shift = nb * x_sample;
-  V8 acc[FB][KB] = {};
-  for (std::int64_t n = 0; n < nb; ++n)
-    for (std::int64_t v = 0; v < L.V; ++v)
-      for (std::int64_t oh = 0; oh < s.OH; ++oh) {  // the longest loop innermost: LeNet's conv2 has V = 1
-        const float* dyr = dy + n * dy_sample + oh * L.DW + v * kLanes;
-        const float* xr = xs + n * x_sample + oh * L.DW + v * kLanes;
-        V8 g[FB];
-        TG_UNROLL for (int f = 0; f < FB; ++f) g[f] = load(dyr + f * dy_plane);
-        TG_UNROLL for (int k = 0; k < KB; ++k) {
-          const V8 xv = load(xr + k * shift);
-          TG_UNROLL for (int f = 0; f < FB; ++f) acc[f][k] += g[f] * xv;
-        }
-      }
-  const std::int64_t taps = s.C / s.G * s.KH * s.KW;
+// dw[f, c, kh, kw0 + k] += Σ over nb samples' OH rows and V vectors of dy[f] · x[c] shifted by
+// (kh, kw0 + k), for FB filters and KB offsets, into the lanes of vector accumulators kept across
+// samples (vacc [F, C/G·KH·KW] vectors, at (filter 0, c, kh, kw0)); dy points at sample 0's filter 0
+// of the tile, x at sample 0's (channel c, row kh, column kw0), in samples of dy_sample and x_sample
+// floats. The nb samples are few enough that their x and dy stay in L1 while all tiles read them;
+// tiles over blocks of dozens of samples streamed them from L2, which held the kernel to 60% of its
+// FMA rate.
+template <int FB, int KB, bool kAvx2>
+TG_INLINE void dweight_tile(V8* vacc, const float* dy, const float* x, std::int64_t nb, std::int64_t dy_sample,
+                            std::int64_t x_sample, const DirectConvShape& s, const Layout& L) {
+  const std::int64_t dy_plane = s.OH * L.DW, taps = s.C / s.G * s.KH * s.KW;
+  V8 acc[FB][KB];
   TG_UNROLL for (int f = 0; f < FB; ++f)
-    TG_UNROLL for (int k = 0; k < KB; ++k) dw[f * taps + k] += lane_sum(acc[f][k]);
+    TG_UNROLL for (int k = 0; k < KB; ++k) acc[f][k] = vacc[f * taps + k];
+  for (std::int64_t n = 0; n < nb; ++n)
+  for (std::int64_t v = 0; v < L.V; ++v)
+    for (std::int64_t oh = 0; oh < s.OH; ++oh) {  // the longer loop innermost: LeNet's conv2 has V = 1
+      const float* dyr = dy + n * dy_sample + oh * L.DW + v * kLanes;
+      const float* xr = x + n * x_sample + oh * L.XW + v * kLanes;
+      V8 g[FB];
+      TG_UNROLL for (int f = 0; f < FB; ++f) g[f] = load(dyr + f * dy_plane);
+      TG_UNROLL for (int k = 0; k < KB; ++k) {
+        V8 xv = load(xr + k);
+        // GCC would fold this load into each of the FB FMAs that use it, FB loads instead of one
+        // (measured 8% slower): pin it in a register.
+        if constexpr (kAvx2) asm("" : "+x"(xv));
+        TG_UNROLL for (int f = 0; f < FB; ++f) acc[f][k] += g[f] * xv;
+      }
+    }
+  TG_UNROLL for (int f = 0; f < FB; ++f)
+    TG_UNROLL for (int k = 0; k < KB; ++k) vacc[f * taps + k] = acc[f][k];
 }
 
 // The input gradient in two steps. First, per channel c, padded row ih and kw, the row of products
@@ -254,10 +274,11 @@ TG_INLINE void dinput_tile(float* part, const float* dy, const float* w, std::in
     TG_UNROLL for (int k = 0; k < KB; ++k) store(part + (c * L.XH * s.KW + k) * PR, acc[c][k]);
 }
 
-// dw (double, [F, C/G, KH, KW]) += the nb samples' part, from padded-layout dy and x's shifted copies.
-TG_CONV_CLONES
-void dweight_block(double* dw, const float* dy, const float* xs, std::int64_t nb, const DirectConvShape& s,
-                   const Layout& L) {
+// vacc ([F, C/G·KH·KW] vectors, 32-byte aligned) += nb samples' weight gradient, from padded-layout
+// dy and x (samples dy_sample and x_sample floats apart).
+template <bool kAvx2>
+TG_INLINE void dweight_samples(V8* vacc, const float* dy, const float* x, std::int64_t nb, std::int64_t dy_sample,
+                                    std::int64_t x_sample, const DirectConvShape& s, const Layout& L) {
   const std::int64_t Cg = s.C / s.G, Fg = s.F / s.G, taps = Cg * s.KH * s.KW, KB = kw_block(s.KW),
                      FB = row_block(KB);
   for (std::int64_t g = 0; g < s.G; ++g)
@@ -267,16 +288,16 @@ void dweight_block(double* dw, const float* dy, const float* xs, std::int64_t nb
           for (std::int64_t f0 = 0; f0 < Fg; f0 += FB) {
             const std::int64_t f = g * Fg + f0;
             dispatch_tile<kMaxRows, kMaxKw>(std::min(FB, Fg - f0), std::min(KB, s.KW - kw), [&]<int TF, int TK>() TG_LAMBDA_INLINE {
-              dweight_tile<TF, TK>(dw + f * taps + (c * s.KH + kh) * s.KW + kw, dy + f * s.OH * L.DW,
-                                   xs + ((kw * nb * s.C + g * Cg + c) * L.XH + kh) * L.DW, nb, s, L);
+              dweight_tile<TF, TK, kAvx2>(vacc + f * taps + (c * s.KH + kh) * s.KW + kw, dy + f * s.OH * L.DW,
+                                         x + ((g * Cg + c) * L.XH + kh) * L.XW + kw, nb, dy_sample, x_sample, s, L);
             });
           }
 }
 
+
 // One sample's dx into dxp ([C, XH, XW], every element written) from padded-layout dy, through the
 // part rows in `part` ([C, XH, KW] rows of part_row floats, whose margins are zero and stay so).
-TG_CONV_CLONES
-void dinput_sample(float* dxp, float* part, const float* dy, const float* w, const DirectConvShape& s,
+TG_INLINE void dinput_sample(float* dxp, float* part, const float* dy, const float* w, const DirectConvShape& s,
                    const Layout& L) {
   const std::int64_t Cg = s.C / s.G, Fg = s.F / s.G, KB = kw_block(s.KW), CB = row_block(KB), PR = part_row(s, L),
                      Mz = part_margin(s.KW);
@@ -329,11 +350,17 @@ float* scratch(Tensor& owner, std::int64_t n) {
   return owner.data_ptr<float>();
 }
 
-// Samples per block of the weight gradient: its shifted copies of x and its dy fill about 256 KB, in
-// L2 while every tile sweeps over them.
-std::int64_t samples_per_block(const DirectConvShape& s, const Layout& L) {
-  const std::int64_t sample_bytes = 4 * (s.KW * s.C * L.XH * L.DW + s.F * s.OH * L.DW);
-  return std::clamp<std::int64_t>((std::int64_t{1} << 18) / sample_bytes, 1, 64);
+// Samples whose weight gradient accumulates in the float lanes of vacc before it is added into the
+// double partial sums.
+constexpr std::int64_t kSamplesPerFlush = 16;
+
+// Samples per pass of the weight gradient's tiles: as many as keep their x and dy within 24 KB of L1
+// (one of LeNet's conv1, three of its conv2), a divisor of kSamplesPerFlush.
+std::int64_t samples_per_pass(const DirectConvShape& s, const Layout& L) {
+  const std::int64_t bytes = 4 * (s.C * L.XH * L.XW + s.F * s.OH * L.DW);
+  std::int64_t nb = 1;
+  while (2 * nb <= kSamplesPerFlush && 2 * nb * bytes <= 24 * 1024) nb *= 2;
+  return nb;
 }
 
 }  // namespace
@@ -345,34 +372,36 @@ void direct_conv2d_forward(float* y, const float* x, const float* weight, const 
   parallel_for(0, s.N, macs, [&](std::int64_t n0, std::int64_t n1) {
     Tensor owner;
     float* xp = scratch(owner, L.copy ? s.C * L.XH * L.XW : 0);
-    forward_samples(y, x, weight, bias, xp, n0, n1, s, L);
+    with_isa([&]<bool kAvx2>() TG_LAMBDA_INLINE { forward_samples(y, x, weight, bias, xp, n0, n1, s, L); });
   });
 }
 
-// Slot t of `slots` takes samples [N·t/slots, N·(t+1)/slots) in blocks, with its own double partial
-// sums of dweight and dbias, added in slot order at the end: the same numbers for the same thread
-// count, run to run.
+// Slot t of `slots` takes samples [N·t/slots, N·(t+1)/slots), with its own double partial sums of
+// dweight and dbias, added in slot order at the end: the same numbers for the same thread count,
+// run to run.
 void direct_conv2d_backward(float* dx, float* dweight, float* dbias, const float* dy, const float* x,
                             const float* weight, const DirectConvShape& s) {
   const Layout L = layout_of(s);
-  const std::int64_t taps = s.C / s.G * s.KH * s.KW, wnum = s.F * taps, NB = samples_per_block(s, L);
+  const std::int64_t taps = s.C / s.G * s.KH * s.KW, wnum = s.F * taps;
   const std::int64_t macs = s.N * s.F * s.OH * s.OW * taps;
   const int slots = in_parallel_region() || macs < kParallelGrain
                         ? 1
                         : static_cast<int>(std::min<std::int64_t>(get_num_threads(), s.N));
   std::vector<double> dw_part(dweight ? static_cast<std::size_t>(slots * wnum) : 0);
   std::vector<double> db_part(dbias ? static_cast<std::size_t>(slots * s.F) : 0);
+  const std::int64_t NB = samples_per_pass(s, L), x_sample = s.C * L.XH * L.XW, dy_sample = s.F * s.OH * L.DW;
   auto run_slot = [&](std::int64_t t) {
     const std::int64_t n_lo = s.N * t / slots, n_hi = s.N * (t + 1) / slots;
     const bool dx_in_place = !L.copy;
     Tensor owners[5];
-    float* xp = scratch(owners[0], dweight && L.copy ? NB * s.C * L.XH * L.XW : 0);
-    float* xs = scratch(owners[1], dweight ? s.KW * NB * s.C * L.XH * L.DW : 0);
-    float* dyp = scratch(owners[2], L.copy ? NB * s.F * s.OH * L.DW : 0);
-    float* dxp = scratch(owners[3], dx && !dx_in_place ? s.C * L.XH * L.XW : 0);
+    float* xp = scratch(owners[0], dweight && L.copy ? NB * x_sample : 0);
+    float* dyp = scratch(owners[1], L.copy ? NB * dy_sample : 0);
+    float* dxp = scratch(owners[2], dx && !dx_in_place ? x_sample : 0);
     const std::int64_t part_size = dx ? s.C * L.XH * s.KW * part_row(s, L) : 0;
-    float* part = scratch(owners[4], part_size);
+    float* part = scratch(owners[3], part_size);
     if (part) std::memset(part, 0, sizeof(float) * static_cast<std::size_t>(part_size));  // the margins
+    float* vacc = scratch(owners[4], dweight ? wnum * kLanes : 0);
+    if (vacc) std::memset(vacc, 0, sizeof(float) * static_cast<std::size_t>(wnum * kLanes));
     for (std::int64_t n0 = n_lo; n0 < n_hi; n0 += NB) {
       const std::int64_t nb = std::min(NB, n_hi - n0);
       const float* dyb = dy + n0 * s.F * s.OH * s.OW;
@@ -382,23 +411,33 @@ void direct_conv2d_backward(float* dx, float* dweight, float* dbias, const float
             db_part[static_cast<std::size_t>(t * s.F + f)] += sum_of(dyb + (n * s.F + f) * s.OH * s.OW, s.OH * s.OW);
       if (!dweight && !dx) continue;
       if (L.copy) {
-        for (std::int64_t n = 0; n < nb; ++n) pad_grad(dyp + n * s.F * s.OH * L.DW, dyb + n * s.F * s.OH * s.OW, s, L);
+        for (std::int64_t n = 0; n < nb; ++n) pad_grad(dyp + n * dy_sample, dyb + n * s.F * s.OH * s.OW, s, L);
         dyb = dyp;
       }
       if (dweight) {
         const float* xb = x + n0 * s.C * s.H * s.W;
         if (L.copy) {
-          for (std::int64_t n = 0; n < nb; ++n)
-            pad_input(xp + n * s.C * L.XH * L.XW, xb + n * s.C * s.H * s.W, s, L);
+          for (std::int64_t n = 0; n < nb; ++n) pad_input(xp + n * x_sample, xb + n * s.C * s.H * s.W, s, L);
           xb = xp;
         }
-        shift_copies(xs, xb, nb, s, L);
-        dweight_block(dw_part.data() + t * wnum, dyb, xs, nb, s, L);
+        with_isa([&]<bool kAvx2>() TG_LAMBDA_INLINE {
+          dweight_samples<kAvx2>(reinterpret_cast<V8*>(vacc), dyb, xb, nb, dy_sample, x_sample, s, L);
+        });
+        if ((n0 + nb - n_lo) % kSamplesPerFlush == 0 || n0 + nb == n_hi) {  // vacc's lanes into the partial sums
+          for (std::int64_t i = 0; i < wnum; ++i) {
+            double sum = 0;
+            for (std::int64_t l = 0; l < kLanes; ++l) sum += vacc[i * kLanes + l];
+            dw_part[static_cast<std::size_t>(t * wnum + i)] += sum;
+          }
+          std::memset(vacc, 0, sizeof(float) * static_cast<std::size_t>(wnum * kLanes));
+        }
       }
       if (dx)
         for (std::int64_t n = 0; n < nb; ++n) {
           float* dxn = dx + (n0 + n) * s.C * s.H * s.W;
-          dinput_sample(dx_in_place ? dxn : dxp, part, dyb + n * s.F * s.OH * L.DW, weight, s, L);
+          with_isa([&]<bool kAvx2>() TG_LAMBDA_INLINE {
+            dinput_sample(dx_in_place ? dxn : dxp, part, dyb + n * dy_sample, weight, s, L);
+          });
           if (dx_in_place) continue;
           for (std::int64_t c = 0; c < s.C; ++c)
             for (std::int64_t h = 0; h < s.H; ++h)
@@ -426,5 +465,7 @@ void direct_conv2d_backward(float* dx, float* dweight, float* dbias, const float
       dbias[f] = static_cast<float>(sum);
     }
 }
+
+void force_portable_conv_kernels(bool on) { force_portable.store(on); }
 
 }  // namespace tg::detail

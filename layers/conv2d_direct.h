@@ -22,4 +22,7 @@ void direct_conv2d_forward(float* y, const float* x, const float* weight, const 
 void direct_conv2d_backward(float* dx, float* dweight, float* dbias, const float* dy, const float* x,
                             const float* weight, const DirectConvShape& s);
 
+// For tests: run the portable kernels even where the AVX2 + FMA ones could run (off by default).
+void force_portable_conv_kernels(bool on);
+
 }  // namespace tg::detail
