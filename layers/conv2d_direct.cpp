@@ -330,16 +330,21 @@ TG_INLINE void dinput_sample(float* dxp, float* part, const float* dy, const flo
   }
 }
 
-// Σ v[0, n) with eight independent partial sums.
-double sum_of(const float* v, std::int64_t n) {
-  float part[8] = {};
-  std::int64_t i = 0;
-  for (; i + 8 <= n; i += 8)
-    for (int j = 0; j < 8; ++j) part[j] += v[i + j];
-  double sum = 0;
-  for (; i < n; ++i) sum += v[i];
-  for (float p : part) sum += p;
-  return sum;
+// db[f] += Σ dy[n, f, ...] over nb samples of dy [N, F, OH, OW], in four vectors of lanes per plane.
+TG_INLINE void bias_sums(double* db, const float* dy, std::int64_t nb, const DirectConvShape& s) {
+  const std::int64_t P = s.OH * s.OW;
+  for (std::int64_t n = 0; n < nb; ++n)
+    for (std::int64_t f = 0; f < s.F; ++f) {
+      const float* v = dy + (n * s.F + f) * P;
+      V8 acc[4] = {};
+      std::int64_t i = 0;
+      for (; i + 4 * kLanes <= P; i += 4 * kLanes)
+        TG_UNROLL for (int j = 0; j < 4; ++j) acc[j] += load(v + i + j * kLanes);
+      for (; i + kLanes <= P; i += kLanes) acc[0] += load(v + i);
+      double sum = lane_sum((acc[0] + acc[1]) + (acc[2] + acc[3]));
+      for (; i < P; ++i) sum += v[i];
+      db[f] += sum;
+    }
 }
 
 // n floats of scratch from the caching allocator, 64-byte aligned and not zeroed, held by `owner`: no
@@ -406,9 +411,7 @@ void direct_conv2d_backward(float* dx, float* dweight, float* dbias, const float
       const std::int64_t nb = std::min(NB, n_hi - n0);
       const float* dyb = dy + n0 * s.F * s.OH * s.OW;
       if (dbias)
-        for (std::int64_t n = 0; n < nb; ++n)
-          for (std::int64_t f = 0; f < s.F; ++f)
-            db_part[static_cast<std::size_t>(t * s.F + f)] += sum_of(dyb + (n * s.F + f) * s.OH * s.OW, s.OH * s.OW);
+        with_isa([&]<bool kAvx2>() TG_LAMBDA_INLINE { bias_sums(db_part.data() + t * s.F, dyb, nb, s); });
       if (!dweight && !dx) continue;
       if (L.copy) {
         for (std::int64_t n = 0; n < nb; ++n) pad_grad(dyp + n * dy_sample, dyb + n * s.F * s.OH * s.OW, s, L);
