@@ -20,19 +20,24 @@
 // ymm registers, run when the processor has them; the portable one computes the same sums with
 // each vector split in two SSE registers (tests run both, detail::force_portable_conv_kernels).
 // Everything below a kernel's entry is always inlined into it, so it is compiled for its target.
-#if defined(__GNUC__) && defined(__x86_64__) && !defined(__AVX2__)
+#if defined(__GNUC__) && defined(__x86_64__) && !(defined(__AVX2__) && defined(__FMA__))
 #define TG_AVX2_TARGET __attribute__((target("avx2,fma")))
 #define TG_HAVE_AVX2_VERSION 1
-#else
+#else  // built for AVX2 + FMA already (-march=native), or not x86: one version, for the build's target
 #define TG_AVX2_TARGET
 #define TG_HAVE_AVX2_VERSION 0
+#endif
+#if defined(__AVX2__) && defined(__FMA__)
+constexpr bool kBuiltForAvx2 = true;
+#else
+constexpr bool kBuiltForAvx2 = false;
 #endif
 #define TG_INLINE [[gnu::always_inline]] inline
 #define TG_UNROLL _Pragma("GCC unroll 16")
 #define TG_LAMBDA_INLINE __attribute__((always_inline))
 
-// The vector helpers pass eight-float vectors by value; they are always inlined, so no call
-// between functions compiled for different targets ever passes one (what -Wpsabi warns about).
+// load() returns an eight-float vector by value; it is always inlined, so no call between functions
+// compiled for different targets ever passes one (what -Wpsabi warns about).
 #pragma GCC diagnostic ignored "-Wpsabi"
 
 namespace tg::detail {
@@ -47,8 +52,8 @@ TG_INLINE V8 load(const float* p) {
   std::memcpy(&v, p, sizeof v);
   return v;
 }
-TG_INLINE void store(float* p, V8 v) { std::memcpy(p, &v, sizeof v); }
-TG_INLINE float lane_sum(V8 v) {
+TG_INLINE void store(float* p, const V8& v) { std::memcpy(p, &v, sizeof v); }
+TG_INLINE float lane_sum(const V8& v) {
   return ((v[0] + v[1]) + (v[2] + v[3])) + ((v[4] + v[5]) + (v[6] + v[7]));
 }
 
@@ -121,7 +126,7 @@ void with_isa(Body&& body) {
   if (avx2 && !force_portable.load(std::memory_order_relaxed)) return run_avx2(body);
   run_portable(body);
 #else
-  body.template operator()<defined(__AVX2__)>();
+  body.template operator()<kBuiltForAvx2>();
 #endif
 }
 
@@ -215,9 +220,9 @@ std::int64_t row_block(std::int64_t kb) { return std::clamp<std::int64_t>(12 / k
 // (kh, kw0 + k), for FB filters and KB offsets, into the lanes of vector accumulators kept across
 // samples (vacc [F, C/G·KH·KW] vectors, at (filter 0, c, kh, kw0)); dy points at sample 0's filter 0
 // of the tile, x at sample 0's (channel c, row kh, column kw0), in samples of dy_sample and x_sample
-// floats. The nb samples are few enough that their x and dy stay in L1 while all tiles read them;
-// tiles over blocks of dozens of samples streamed them from L2, which held the kernel to 60% of its
-// FMA rate.
+// floats. The nb samples are few enough that their x and dy stay in L1 while all tiles read them:
+// tiles over blocks of dozens of samples streamed them from L2, which held conv1's weight gradient
+// to half the FMA rate (54 against 86 GFLOP/s now).
 template <int FB, int KB, bool kAvx2>
 TG_INLINE void dweight_tile(V8* vacc, const float* dy, const float* x, std::int64_t nb, std::int64_t dy_sample,
                             std::int64_t x_sample, const DirectConvShape& s, const Layout& L) {
@@ -226,20 +231,20 @@ TG_INLINE void dweight_tile(V8* vacc, const float* dy, const float* x, std::int6
   TG_UNROLL for (int f = 0; f < FB; ++f)
     TG_UNROLL for (int k = 0; k < KB; ++k) acc[f][k] = vacc[f * taps + k];
   for (std::int64_t n = 0; n < nb; ++n)
-  for (std::int64_t v = 0; v < L.V; ++v)
-    for (std::int64_t oh = 0; oh < s.OH; ++oh) {  // the longer loop innermost: LeNet's conv2 has V = 1
-      const float* dyr = dy + n * dy_sample + oh * L.DW + v * kLanes;
-      const float* xr = x + n * x_sample + oh * L.XW + v * kLanes;
-      V8 g[FB];
-      TG_UNROLL for (int f = 0; f < FB; ++f) g[f] = load(dyr + f * dy_plane);
-      TG_UNROLL for (int k = 0; k < KB; ++k) {
-        V8 xv = load(xr + k);
-        // GCC would fold this load into each of the FB FMAs that use it, FB loads instead of one
-        // (measured 8% slower): pin it in a register.
-        if constexpr (kAvx2) asm("" : "+x"(xv));
-        TG_UNROLL for (int f = 0; f < FB; ++f) acc[f][k] += g[f] * xv;
+    for (std::int64_t v = 0; v < L.V; ++v)
+      for (std::int64_t oh = 0; oh < s.OH; ++oh) {  // the longer loop innermost: LeNet's conv2 has V = 1
+        const float* dyr = dy + n * dy_sample + oh * L.DW + v * kLanes;
+        const float* xr = x + n * x_sample + oh * L.XW + v * kLanes;
+        V8 g[FB];
+        TG_UNROLL for (int f = 0; f < FB; ++f) g[f] = load(dyr + f * dy_plane);
+        TG_UNROLL for (int k = 0; k < KB; ++k) {
+          V8 xv = load(xr + k);
+          // GCC would fold this load into each of the FB FMAs that use it, FB loads instead of one
+          // (LeNet's conv2 backward measured 8% slower): pin it in a register.
+          if constexpr (kAvx2) asm("" : "+x"(xv));
+          TG_UNROLL for (int f = 0; f < FB; ++f) acc[f][k] += g[f] * xv;
+        }
       }
-    }
   TG_UNROLL for (int f = 0; f < FB; ++f)
     TG_UNROLL for (int k = 0; k < KB; ++k) vacc[f * taps + k] = acc[f][k];
 }
@@ -249,9 +254,9 @@ TG_INLINE void dweight_tile(V8* vacc, const float* dy, const float* x, std::int6
 // (a tile: CB channels × KB offsets, one vector of ow); then dx[c, ih, iw] = Σ_kw part[c, ih, kw][iw − kw].
 // Adding each part into dx straight away would make every add reload what the one before it stored,
 // at an overlapping, unaligned address: the processor cannot forward such a store and waits for it
-// (a third of the kernel's time, measured). Instead, parts are stored to scratch rows of DW values
-// between Mz zeros on each side and summed once all are written: each dx vector is KW loads from
-// shifted offsets, where the zeros stand for the parts' ends.
+// (those adds drew a third of the kernel's profile samples). Instead, parts are stored to scratch
+// rows of DW values between Mz zeros on each side and summed once all are written: each dx vector is
+// KW loads from shifted offsets, where the zeros stand for the parts' ends (12% faster, measured).
 std::int64_t part_margin(std::int64_t KW) { return (KW + 7 + kLanes - 1) / kLanes * kLanes; }
 std::int64_t part_row(const DirectConvShape& s, const Layout& L) { return 2 * part_margin(s.KW) + L.DW; }
 
@@ -278,7 +283,7 @@ TG_INLINE void dinput_tile(float* part, const float* dy, const float* w, std::in
 // dy and x (samples dy_sample and x_sample floats apart).
 template <bool kAvx2>
 TG_INLINE void dweight_samples(V8* vacc, const float* dy, const float* x, std::int64_t nb, std::int64_t dy_sample,
-                                    std::int64_t x_sample, const DirectConvShape& s, const Layout& L) {
+                               std::int64_t x_sample, const DirectConvShape& s, const Layout& L) {
   const std::int64_t Cg = s.C / s.G, Fg = s.F / s.G, taps = Cg * s.KH * s.KW, KB = kw_block(s.KW),
                      FB = row_block(KB);
   for (std::int64_t g = 0; g < s.G; ++g)
@@ -287,18 +292,18 @@ TG_INLINE void dweight_samples(V8* vacc, const float* dy, const float* x, std::i
         for (std::int64_t kw = 0; kw < s.KW; kw += KB)
           for (std::int64_t f0 = 0; f0 < Fg; f0 += FB) {
             const std::int64_t f = g * Fg + f0;
-            dispatch_tile<kMaxRows, kMaxKw>(std::min(FB, Fg - f0), std::min(KB, s.KW - kw), [&]<int TF, int TK>() TG_LAMBDA_INLINE {
+            auto tile = [&]<int TF, int TK>() TG_LAMBDA_INLINE {
               dweight_tile<TF, TK, kAvx2>(vacc + f * taps + (c * s.KH + kh) * s.KW + kw, dy + f * s.OH * L.DW,
-                                         x + ((g * Cg + c) * L.XH + kh) * L.XW + kw, nb, dy_sample, x_sample, s, L);
-            });
+                                          x + ((g * Cg + c) * L.XH + kh) * L.XW + kw, nb, dy_sample, x_sample, s, L);
+            };
+            dispatch_tile<kMaxRows, kMaxKw>(std::min(FB, Fg - f0), std::min(KB, s.KW - kw), tile);
           }
 }
-
 
 // One sample's dx into dxp ([C, XH, XW], every element written) from padded-layout dy, through the
 // part rows in `part` ([C, XH, KW] rows of part_row floats, whose margins are zero and stay so).
 TG_INLINE void dinput_sample(float* dxp, float* part, const float* dy, const float* w, const DirectConvShape& s,
-                   const Layout& L) {
+                             const Layout& L) {
   const std::int64_t Cg = s.C / s.G, Fg = s.F / s.G, KB = kw_block(s.KW), CB = row_block(KB), PR = part_row(s, L),
                      Mz = part_margin(s.KW);
   for (std::int64_t g = 0; g < s.G; ++g)
@@ -307,11 +312,13 @@ TG_INLINE void dinput_sample(float* dxp, float* part, const float* dy, const flo
         for (std::int64_t ih = 0; ih < L.XH; ++ih) {
           const std::int64_t kh0 = std::max<std::int64_t>(0, ih - s.OH + 1), kh1 = std::min(s.KH, ih + 1);
           float* prow = part + (((g * Cg + c0) * L.XH + ih) * s.KW + kw) * PR + Mz;
-          for (std::int64_t ow = 0; ow < L.DW; ow += kLanes)
-            dispatch_tile<kMaxRows, kMaxKw>(std::min(CB, Cg - c0), std::min(KB, s.KW - kw), [&]<int TC, int TK>() TG_LAMBDA_INLINE {
-              dinput_tile<TC, TK>(prow + ow, dy + g * Fg * s.OH * L.DW + ow, w + (g * Fg * Cg + c0) * s.KH * s.KW + kw,
-                                  ih, kh0, kh1, s, L);
-            });
+          for (std::int64_t ow = 0; ow < L.DW; ow += kLanes) {
+            auto tile = [&]<int TC, int TK>() TG_LAMBDA_INLINE {
+              dinput_tile<TC, TK>(prow + ow, dy + g * Fg * s.OH * L.DW + ow,
+                                  w + (g * Fg * Cg + c0) * s.KH * s.KW + kw, ih, kh0, kh1, s, L);
+            };
+            dispatch_tile<kMaxRows, kMaxKw>(std::min(CB, Cg - c0), std::min(KB, s.KW - kw), tile);
+          }
         }
   for (std::int64_t r = 0; r < s.C * L.XH; ++r) {  // row r = (c, ih)
     const float* prow = part + r * s.KW * PR + Mz;
@@ -347,8 +354,8 @@ TG_INLINE void bias_sums(double* db, const float* dy, std::int64_t nb, const Dir
     }
 }
 
-// n floats of scratch from the caching allocator, 64-byte aligned and not zeroed, held by `owner`: no
-// page faults in the steady state (std::vector's large blocks went back to the OS every call).
+// n floats of scratch from the tensors' caching allocator, 64-byte aligned and not zeroed, held by
+// `owner`: in the steady state a step neither calls malloc nor faults in pages for it.
 float* scratch(Tensor& owner, std::int64_t n) {
   if (n == 0) return nullptr;
   owner = Tensor::empty({n}, kFloat32);
@@ -360,7 +367,7 @@ float* scratch(Tensor& owner, std::int64_t n) {
 constexpr std::int64_t kSamplesPerFlush = 16;
 
 // Samples per pass of the weight gradient's tiles: as many as keep their x and dy within 24 KB of L1
-// (one of LeNet's conv1, three of its conv2), a divisor of kSamplesPerFlush.
+// (one sample of LeNet's conv1, two of its conv2), a divisor of kSamplesPerFlush.
 std::int64_t samples_per_pass(const DirectConvShape& s, const Layout& L) {
   const std::int64_t bytes = 4 * (s.C * L.XH * L.XW + s.F * s.OH * L.DW);
   std::int64_t nb = 1;
