@@ -1,6 +1,9 @@
 // Shape and stride arithmetic. Layer: core.
 #include "core/shape.h"
 
+#include <algorithm>
+#include <limits>
+
 #include "core/error.h"
 
 namespace tg {
@@ -16,8 +19,13 @@ Shape contiguous_strides(const Shape& sizes) {
 }
 
 std::int64_t numel_of(const Shape& sizes) {
+  if (std::find(sizes.begin(), sizes.end(), 0) != sizes.end()) return 0;
   std::int64_t n = 1;
-  for (std::int64_t s : sizes) n *= s;
+  for (std::int64_t s : sizes) {
+    TG_CHECK(s <= 0 || n <= std::numeric_limits<std::int64_t>::max() / s,
+             "[numel] shape {} has more elements than an int64 counts", sizes);
+    n *= s;
+  }
   return n;
 }
 

@@ -67,6 +67,7 @@ Cache& cache() {
 }
 
 void* allocate(std::size_t nbytes) {
+  if (nbytes > kMaxStorageBytes) throw std::bad_alloc();
   const std::size_t cls = size_class(nbytes);
   Cache& c = cache();
   {

@@ -10,9 +10,13 @@
 
 namespace tg {
 
+// The largest storage: requests above it throw std::bad_alloc (no machine has that much memory, and
+// size arithmetic on larger counts could wrap around).
+inline constexpr std::size_t kMaxStorageBytes = std::size_t{1} << 62;
+
 class Storage {
  public:
-  explicit Storage(std::size_t nbytes);  // uninitialized, 64-byte aligned
+  explicit Storage(std::size_t nbytes);  // uninitialized, 64-byte aligned; std::bad_alloc above kMaxStorageBytes
   ~Storage();
   Storage(const Storage&) = delete;
   Storage& operator=(const Storage&) = delete;

@@ -11,8 +11,12 @@ namespace tg {
 
 Tensor Tensor::empty(const Shape& sizes, DType dtype) {
   for (std::int64_t s : sizes) TG_CHECK(s >= 0, "[empty] expected non-negative sizes, got {}", sizes);
+  const std::int64_t numel = numel_of(sizes), item = static_cast<std::int64_t>(itemsize(dtype));
+  TG_CHECK(numel <= static_cast<std::int64_t>(kMaxStorageBytes) / item,
+           "[empty] shape {} of {} needs {} elements of {} bytes, more than a storage can hold ({} bytes)", sizes,
+           dtype_name(dtype), numel, item, kMaxStorageBytes);
   auto impl = std::make_shared<TensorImpl>();
-  impl->storage = std::make_shared<Storage>(static_cast<std::size_t>(numel_of(sizes)) * itemsize(dtype));
+  impl->storage = std::make_shared<Storage>(static_cast<std::size_t>(numel * item));
   impl->sizes = sizes;
   impl->strides = contiguous_strides(sizes);
   impl->dtype = dtype;
