@@ -11,9 +11,15 @@ namespace tg::blas {
 
 namespace {
 
-// Single-threaded OpenBLAS from the moment the library loads.
+// Single-threaded OpenBLAS from the moment the library loads. The pthread build has already started
+// its server threads by then, which spin (sched_yield) for a fraction of a second before they sleep:
+// a core taken from the kernel pool at every program start. They are shut down here (OpenBLAS starts
+// them again if anyone asks it for more than one thread); a build without the symbol has none.
+extern "C" int blas_thread_shutdown_(void) __attribute__((weak));
+
 const bool kSingleThreaded = [] {
   openblas_set_num_threads(1);
+  if (blas_thread_shutdown_) blas_thread_shutdown_();
   return true;
 }();
 
