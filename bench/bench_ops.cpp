@@ -1,8 +1,10 @@
 // bench_ops: Google Benchmark microbenchmarks of LeNet-BN's ops at its shapes (batch 256), on 1 and
 // 2 threads (the `threads` argument), and raw single-threaded OpenBLAS sgemm at the sizes of the
-// convolutions' im2col GEMMs, the yardstick for conv2d's FLOPS. Times are wall-clock (the kernels
-// run on tapegrad's own pool). `_fwd` runs the forward only, without recording; `_fwdbwd` a forward
-// that records, backward from a fixed random gradient, and clearing the leaves' .grad.
+// convolutions' im2col GEMMs, a yardstick for conv2d's FLOPS (float32 conv2d runs direct kernels
+// now, not these GEMMs; the linear1 sgemm row is about the best rate a core reaches). Times are
+// wall-clock (the kernels run on tapegrad's own pool). `_fwd` runs the forward only, without
+// recording; `_fwdbwd` a forward that records, backward from a fixed random gradient, and clearing
+// the leaves' .grad.
 // Counters: FLOPS (multiply-adds ×2 of the GEMM-shaped ops), items_per_second (elements, or
 // examples for the training step). Layer: bench.
 #include <cblas.h>

@@ -1,5 +1,6 @@
-// conv2d: im2col + GEMM over blocks of samples, col2im for the input's gradient, and the
-// differentiable function that records one "ConvolutionBackward0" entry.
+// conv2d: the differentiable function that records one "ConvolutionBackward0" entry. float32
+// stride-1 convolutions run the direct kernels of layers/conv2d_direct.h; the others im2col + GEMM
+// over blocks of samples (here), col2im for the input's gradient.
 // Layer: layers; must not depend on modules or optimizers.
 #include <algorithm>
 #include <vector>
