@@ -13,7 +13,8 @@ Shape contiguous_strides(const Shape& sizes) {
   std::int64_t s = 1;
   for (std::size_t i = sizes.size(); i-- > 0;) {
     strides[i] = s;
-    s *= sizes[i] > 0 ? sizes[i] : 1;
+    TG_CHECK(i == 0 || !__builtin_mul_overflow(s, sizes[i] > 0 ? sizes[i] : 1, &s),
+             "[strides] shape {} has strides larger than an int64 holds", sizes);
   }
   return strides;
 }
