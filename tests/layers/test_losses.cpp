@@ -125,6 +125,33 @@ TEST_CASE("linear handles empty batches and zero features", "[layers]") {
   CHECK(w2.grad().to_vector<double>() == std::vector<double>(20, 0.0));
 }
 
+TEST_CASE("a large linear's two backward GEMMs, one per thread, equal the one-thread result and matmul's", "[layers]") {
+  // At LeNet's first linear (256×256·120 multiply-adds per GEMM) two threads run dx and dweight as
+  // one whole GEMM each, in parallel; one thread runs them in turn. Each GEMM is the same call.
+  tg::manual_seed(21);
+  Tensor x0 = tg::randn({256, 256}), w0 = tg::randn({120, 256}), b0 = tg::randn({120}), gy = tg::randn({256, 120});
+  auto run = [&](int threads) {
+    const int before = tg::get_num_threads();
+    tg::set_num_threads(threads);
+    Tensor x = x0.detach().requires_grad_(), w = w0.detach().requires_grad_(), b = b0.detach().requires_grad_();
+    tg::linear(x, w, b).backward(gy);
+    tg::set_num_threads(before);
+    return std::vector<std::vector<double>>{x.grad().to_vector<double>(), w.grad().to_vector<double>(),
+                                            b.grad().to_vector<double>()};
+  };
+  const std::vector<std::vector<double>> one = run(1), two = run(2);
+  CHECK(one == two);
+  // float64 references: dx = gy · w, dweight = gyᵀ · x, dbias = Σ gy.
+  Tensor gy64 = tg::native::to(gy, tg::kFloat64), x64 = tg::native::to(x0, tg::kFloat64);
+  Tensor w64 = tg::native::to(w0, tg::kFloat64);
+  CHECK(mismatch(tg::native::to(tg::tensor(two[0], {256, 256}), tg::kFloat32), gy64.matmul(w64).to_vector<double>(),
+                 1e-4) == "");
+  CHECK(mismatch(tg::native::to(tg::tensor(two[1], {120, 256}), tg::kFloat32),
+                 gy64.transpose(0, 1).matmul(x64).to_vector<double>(), 1e-4) == "");
+  CHECK(mismatch(tg::native::to(tg::tensor(two[2], {120}), tg::kFloat32), gy64.sum({0}).to_vector<double>(), 1e-4) ==
+        "");
+}
+
 TEST_CASE("large losses and softmax take the threaded path and agree with composed ops", "[layers]") {
   tg::manual_seed(9);
   auto close = [](const Tensor& a, const Tensor& b) { return mismatch(a, b.to_vector<double>(), 1e-12); };
