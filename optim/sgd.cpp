@@ -24,6 +24,10 @@ template <class T>
 void sgd_update(std::int64_t n, T* p, const T* g, T* buf, bool first, const SGDOptions& o) {
   const T lr = static_cast<T>(o.lr), wd = static_cast<T>(o.weight_decay), mom = static_cast<T>(o.momentum);
   const T keep = static_cast<T>(1.0 - o.dampening);
+  if (!buf && wd == 0) {  // plain SGD (d2l's recipe) in a loop without branches, which vectorizes
+    for (std::int64_t i = 0; i < n; ++i) p[i] -= lr * g[i];
+    return;
+  }
   for (std::int64_t i = 0; i < n; ++i) {
     T d = g[i];
     if (wd != 0) d += wd * p[i];
