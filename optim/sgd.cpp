@@ -20,23 +20,31 @@ void check_options(const SGDOptions& o) {
            o.momentum, o.dampening);
 }
 
-template <class T>
-void sgd_update(std::int64_t n, T* p, const T* g, T* buf, bool first, const SGDOptions& o) {
+// PyTorch's update, per element: d = g + wd·p; with momentum, buf = d on the first step, else
+// mom·buf + (1 − dampening)·d, and d = d + mom·buf (Nesterov) or buf; then p −= lr·d. One loop per
+// combination of weight decay and momentum, with no branch left inside, so that each vectorizes (the
+// loop with the branches ran scalar: 0.2 ms of a 4 ms LeNet step on 2 threads).
+template <class T, bool kDecay, bool kMomentum>
+void sgd_loop(std::int64_t n, T* p, const T* g, T* buf, bool first, const SGDOptions& o) {
   const T lr = static_cast<T>(o.lr), wd = static_cast<T>(o.weight_decay), mom = static_cast<T>(o.momentum);
   const T keep = static_cast<T>(1.0 - o.dampening);
-  if (!buf && wd == 0) {  // plain SGD (d2l's recipe) in a loop without branches, which vectorizes
-    for (std::int64_t i = 0; i < n; ++i) p[i] -= lr * g[i];
-    return;
-  }
+  const bool nesterov = o.nesterov;
   for (std::int64_t i = 0; i < n; ++i) {
     T d = g[i];
-    if (wd != 0) d += wd * p[i];
-    if (buf) {
+    if constexpr (kDecay) d += wd * p[i];
+    if constexpr (kMomentum) {
       buf[i] = first ? d : mom * buf[i] + keep * d;
-      d = o.nesterov ? d + mom * buf[i] : buf[i];
+      d = nesterov ? d + mom * buf[i] : buf[i];
     }
     p[i] -= lr * d;
   }
+}
+
+template <class T>
+void sgd_update(std::int64_t n, T* p, const T* g, T* buf, bool first, const SGDOptions& o) {
+  const bool decay = static_cast<T>(o.weight_decay) != T(0);  // as the loop sees it
+  if (buf) (decay ? sgd_loop<T, true, true> : sgd_loop<T, false, true>)(n, p, g, buf, first, o);
+  else (decay ? sgd_loop<T, true, false> : sgd_loop<T, false, false>)(n, p, g, buf, first, o);
 }
 
 }  // namespace
