@@ -267,7 +267,7 @@ ConvShape conv2d_shape(const Tensor& x, const Tensor& weight, const Tensor& bias
   return s;
 }
 
-// float32 stride-1 convolutions run the direct kernels of layers/conv2d_direct.h (2-3x faster at
+// float32 stride-1 convolutions run the direct kernels of layers/conv2d_direct.h (2-4x faster at
 // LeNet's shapes, docs/BENCHMARKS.md); float64 and strided ones im2col + GEMM.
 bool use_direct(const ConvShape& s, DType dt) { return dt == kFloat32 && s.SH == 1 && s.SW == 1; }
 
