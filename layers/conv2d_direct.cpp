@@ -407,7 +407,7 @@ void direct_conv2d_backward(float* dx, float* dweight, float* dbias, const float
     const bool dx_in_place = !L.copy;
     Tensor owners[5];
     float* xp = scratch(owners[0], dweight && L.copy ? NB * x_sample : 0);
-    float* dyp = scratch(owners[1], L.copy ? NB * dy_sample : 0);
+    float* dyp = scratch(owners[1], (dweight || dx) && L.copy ? NB * dy_sample : 0);
     float* dxp = scratch(owners[2], dx && !dx_in_place ? x_sample : 0);
     const std::int64_t part_size = dx ? s.C * L.XH * s.KW * part_row(s, L) : 0;
     float* part = scratch(owners[3], part_size);
