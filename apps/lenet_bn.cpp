@@ -8,7 +8,7 @@
 #include <iostream>
 
 #include "apps/lenet/trainer.h"
-#include "data/fashion_mnist.h"
+#include "tapegrad/data/fashion_mnist.h"
 
 namespace {
 

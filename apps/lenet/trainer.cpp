@@ -11,7 +11,7 @@
 #include <sstream>
 
 #include "apps/lenet/scratch_batchnorm.h"
-#include "data/dataloader.h"
+#include "tapegrad/data/dataloader.h"
 
 namespace lenet {
 

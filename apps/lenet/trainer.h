@@ -10,7 +10,7 @@
 
 #include <tapegrad.h>
 
-#include "data/dataset.h"
+#include "tapegrad/data/dataset.h"
 
 namespace lenet {
 

@@ -10,7 +10,7 @@
 #include <string>
 #include <vector>
 
-#include "core/native.h"
+#include "tapegrad/core/native.h"
 #include "tapegrad.h"
 
 namespace {

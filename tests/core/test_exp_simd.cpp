@@ -11,7 +11,7 @@
 #include <limits>
 #include <vector>
 
-#include "tapegrad.h"
+#include "tapegrad/core/native.h"
 
 using tg::Tensor;
 

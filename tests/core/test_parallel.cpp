@@ -11,7 +11,8 @@
 #include <stdexcept>
 #include <vector>
 
-#include "tapegrad.h"
+#include "tapegrad/core/native.h"
+#include "tapegrad/core/parallel.h"
 
 TEST_CASE("parallel_for covers every index once and splits deterministically", "[core]") {
   int before = tg::get_num_threads();

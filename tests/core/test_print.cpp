@@ -10,8 +10,8 @@
 #include <string>
 #include <vector>
 
-#include "core/print.h"
-#include "core/tensor.h"
+#include "tapegrad/core/print.h"
+#include "tapegrad/core/tensor.h"
 
 namespace {
 

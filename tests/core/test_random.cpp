@@ -11,8 +11,8 @@
 #include <string>
 #include <vector>
 
-#include "core/random.h"
-#include "core/tensor.h"
+#include "tapegrad/core/random.h"
+#include "tapegrad/core/tensor.h"
 
 using Catch::Matchers::Contains;
 using tg::Shape;

@@ -9,8 +9,8 @@
 #include <thread>
 #include <vector>
 
-#include "core/storage.h"
-#include "tapegrad.h"
+#include "tapegrad/core/storage.h"
+#include "tapegrad/core/native.h"
 
 namespace {
 

@@ -16,9 +16,9 @@
 #include <string>
 #include <vector>
 
-#include "data/dataloader.h"
-#include "data/fashion_mnist.h"
-#include "data/idx.h"
+#include "tapegrad/data/dataloader.h"
+#include "tapegrad/data/fashion_mnist.h"
+#include "tapegrad/data/idx.h"
 #include "tapegrad.h"
 
 using Catch::Contains;

@@ -10,8 +10,8 @@
 #include <string>
 #include <vector>
 
-#include "core/native.h"
-#include "layers/functional.h"
+#include "tapegrad/core/native.h"
+#include "tapegrad/layers/functional.h"
 #include "tapegrad.h"
 
 #include "bn_loss_refs.inc"

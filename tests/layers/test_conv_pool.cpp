@@ -11,9 +11,9 @@
 #include <string>
 #include <vector>
 
-#include "core/native.h"
-#include "layers/conv2d_direct.h"
-#include "layers/functional.h"
+#include "tapegrad/core/native.h"
+#include "tapegrad/layers/conv2d_direct.h"
+#include "tapegrad/layers/functional.h"
 #include "ref_helpers.h"
 #include "tapegrad.h"
 

@@ -1,0 +1,38 @@
+// The autograd state a tensor carries in core's opaque slot, and the tape entry (Node) that an
+// op records. Layer: autograd (internal header; users go through Tensor and autograd/tape.h).
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "tapegrad/autograd/tape.h"
+#include "tapegrad/core/tensor.h"
+
+namespace tg::autograd {
+
+// One tape entry: the op's name, its inputs (those that need a gradient), and the backward that
+// maps the output's gradient to one gradient per input. The output owns its entry; the entry
+// never holds its output (only its address, as the key of the output's gradient).
+struct Node {
+  std::string name;
+  std::uint64_t seq = 0;                 // position on the tape
+  const TensorImpl* output = nullptr;    // key only
+  std::vector<Tensor> inputs;            // undefined where no gradient is needed
+  BackwardFn backward;                   // released once consumed
+  // Storages the backward reads, with their versions when recorded (in-place detection).
+  std::vector<std::pair<std::shared_ptr<Storage>, std::uint64_t>> saved_versions;
+};
+
+struct Meta final : AutogradMetaInterface {
+  bool requires_grad_flag = false;
+  Tensor grad;                      // leaves only
+  std::shared_ptr<Node> grad_fn;    // null for leaves
+
+  bool requires_grad() const override { return requires_grad_flag; }
+  std::string grad_fn_name() const override { return grad_fn ? grad_fn->name : std::string(); }
+};
+
+}  // namespace tg::autograd

@@ -1,0 +1,52 @@
+// The tape: grad mode, and the public way to add a differentiable op. An op computes its output
+// without recording, then calls record(), which appends one entry (name, inputs, backward) when
+// grad mode is on and an input requires grad. Tensor::backward() walks the tape in reverse.
+// Layer: autograd; must not know modules.
+#pragma once
+
+#include <functional>
+#include <string>
+#include <vector>
+
+#include "tapegrad/core/tensor.h"
+
+namespace tg {
+
+bool is_grad_enabled();
+void set_grad_enabled(bool enabled);
+
+// Turns recording off for its scope (nestable, per thread), as torch.no_grad().
+class NoGradGuard {
+ public:
+  NoGradGuard();
+  ~NoGradGuard();
+  NoGradGuard(const NoGradGuard&) = delete;
+  NoGradGuard& operator=(const NoGradGuard&) = delete;
+
+ private:
+  bool previous_;
+};
+
+namespace autograd {
+
+// Maps the output's gradient to one gradient per input (an undefined Tensor for "none"). Runs
+// with grad mode off; must return tensors of each input's shape and dtype (the engine checks).
+using BackwardFn = std::function<std::vector<Tensor>(const Tensor& grad_output)>;
+
+// Whether an op on these inputs must record: grad mode on and some input requires grad.
+bool needs_grad(const std::vector<Tensor>& inputs);
+
+// Records `output` as computed from `inputs` by an op whose gradient is `backward`, and returns
+// it (now requiring grad). A no-op returning `output` when needs_grad(inputs) is false.
+// `saved` lists the tensors the backward reads (default: the inputs): modifying one of them in
+// place before backward makes backward throw, naming the op. Never capture `output` itself in
+// `backward` (a cycle); capture native::alias(output) instead.
+Tensor record(std::string name, const Tensor& output, const std::vector<Tensor>& inputs, BackwardFn backward);
+Tensor record(std::string name, const Tensor& output, const std::vector<Tensor>& inputs, BackwardFn backward,
+              const std::vector<Tensor>& saved);
+
+// Number of live entries on this thread's tape (entries whose output is still alive).
+std::size_t tape_size();
+
+}  // namespace autograd
+}  // namespace tg

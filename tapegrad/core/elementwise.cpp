@@ -1,0 +1,473 @@
+// Elementwise kernels over strided, broadcast operands: copies and dtype conversion, binary and
+// unary math, comparisons, in-place updates. One StridedLoop drives them all; the innermost row
+// has fast paths for the contiguous and scalar-broadcast cases. Layer: core.
+#include <bit>
+#include <cmath>
+#include <cstring>
+#include <limits>
+
+#include "tapegrad/core/loop.h"
+#include "tapegrad/core/native.h"
+
+namespace tg::native {
+
+namespace {
+
+using detail::StridedLoop;
+
+template <class T>
+T* ptr(const Tensor& t) {
+  return static_cast<T*>(t.raw_data());
+}
+
+// dst[i] = src[i] converted, over dst's shape (src already broadcast to it).
+void convert_into(const Tensor& dst, const Tensor& src_b) {
+  StridedLoop<2> loop(dst.sizes(), {dst.strides(), src_b.strides()});
+  dispatch(dst.dtype(), [&]<class D>() {
+    dispatch(src_b.dtype(), [&]<class S>() {
+      D* d = ptr<D>(dst);
+      const S* s = ptr<S>(src_b);
+      loop.run_parallel([&](std::int64_t n, const auto& off, const auto& st) {
+        D* o = d + off[0];
+        const S* a = s + off[1];
+        if (st[0] == 1 && st[1] == 1) {
+          if constexpr (std::is_same_v<D, S>) std::memcpy(o, a, static_cast<std::size_t>(n) * sizeof(D));
+          else for (std::int64_t i = 0; i < n; ++i) o[i] = static_cast<D>(a[i]);
+        } else {
+          for (std::int64_t i = 0; i < n; ++i) o[i * st[0]] = static_cast<D>(a[i * st[1]]);
+        }
+      });
+    });
+  });
+}
+
+// One binary row: o[i] = f(a[i], b[i]) with fast paths for unit strides and a broadcast operand.
+template <class O, class A, class F>
+inline void binary_row(std::int64_t n, O* o, std::int64_t so, const A* a, std::int64_t sa, const A* b,
+                       std::int64_t sb, F f) {
+  if (so == 1 && sa == 1 && sb == 1) {
+    for (std::int64_t i = 0; i < n; ++i) o[i] = f(a[i], b[i]);
+  } else if (so == 1 && sa == 1 && sb == 0) {
+    A bv = *b;
+    for (std::int64_t i = 0; i < n; ++i) o[i] = f(a[i], bv);
+  } else if (so == 1 && sa == 0 && sb == 1) {
+    A av = *a;
+    for (std::int64_t i = 0; i < n; ++i) o[i] = f(av, b[i]);
+  } else {
+    for (std::int64_t i = 0; i < n; ++i) o[i * so] = f(a[i * sa], b[i * sb]);
+  }
+}
+
+template <class T>
+T int_pow(T base, T exp) {
+  if (exp < 0) return base == 1 ? 1 : (base == -1 ? ((exp & 1) ? -1 : 1) : 0);
+  T r = 1;
+  while (exp) {
+    if (exp & 1) r *= base;
+    base *= base;
+    exp >>= 1;
+  }
+  return r;
+}
+
+// Applies op with compute type C into out (of type O), reading a and b broadcast to out's shape.
+template <class C, class O>
+void binary_kernel(BinaryOp op, const Tensor& out, const Tensor& a, const Tensor& b) {
+  Shape sa = broadcast_strides(a.sizes(), a.strides(), out.sizes());
+  Shape sb = broadcast_strides(b.sizes(), b.strides(), out.sizes());
+  StridedLoop<3> loop(out.sizes(), {out.strides(), sa, sb});
+  O* po = ptr<O>(out);
+  const C* pa = ptr<C>(a);
+  const C* pb = ptr<C>(b);
+  auto run = [&](auto f) {
+    loop.run_parallel([&](std::int64_t n, const auto& off, const auto& st) {
+      binary_row(n, po + off[0], st[0], pa + off[1], st[1], pb + off[2], st[2], f);
+    });
+  };
+  switch (op) {
+    case BinaryOp::Add: run([](C x, C y) { return static_cast<O>(x + y); }); break;
+    case BinaryOp::Sub: run([](C x, C y) { return static_cast<O>(x - y); }); break;
+    case BinaryOp::Mul: run([](C x, C y) { return static_cast<O>(x * y); }); break;
+    case BinaryOp::Div:
+      if constexpr (std::is_integral_v<C>) {  // floor division for the in-place int64 case
+        run([](C x, C y) {
+          C q = y == 0 ? 0 : x / y;
+          if (y != 0 && (x % y != 0) && ((x < 0) != (y < 0))) --q;
+          return static_cast<O>(q);
+        });
+      } else {
+        run([](C x, C y) { return static_cast<O>(x / y); });
+      }
+      break;
+    case BinaryOp::Pow:
+      if constexpr (std::is_integral_v<C>) run([](C x, C y) { return static_cast<O>(int_pow(x, y)); });
+      else run([](C x, C y) { return static_cast<O>(y == C(2) ? x * x : std::pow(x, y)); });
+      break;
+    case BinaryOp::Maximum:
+      run([](C x, C y) { return static_cast<O>(x != x ? x : (y != y ? y : (x > y ? x : y))); });
+      break;
+    case BinaryOp::Minimum:
+      run([](C x, C y) { return static_cast<O>(x != x ? x : (y != y ? y : (x < y ? x : y))); });
+      break;
+    case BinaryOp::Eq: run([](C x, C y) { return static_cast<O>(x == y); }); break;
+    case BinaryOp::Ne: run([](C x, C y) { return static_cast<O>(x != y); }); break;
+    case BinaryOp::Lt: run([](C x, C y) { return static_cast<O>(x < y); }); break;
+    case BinaryOp::Le: run([](C x, C y) { return static_cast<O>(x <= y); }); break;
+    case BinaryOp::Gt: run([](C x, C y) { return static_cast<O>(x > y); }); break;
+    case BinaryOp::Ge: run([](C x, C y) { return static_cast<O>(x >= y); }); break;
+  }
+}
+
+bool is_comparison(BinaryOp op) { return op >= BinaryOp::Eq; }
+
+const char* op_name(BinaryOp op) {
+  static const char* names[] = {"add", "sub", "mul", "div", "pow", "maximum", "minimum",
+                                "eq",  "ne",  "lt",  "le",  "gt",  "ge"};
+  return names[static_cast<int>(op)];
+}
+
+DType compute_dtype(BinaryOp op, DType a, DType b) {
+  DType c = promote(a, b);
+  if (op == BinaryOp::Div && c == kInt64) return kFloat32;  // true division, as PyTorch
+  return c;
+}
+
+// The dtype a Python number takes next to a tensor of dtype t (PyTorch's category rule).
+DType scalar_partner_dtype(DType t, Scalar s) {
+  if (t == kInt64 && !s.is_integral()) return kFloat32;
+  return t;
+}
+
+Tensor cast(const Tensor& t, DType d) { return t.dtype() == d ? t : to(t, d); }
+
+}  // namespace
+
+// --- copies -----------------------------------------------------------------------------------
+
+Tensor contiguous(const Tensor& t) {
+  if (t.is_contiguous()) return t;
+  Tensor out = Tensor::empty(t.sizes(), t.dtype());
+  convert_into(out, t);
+  return out;
+}
+
+Tensor clone(const Tensor& t) {
+  Tensor out = Tensor::empty(t.sizes(), t.dtype());
+  convert_into(out, t);
+  return out;
+}
+
+Tensor to(const Tensor& t, DType dtype) {
+  if (t.dtype() == dtype) return t;
+  Tensor out = Tensor::empty(t.sizes(), dtype);
+  convert_into(out, t);
+  return out;
+}
+
+void copy_(const Tensor& dst, const Tensor& src) {
+  Shape out = broadcast_shapes(src.sizes(), dst.sizes(), "copy_");
+  TG_CHECK(out == dst.sizes(), "[copy_] source of shape {} does not broadcast to destination of shape {}",
+           src.sizes(), dst.sizes());
+  Tensor s = src;
+  if (src.shares_storage(dst)) s = clone(src);  // overlapping memory: read everything first
+  Tensor sb = as_strided(s, dst.sizes(), broadcast_strides(s.sizes(), s.strides(), dst.sizes()), s.storage_offset());
+  convert_into(dst, sb);
+  dst.storage()->bump_version();
+}
+
+void fill_(const Tensor& t, Scalar value) {
+  StridedLoop<1> loop(t.sizes(), {t.strides()});
+  dispatch(t.dtype(), [&]<class T>() {
+    T v = value.to<T>();
+    T* p = ptr<T>(t);
+    loop.run_parallel([&](std::int64_t n, const auto& off, const auto& st) {
+      T* o = p + off[0];
+      if (st[0] == 1) std::fill(o, o + n, v);
+      else for (std::int64_t i = 0; i < n; ++i) o[i * st[0]] = v;
+    });
+  });
+  t.storage()->bump_version();
+}
+
+Tensor index_select(const Tensor& t, std::int64_t dim, const Tensor& index) {
+  TG_CHECK(index.dtype() == kInt64, "[index_select] expected an int64 index, got {}", dtype_name(index.dtype()));
+  TG_CHECK(index.dim() <= 1, "[index_select] expected a 0-dim or 1-dim index, got shape {}", index.sizes());
+  std::int64_t d = wrap_dim(dim, t.dim(), "index_select");
+  std::vector<std::int64_t> idx = index.to_vector<std::int64_t>();
+  std::int64_t n = t.dim() == 0 ? 1 : t.sizes()[d];
+  for (std::int64_t i : idx)
+    TG_CHECK(i >= -n && i < n, "[index_select] index {} is out of range for dimension {} of size {} (shape {})", i,
+             d, n, t.sizes());
+  if (t.dim() == 0) return clone(t);
+  Shape sizes = t.sizes();
+  sizes[d] = static_cast<std::int64_t>(idx.size());
+  Tensor out = Tensor::empty(sizes, t.dtype());
+  for (std::size_t j = 0; j < idx.size(); ++j) {
+    std::int64_t i = idx[j] < 0 ? idx[j] + n : idx[j];
+    convert_into(select(out, d, static_cast<std::int64_t>(j)), select(t, d, i));
+  }
+  return out;
+}
+
+// --- binary -----------------------------------------------------------------------------------
+
+Tensor binary(BinaryOp op, const Tensor& a, const Tensor& b) {
+  Shape shape = broadcast_shapes(a.sizes(), b.sizes(), op_name(op));
+  DType c = compute_dtype(op, a.dtype(), b.dtype());
+  DType o = is_comparison(op) ? kInt64 : c;
+  Tensor ac = cast(a, c), bc = cast(b, c);
+  Tensor out = Tensor::empty(shape, o);
+  dispatch(c, [&]<class C>() {
+    if (o == kInt64 && c != kInt64) binary_kernel<C, std::int64_t>(op, out, ac, bc);
+    else binary_kernel<C, C>(op, out, ac, bc);
+  });
+  return out;
+}
+
+Tensor binary(BinaryOp op, const Tensor& a, Scalar b) {
+  return binary(op, a, scalar_tensor(b, scalar_partner_dtype(a.dtype(), b)));
+}
+
+Tensor binary(BinaryOp op, Scalar a, const Tensor& b) {
+  return binary(op, scalar_tensor(a, scalar_partner_dtype(b.dtype(), a)), b);
+}
+
+void binary_(BinaryOp op, const Tensor& dst, const Tensor& other) {
+  std::string name = std::string(op_name(op)) + "_";
+  Shape shape = broadcast_shapes(dst.sizes(), other.sizes(), name);
+  TG_CHECK(shape == dst.sizes(), "[{}_] output with shape {} doesn't match the broadcast shape {} (other {})",
+           op_name(op), dst.sizes(), shape, other.sizes());
+  TG_CHECK(!is_comparison(op), "[{}_] comparisons are not in-place ops", op_name(op));
+  DType c = compute_dtype(op, dst.dtype(), other.dtype());
+  TG_CHECK(c == dst.dtype() || (op == BinaryOp::Div && dst.dtype() == kInt64 && other.dtype() == kInt64),
+           "[{}_] result type {} can't be cast to the desired output type {}", op_name(op), dtype_name(c),
+           dtype_name(dst.dtype()));
+  Tensor oc = cast(other, dst.dtype());
+  if (oc.shares_storage(dst) && !oc.is_same(dst)) oc = clone(oc);
+  dispatch(dst.dtype(), [&]<class C>() { binary_kernel<C, C>(op, dst, dst, oc); });
+  dst.storage()->bump_version();
+}
+
+void binary_(BinaryOp op, const Tensor& dst, Scalar other) {
+  binary_(op, dst, scalar_tensor(other, dst.dtype() == kInt64 && !other.is_integral() ? kFloat32 : dst.dtype()));
+}
+
+Tensor add_scaled(const Tensor& a, const Tensor& b, Scalar alpha) {
+  if (alpha.to_double() == 1.0) return binary(BinaryOp::Add, a, b);
+  return binary(BinaryOp::Add, a, binary(BinaryOp::Mul, b, alpha));
+}
+
+void add_scaled_(const Tensor& dst, const Tensor& other, Scalar alpha) {
+  if (alpha.to_double() == 1.0) return binary_(BinaryOp::Add, dst, other);
+  binary_(BinaryOp::Add, dst, binary(BinaryOp::Mul, other, alpha));
+}
+
+Tensor where(const Tensor& cond, const Tensor& a, const Tensor& b) {
+  Shape shape = broadcast_shapes(broadcast_shapes(cond.sizes(), a.sizes(), "where"), b.sizes(), "where");
+  DType c = promote(a.dtype(), b.dtype());
+  Tensor ac = cast(a, c), bc = cast(b, c), cc = cast(cond, kInt64);
+  Tensor out = Tensor::empty(shape, c);
+  StridedLoop<4> loop(shape, {out.strides(), broadcast_strides(cc.sizes(), cc.strides(), shape),
+                              broadcast_strides(ac.sizes(), ac.strides(), shape),
+                              broadcast_strides(bc.sizes(), bc.strides(), shape)});
+  dispatch(c, [&]<class C>() {
+    C* po = ptr<C>(out);
+    const std::int64_t* pc = ptr<std::int64_t>(cc);
+    const C* pa = ptr<C>(ac);
+    const C* pb = ptr<C>(bc);
+    loop.run_parallel([&](std::int64_t n, const auto& off, const auto& st) {
+      for (std::int64_t i = 0; i < n; ++i)
+        po[off[0] + i * st[0]] = pc[off[1] + i * st[1]] ? pa[off[2] + i * st[2]] : pb[off[3] + i * st[3]];
+    });
+  });
+  return out;
+}
+
+// --- unary ------------------------------------------------------------------------------------
+
+// exp, sigmoid and tanh of float32 run vectorized: libm's expf is one scalar call per element.
+// Clones for x86-64-v4 (AVX-512) and v3 (AVX2), both with FMA, are chosen at load time. GCC
+// contracts a·b + c into an FMA where the target has one, so the two give the same bits as each
+// other (checked over all 2^32 inputs) and the SSE2 fallback differs from them by an ulp in about
+// 1 exp of 2000 (as glibc's own expf does between its FMA and SSE2 variants). No approximate
+// instructions.
+#if defined(__GNUC__) && defined(__x86_64__) && defined(__ELF__) && !defined(__AVX2__)
+#define TG_SIMD_CLONES __attribute__((target_clones("arch=x86-64-v4", "arch=x86-64-v3", "default")))
+#else
+#define TG_SIMD_CLONES
+#endif
+
+namespace {
+
+// x clamped to [-104, 89] (exp underflows to 0 below, overflows above), NaN kept. On the bits:
+// under -ftrapping-math a float compare would keep GCC from vectorizing the loop.
+inline float clamp_exp_arg(float x) {
+  constexpr std::int32_t kHi = 0x42b20000, kLo = 0x42d00000;  // 89.0f and 104.0f
+  const std::int32_t u = std::bit_cast<std::int32_t>(x), a = u & 0x7fffffff;
+  const std::int32_t lim = ((u >> 31) & (kLo ^ kHi)) ^ kHi;  // kLo for negative x
+  std::int32_t m = a < lim ? a : lim;
+  m = a > 0x7f800000 ? a : m;
+  return std::bit_cast<float>((u & std::numeric_limits<std::int32_t>::min()) | m);
+}
+
+// exp(x) = 2^k · exp(r), x = k·ln2 + r, |r| <= ln2/2 (ln2 split in two so k·ln2hi is exact);
+// exp(r) by its Taylor series to r^7 (truncation < 6e-9 relative), 2^k through the exponent bits
+// in two factors so subnormal results come out right. Within 1 ulp of glibc's expf.
+inline float exp_f32(float x) {
+  constexpr float kLog2e = 1.44269504088896341f, kRound = 0x1.8p23f;
+  constexpr float kLn2Hi = 0.693359375f, kLn2Lo = -2.12194440e-4f;
+  x = clamp_exp_arg(x);
+  float kf = x * kLog2e + kRound;  // k = round(x / ln2), in the low mantissa bits
+  const std::int32_t k = std::bit_cast<std::int32_t>(kf) - std::bit_cast<std::int32_t>(kRound);
+  kf -= kRound;
+  const float r = (x - kf * kLn2Hi) - kf * kLn2Lo;
+  float p = 1.0f / 5040;
+  p = p * r + 1.0f / 720;
+  p = p * r + 1.0f / 120;
+  p = p * r + 1.0f / 24;
+  p = p * r + 1.0f / 6;
+  p = p * r + 0.5f;
+  p = p * r * r + r + 1.0f;
+  const std::int32_t k1 = k >> 1, k2 = k - k1;  // k in [-151, 129]: each half a normal 2^k
+  return p * std::bit_cast<float>((k1 + 127) << 23) * std::bit_cast<float>((k2 + 127) << 23);
+}
+
+// exp in double for tanh, whose (e − 1)/(e + 1) cancels for small x: Taylor to r^9 (< 7e-12).
+inline double exp_f64(double x) {
+  constexpr double kLog2e = 1.4426950408889634, kRound = 0x1.8p52;
+  constexpr double kLn2Hi = 6.93147180369123816490e-01, kLn2Lo = 1.90821492927058770002e-10;
+  double kd = x * kLog2e + kRound;
+  const std::uint64_t k = std::bit_cast<std::uint64_t>(kd);
+  kd -= kRound;
+  const double r = (x - kd * kLn2Hi) - kd * kLn2Lo;
+  double p = 1.0 / 362880;
+  for (double c : {1.0 / 40320, 1.0 / 5040, 1.0 / 720, 1.0 / 120, 1.0 / 24, 1.0 / 6, 0.5, 1.0, 1.0}) p = p * r + c;
+  return p * std::bit_cast<double>((k + 1023) << 52);
+}
+
+TG_SIMD_CLONES void exp_row(float* o, const float* x, std::int64_t n) {
+  for (std::int64_t i = 0; i < n; ++i) o[i] = exp_f32(x[i]);
+}
+
+TG_SIMD_CLONES void sigmoid_row(float* o, const float* x, std::int64_t n) {
+  for (std::int64_t i = 0; i < n; ++i) o[i] = 1.0f / (1.0f + exp_f32(-x[i]));
+}
+
+// tanh|x| = (e − 1)/(e + 1), e = exp(2|x|), in double, with |x| clamped to 10 (tanh = 1 in
+// float); below 2^-12 tanh x rounds to x itself, and NaN stays NaN. Masks, not branches: GCC
+// would otherwise split the loop body into paths it cannot vectorize.
+TG_SIMD_CLONES void tanh_row(float* o, const float* x, std::int64_t n) {
+  for (std::int64_t i = 0; i < n; ++i) {
+    const std::uint32_t u = std::bit_cast<std::uint32_t>(x[i]), a = u & 0x7fffffffu;
+    const double ax = std::bit_cast<float>(std::min(a, 0x41200000u));
+    const double e = exp_f64(2.0 * ax);
+    const std::uint32_t t = std::bit_cast<std::uint32_t>(static_cast<float>((e - 1.0) / (e + 1.0)));
+    const std::uint32_t keep = 0u - static_cast<std::uint32_t>((a < 0x39800000u) | (a > 0x7f800000u));
+    o[i] = std::bit_cast<float>((a & keep) | (t & ~keep) | (u & 0x80000000u));
+  }
+}
+
+// Applies f to each element, or for float32 `row` when given: to contiguous runs directly, to
+// strided ones through a small buffer, so that a tensor's layout never changes a result's bits.
+template <class T, class F>
+void unary_kernel(const Tensor& out, const Tensor& in, F f, void (*row)(float*, const float*, std::int64_t) = nullptr) {
+  StridedLoop<2> loop(in.sizes(), {out.strides(), in.strides()});
+  T* po = ptr<T>(out);
+  const T* pi = ptr<T>(in);
+  loop.run_parallel([&](std::int64_t n, const auto& off, const auto& st) {
+    T* o = po + off[0];
+    const T* x = pi + off[1];
+    if constexpr (std::is_same_v<T, float>) {
+      if (row && st[0] == 1 && st[1] == 1) return row(o, x, n);
+      if (row) {
+        constexpr std::int64_t kChunk = 256;
+        float a[kChunk], b[kChunk];
+        for (std::int64_t i = 0; i < n; i += kChunk) {
+          const std::int64_t m = std::min(kChunk, n - i);
+          for (std::int64_t j = 0; j < m; ++j) a[j] = x[(i + j) * st[1]];
+          row(b, a, m);
+          for (std::int64_t j = 0; j < m; ++j) o[(i + j) * st[0]] = b[j];
+        }
+        return;
+      }
+    }
+    if (st[0] == 1 && st[1] == 1) {
+      for (std::int64_t i = 0; i < n; ++i) o[i] = f(x[i]);
+    } else {
+      for (std::int64_t i = 0; i < n; ++i) o[i * st[0]] = f(x[i * st[1]]);
+    }
+  });
+}
+
+const char* op_name(UnaryOp op) {
+  static const char* names[] = {"neg", "exp", "log", "sqrt", "abs", "sigmoid", "tanh", "relu"};
+  return names[static_cast<int>(op)];
+}
+
+}  // namespace
+
+Tensor unary(UnaryOp op, const Tensor& t) {
+  bool keeps_int = op == UnaryOp::Neg || op == UnaryOp::Abs || op == UnaryOp::Relu;
+  Tensor in = !keeps_int && t.dtype() == kInt64 ? to(t, kFloat32) : t;
+  Tensor out = Tensor::empty(in.sizes(), in.dtype());
+  dispatch(in.dtype(), [&]<class T>() {
+    switch (op) {
+      case UnaryOp::Neg: unary_kernel<T>(out, in, [](T x) { return -x; }); break;
+      case UnaryOp::Abs: unary_kernel<T>(out, in, [](T x) { return x < 0 ? -x : x; }); break;
+      case UnaryOp::Relu: unary_kernel<T>(out, in, [](T x) { return x > 0 ? x : (x != x ? x : T(0)); }); break;
+      default:
+        if constexpr (std::is_floating_point_v<T>) {
+          switch (op) {
+            // float32 goes through the rows; f is the float64 path.
+            case UnaryOp::Exp: unary_kernel<T>(out, in, [](T x) { return std::exp(x); }, exp_row); break;
+            case UnaryOp::Log: unary_kernel<T>(out, in, [](T x) { return std::log(x); }); break;
+            case UnaryOp::Sqrt: unary_kernel<T>(out, in, [](T x) { return std::sqrt(x); }); break;
+            case UnaryOp::Sigmoid:
+              unary_kernel<T>(out, in, [](T x) { return T(1) / (T(1) + std::exp(-x)); }, sigmoid_row);
+              break;
+            case UnaryOp::Tanh: unary_kernel<T>(out, in, [](T x) { return std::tanh(x); }, tanh_row); break;
+            default: TG_ASSERT(false, "unhandled unary op {}", op_name(op));
+          }
+        }
+    }
+  });
+  return out;
+}
+
+Tensor activation_backward(ActivationGrad kind, const Tensor& grad, const Tensor& y) {
+  TG_CHECK(grad.sizes() == y.sizes() && is_floating(y.dtype()),
+           "[activation_backward] expected a gradient of shape {} for a floating output, got {}", y.sizes(),
+           grad.sizes());
+  Tensor g = cast(grad, y.dtype());
+  Tensor out = Tensor::empty(y.sizes(), y.dtype());
+  StridedLoop<3> loop(y.sizes(), {out.strides(), g.strides(), y.strides()});
+  dispatch_floating(y.dtype(), [&]<class T>() {
+    T* po = ptr<T>(out);
+    const T* pg = ptr<T>(g);
+    const T* py = ptr<T>(y);
+    auto run = [&](auto f) {
+      loop.run_parallel([&](std::int64_t n, const auto& off, const auto& st) {
+        binary_row(n, po + off[0], st[0], pg + off[1], st[1], py + off[2], st[2], f);
+      });
+    };
+    switch (kind) {
+      case ActivationGrad::Sigmoid: run([](T dy, T v) { return dy * v * (T(1) - v); }); break;
+      case ActivationGrad::Tanh: run([](T dy, T v) { return dy * (T(1) - v * v); }); break;
+      case ActivationGrad::Relu: run([](T dy, T v) { return v > T(0) ? dy : T(0); }); break;
+    }
+  });
+  return out;
+}
+
+Tensor clamp(const Tensor& t, Scalar min, Scalar max) {
+  TG_CHECK(min.to_double() <= max.to_double(), "[clamp] expected min <= max, got min={}, max={}", min.to_double(),
+           max.to_double());
+  Tensor out = Tensor::empty(t.sizes(), t.dtype());
+  dispatch(t.dtype(), [&]<class T>() {
+    T lo = min.to<T>(), hi = max.to<T>();
+    unary_kernel<T>(out, t, [lo, hi](T x) { return x < lo ? lo : (x > hi ? hi : x); });
+  });
+  return out;
+}
+
+}  // namespace tg::native

@@ -1,0 +1,84 @@
+// The raw tensor ops: views, copies, broadcasting elementwise math, reductions, matmul, in-place
+// writes. They never record on the tape; the Tensor methods (autograd/ops.cpp) call these and
+// record. Every function validates its inputs and throws tg::Error naming the op before it
+// allocates or writes anything. Layer: core.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+
+#include "tapegrad/core/tensor.h"
+
+namespace tg::native {
+
+// --- views ------------------------------------------------------------------------------------
+Tensor as_strided(const Tensor& t, Shape sizes, Shape strides, std::int64_t offset);
+Tensor view(const Tensor& t, const Shape& sizes);
+Tensor reshape(const Tensor& t, const Shape& sizes);
+Tensor transpose(const Tensor& t, std::int64_t dim0, std::int64_t dim1);
+Tensor permute(const Tensor& t, const Shape& dims);
+Tensor slice(const Tensor& t, std::int64_t dim, std::int64_t start, std::int64_t end, std::int64_t step);
+Tensor select(const Tensor& t, std::int64_t dim, std::int64_t index);
+Tensor unsqueeze(const Tensor& t, std::int64_t dim);
+Tensor squeeze(const Tensor& t);
+Tensor squeeze(const Tensor& t, std::int64_t dim);
+Tensor expand(const Tensor& t, const Shape& sizes);
+Tensor alias(const Tensor& t);  // a new handle on the same storage and layout
+
+// --- copies -----------------------------------------------------------------------------------
+Tensor contiguous(const Tensor& t);
+Tensor clone(const Tensor& t);
+Tensor to(const Tensor& t, DType dtype);
+Tensor index_select(const Tensor& t, std::int64_t dim, const Tensor& index);
+
+// --- elementwise ------------------------------------------------------------------------------
+enum class BinaryOp { Add, Sub, Mul, Div, Pow, Maximum, Minimum, Eq, Ne, Lt, Le, Gt, Ge };
+enum class UnaryOp { Neg, Exp, Log, Sqrt, Abs, Sigmoid, Tanh, Relu };
+
+// Result dtype: promote(a, b) (float32 for int64 / int64); int64 for comparisons.
+Tensor binary(BinaryOp op, const Tensor& a, const Tensor& b);
+Tensor binary(BinaryOp op, const Tensor& a, Scalar b);
+Tensor binary(BinaryOp op, Scalar a, const Tensor& b);
+Tensor unary(UnaryOp op, const Tensor& t);  // exp, log, sqrt, sigmoid, tanh of int64 give float32
+Tensor clamp(const Tensor& t, Scalar min, Scalar max);
+// out = a + alpha * b (broadcasting), one pass.
+Tensor add_scaled(const Tensor& a, const Tensor& b, Scalar alpha);
+// Elementwise where(cond != 0, a, b) over a broadcast shape.
+Tensor where(const Tensor& cond, const Tensor& a, const Tensor& b);
+
+// The backward of an activation in one pass, from the saved output y (sigmoid: g·y·(1 − y);
+// tanh: g·(1 − y²); relu: g·[y > 0]). grad and y have one shape; the result has y's dtype.
+enum class ActivationGrad { Sigmoid, Tanh, Relu };
+Tensor activation_backward(ActivationGrad kind, const Tensor& grad, const Tensor& y);
+
+// --- reductions -------------------------------------------------------------------------------
+// `dims` empty means every dim. Float sums accumulate in double.
+Tensor sum(const Tensor& t, const Shape& dims, bool keepdim);
+Tensor mean(const Tensor& t, const Shape& dims, bool keepdim);
+// Two-pass variance; divides by (count - correction).
+Tensor var(const Tensor& t, const Shape& dims, std::int64_t correction, bool keepdim);
+Tensor amax(const Tensor& t, const Shape& dims, bool keepdim);
+Tensor amin(const Tensor& t, const Shape& dims, bool keepdim);
+Tensor argmax(const Tensor& t, std::optional<std::int64_t> dim, bool keepdim);
+Tensor argmin(const Tensor& t, std::optional<std::int64_t> dim, bool keepdim);
+// Sums a (broadcast) gradient back to `shape`: the inverse of broadcasting to grad's shape.
+Tensor sum_to(const Tensor& grad, const Shape& shape);
+// The reduced dims as a sorted list of non-negative dims (all dims when `dims` is empty);
+// throws naming `op` on a repeated or out-of-range dim.
+Shape reduction_dims(const Shape& dims, std::int64_t rank, std::string_view op);
+// Count of elements folded into each output of a reduction over `dims`.
+std::int64_t reduction_count(const Shape& sizes, const Shape& dims);
+
+// --- linear algebra ---------------------------------------------------------------------------
+// PyTorch's matmul: 1-D and 2-D operands, and batched with broadcast batch dims.
+Tensor matmul(const Tensor& a, const Tensor& b);
+
+// --- in place (write through views; bump the storage version) ----------------------------------
+void fill_(const Tensor& t, Scalar value);
+void copy_(const Tensor& dst, const Tensor& src);  // src broadcasts to dst's shape
+// dst = dst op other; other broadcasts to dst's shape; the result must fit dst's dtype.
+void binary_(BinaryOp op, const Tensor& dst, const Tensor& other);
+void binary_(BinaryOp op, const Tensor& dst, Scalar other);
+void add_scaled_(const Tensor& dst, const Tensor& other, Scalar alpha);  // dst += alpha * other
+
+}  // namespace tg::native

@@ -1,0 +1,147 @@
+// The Tensor handle's own methods (queries, element access) and the factories. Layer: core.
+#include "tapegrad/core/tensor.h"
+
+#include <cmath>
+#include <cstring>
+
+#include "tapegrad/core/loop.h"
+#include "tapegrad/core/native.h"
+
+namespace tg {
+
+Tensor Tensor::empty(const Shape& sizes, DType dtype) {
+  for (std::int64_t s : sizes) TG_CHECK(s >= 0, "[empty] expected non-negative sizes, got {}", sizes);
+  const std::int64_t numel = numel_of(sizes), item = static_cast<std::int64_t>(itemsize(dtype));
+  TG_CHECK(numel <= static_cast<std::int64_t>(kMaxStorageBytes) / item,
+           "[empty] shape {} of {} needs {} elements of {} bytes, more than a storage can hold ({} bytes)", sizes,
+           dtype_name(dtype), numel, item, kMaxStorageBytes);
+  auto impl = std::make_shared<TensorImpl>();
+  impl->storage = std::make_shared<Storage>(static_cast<std::size_t>(numel * item));
+  impl->sizes = sizes;
+  impl->strides = contiguous_strides(sizes);
+  impl->dtype = dtype;
+  return Tensor(std::move(impl));
+}
+
+Tensor Tensor::make_view(std::shared_ptr<Storage> storage, Shape sizes, Shape strides, std::int64_t offset,
+                         DType dtype) {
+  auto impl = std::make_shared<TensorImpl>();
+  impl->storage = std::move(storage);
+  impl->sizes = std::move(sizes);
+  impl->strides = std::move(strides);
+  impl->offset = offset;
+  impl->dtype = dtype;
+  return Tensor(std::move(impl));
+}
+
+const TensorImpl& Tensor::checked() const {
+  TG_CHECK(impl_ != nullptr, "[Tensor] the tensor is undefined (default-constructed)");
+  return *impl_;
+}
+
+std::int64_t Tensor::size(std::int64_t d) const {
+  TG_CHECK(dim() > 0, "[size] a 0-dim tensor has no dimension {}", d);
+  return sizes()[wrap_dim(d, dim(), "size")];
+}
+
+std::int64_t Tensor::stride(std::int64_t d) const {
+  TG_CHECK(dim() > 0, "[stride] a 0-dim tensor has no dimension {}", d);
+  return strides()[wrap_dim(d, dim(), "stride")];
+}
+
+bool Tensor::shares_storage(const Tensor& other) const {
+  return defined() && other.defined() && impl_->storage == other.impl_->storage;
+}
+
+bool Tensor::requires_grad() const {
+  const AutogradMetaInterface* meta = checked().autograd.get();
+  return meta && meta->requires_grad();
+}
+
+std::string Tensor::grad_fn_name() const {
+  const AutogradMetaInterface* meta = checked().autograd.get();
+  return meta ? meta->grad_fn_name() : std::string();
+}
+
+void* Tensor::raw_data() const {
+  const TensorImpl& i = checked();
+  return static_cast<char*>(i.storage->data()) + i.offset * static_cast<std::int64_t>(itemsize(i.dtype));
+}
+
+namespace detail {
+
+void gather_elements(const Tensor& t, void* out, DType to) {
+  if (t.numel() == 0) return;
+  Tensor src = t.dtype() == to ? t : native::to(t, to);
+  Tensor c = native::contiguous(src);
+  std::memcpy(out, c.raw_data(), static_cast<std::size_t>(c.numel()) * itemsize(to));
+}
+
+}  // namespace detail
+
+// --- factories --------------------------------------------------------------------------------
+
+Tensor empty(const Shape& sizes, DType dtype) { return Tensor::empty(sizes, dtype); }
+
+Tensor full(const Shape& sizes, Scalar value, DType dtype) {
+  Tensor t = Tensor::empty(sizes, dtype);
+  native::fill_(t, value);
+  return t;
+}
+
+Tensor zeros(const Shape& sizes, DType dtype) {
+  Tensor t = Tensor::empty(sizes, dtype);
+  std::memset(t.raw_data(), 0, static_cast<std::size_t>(t.numel()) * itemsize(dtype));
+  return t;
+}
+
+Tensor ones(const Shape& sizes, DType dtype) { return full(sizes, 1, dtype); }
+Tensor zeros_like(const Tensor& t) { return zeros(t.sizes(), t.dtype()); }
+Tensor ones_like(const Tensor& t) { return ones(t.sizes(), t.dtype()); }
+Tensor empty_like(const Tensor& t) { return empty(t.sizes(), t.dtype()); }
+Tensor full_like(const Tensor& t, Scalar value) { return full(t.sizes(), value, t.dtype()); }
+
+Tensor arange(Scalar end) { return arange(0, end, 1); }
+
+Tensor arange(Scalar start, Scalar end, Scalar step) {
+  bool integral = start.is_integral() && end.is_integral() && step.is_integral();
+  return arange(start, end, step, integral ? kInt64 : kFloat32);
+}
+
+Tensor arange(Scalar start, Scalar end, Scalar step, DType dtype) {
+  double s = start.to_double(), e = end.to_double(), st = step.to_double();
+  TG_CHECK(st != 0, "[arange] step must be nonzero");
+  TG_CHECK(std::isfinite(s) && std::isfinite(e), "[arange] unsupported range: {} -> {}", s, e);
+  TG_CHECK((st > 0 && e >= s) || (st < 0 && e <= s),
+           "[arange] upper bound and larger bound inconsistent with step sign (start {}, end {}, step {})", s, e, st);
+  std::int64_t n = static_cast<std::int64_t>(std::ceil((e - s) / st));
+  Tensor t = Tensor::empty({n}, dtype);
+  dispatch(dtype, [&]<class T>() {
+    T* p = t.data_ptr<T>();
+    if constexpr (std::is_same_v<T, std::int64_t>) {
+      std::int64_t a = start.to_int(), b = step.to_int();
+      for (std::int64_t i = 0; i < n; ++i) p[i] = a + i * b;
+    } else {
+      for (std::int64_t i = 0; i < n; ++i) p[i] = static_cast<T>(s + static_cast<double>(i) * st);
+    }
+  });
+  return t;
+}
+
+template <class T>
+Tensor tensor(const std::vector<T>& values, const Shape& sizes) {
+  for (std::int64_t s : sizes) TG_CHECK(s >= 0, "[tensor] expected non-negative sizes, got {}", sizes);
+  TG_CHECK(numel_of(sizes) == static_cast<std::int64_t>(values.size()),
+           "[tensor] shape {} needs {} values, got {}", sizes, numel_of(sizes), values.size());
+  Tensor t = Tensor::empty(sizes, dtype_of<T>());
+  if (!values.empty()) std::memcpy(t.raw_data(), values.data(), values.size() * sizeof(T));
+  return t;
+}
+
+template Tensor tensor<float>(const std::vector<float>&, const Shape&);
+template Tensor tensor<double>(const std::vector<double>&, const Shape&);
+template Tensor tensor<std::int64_t>(const std::vector<std::int64_t>&, const Shape&);
+
+Tensor scalar_tensor(Scalar value, DType dtype) { return full({}, value, dtype); }
+
+}  // namespace tg

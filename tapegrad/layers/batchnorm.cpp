@@ -1,0 +1,303 @@
+// batch_norm: PyTorch's functional batch normalization over dim 1 of [N, C, *] inputs, with the
+// hand-derived backward recorded as one tape entry (NativeBatchNormBackward0).
+// Layer: layers; must not know modules or optimizers.
+#include <algorithm>
+#include <array>
+#include <cmath>
+#include <cstdint>
+#include <utility>
+#include <vector>
+
+#include "tapegrad/autograd/tape.h"
+#include "tapegrad/core/native.h"
+#include "tapegrad/core/parallel.h"
+#include "tapegrad/layers/functional.h"
+
+namespace tg {
+
+namespace {
+
+// --- kernels: N batch, C channels, S = L or H·W spatial (1 for [N, C]), M = N·S per channel ---
+// Channel c of sample n is the contiguous run x[(n·C + c)·S, + S). Every pass walks the runs in
+// address order (n outer, c inner), which streams from memory much faster than finishing one
+// channel at a time, and threads split the samples. The per-channel sums are formed over
+// kBlocks fixed blocks of samples and added in block order, so results do not depend on the
+// thread count. For [N, C] (S = 1) the runs are single values: the passes walk whole rows,
+// vectorized over the channels, with one accumulator per channel, on one thread.
+
+// A run's sums go into kLanes lanes (element i into lane i mod kLanes; the last S mod kLanes
+// elements into a tail sum), in T; the lanes then fold to four, added into the channel's four
+// running sums in double, added pairwise once per channel. The lanes vectorize as independent
+// accumulators (a single one would wait on the add latency at every step), and the result does
+// not depend on the vector width.
+constexpr std::int64_t kLanes = 16;
+using Lanes = std::array<double, 4>;
+
+template <class T>
+void flush(const T (&a)[kLanes], T tail, Lanes& acc) {
+  for (std::int64_t j = 0; j < 4; ++j) acc[j] += static_cast<double>((a[j] + a[j + 4]) + (a[j + 8] + a[j + 12]));
+  acc[0] += static_cast<double>(tail);
+}
+
+double fold(const Lanes& acc) { return (acc[0] + acc[2]) + (acc[1] + acc[3]); }
+
+// acc += Σ f(i) over the run i in [0, S).
+template <class T, class F>
+void add_run(std::int64_t S, F f, Lanes& acc) {
+  T a[kLanes] = {}, tail = 0;
+  std::int64_t i = 0;
+  for (; i + kLanes <= S; i += kLanes)
+#pragma omp simd
+    for (std::int64_t j = 0; j < kLanes; ++j) a[j] += f(i + j);
+  for (; i < S; ++i) tail += f(i);
+  flush(a, tail, acc);
+}
+
+// sum_dy += Σ dy and sum_dy_xmu += Σ dy·(x − mu) over a run, in one sweep.
+template <class T>
+void add_run_dy(const T* dy, const T* x, T mu, std::int64_t S, Lanes& sum_dy, Lanes& sum_dy_xmu) {
+  T a[kLanes] = {}, b[kLanes] = {}, tail_a = 0, tail_b = 0;
+  std::int64_t i = 0;
+  for (; i + kLanes <= S; i += kLanes)
+#pragma omp simd
+    for (std::int64_t j = 0; j < kLanes; ++j) {
+      a[j] += dy[i + j];
+      b[j] += dy[i + j] * (x[i + j] - mu);
+    }
+  for (; i < S; ++i) {
+    tail_a += dy[i];
+    tail_b += dy[i] * (x[i] - mu);
+  }
+  flush(a, tail_a, sum_dy);
+  flush(b, tail_b, sum_dy_xmu);
+}
+
+// Two per-channel sums over all runs: add(n, c, sums) adds run (n, c) into sums[0] and sums[1].
+constexpr std::int64_t kBlocks = 8;
+using Sums = std::array<Lanes, 2>;
+
+template <class Add>
+std::vector<Sums> channel_sums(std::int64_t N, std::int64_t C, std::int64_t work, Add add) {
+  const std::int64_t B = std::min(N, kBlocks);
+  std::vector<Sums> part(static_cast<std::size_t>(B * C), Sums{});
+  parallel_for(0, B, work, [&](std::int64_t lo, std::int64_t hi) {
+    for (std::int64_t b = lo; b < hi; ++b)
+      for (std::int64_t n = b * N / B; n < (b + 1) * N / B; ++n)
+        for (std::int64_t c = 0; c < C; ++c) add(n, c, part[static_cast<std::size_t>(b * C + c)]);
+  });
+  std::vector<Sums> total(static_cast<std::size_t>(C), Sums{});
+  for (std::int64_t b = 0; b < B; ++b)
+    for (std::int64_t c = 0; c < C; ++c)
+      for (std::size_t k = 0; k < 2; ++k)
+        for (std::size_t j = 0; j < 4; ++j) total[c][k][j] += part[static_cast<std::size_t>(b * C + c)][k][j];
+  return total;
+}
+
+// y = x·scale[c] + shift[c] over the runs of samples [lo, hi). Not inlined: inside the forward's
+// parallel lambda GCC made this loop a fifth slower.
+template <class T>
+[[gnu::noinline]] void normalize_rows(T* y, const T* x, const T* scale, const T* shift, std::int64_t lo, std::int64_t hi,
+                                      std::int64_t C, std::int64_t S) {
+  for (std::int64_t n = lo; n < hi; ++n)
+    for (std::int64_t c = 0; c < C; ++c) {
+      const T* xr = x + (n * C + c) * S;
+      T* yr = y + (n * C + c) * S;
+      const T sc = scale[c], sh = shift[c];
+#pragma omp simd
+      for (std::int64_t i = 0; i < S; ++i) yr[i] = xr[i] * sc + sh;
+    }
+}
+
+// Training: mean and biased var of each channel, two-pass (never E[x²] − E[x]²). Eval: mean and
+// var come in holding the running statistics. Then, in one pass,
+//   y = x·scale + shift,  scale = weight·rstd,  shift = bias − mean·scale,  rstd = 1/sqrt(var + eps).
+template <class T>
+void batch_norm_forward(T* y, T* mean, T* var, T* rstd, const T* x, const T* weight, const T* bias, std::int64_t N,
+                        std::int64_t C, std::int64_t S, double eps, bool training) {
+  const double M = static_cast<double>(N * S);
+  auto affine = [&](std::int64_t c, T& scale, T& shift) {
+    rstd[c] = static_cast<T>(1.0 / std::sqrt(static_cast<double>(var[c]) + eps));
+    scale = (weight ? weight[c] : T(1)) * rstd[c];
+    shift = (bias ? bias[c] : T(0)) - mean[c] * scale;
+  };
+  if (S == 1) {
+    std::vector<double> acc(static_cast<std::size_t>(C), 0.0);
+    std::vector<T> scale(static_cast<std::size_t>(C)), shift(static_cast<std::size_t>(C));
+    if (training) {
+      for (std::int64_t n = 0; n < N; ++n)  // pass 1: mean
+        for (std::int64_t c = 0; c < C; ++c) acc[c] += static_cast<double>(x[n * C + c]);
+      for (std::int64_t c = 0; c < C; ++c) mean[c] = static_cast<T>(acc[c] / M), acc[c] = 0;
+      for (std::int64_t n = 0; n < N; ++n)  // pass 2: Σ (x − mean)²
+        for (std::int64_t c = 0; c < C; ++c) {
+          T d = x[n * C + c] - mean[c];
+          acc[c] += static_cast<double>(d * d);
+        }
+      for (std::int64_t c = 0; c < C; ++c) var[c] = static_cast<T>(acc[c] / M);
+    }
+    for (std::int64_t c = 0; c < C; ++c) affine(c, scale[c], shift[c]);
+    for (std::int64_t n = 0; n < N; ++n)  // pass 3: normalize and affine
+      for (std::int64_t c = 0; c < C; ++c) y[n * C + c] = x[n * C + c] * scale[c] + shift[c];
+    return;
+  }
+  const std::int64_t work = N * C * S;
+  auto run = [&](std::int64_t n, std::int64_t c) { return x + (n * C + c) * S; };
+  if (training) {
+    std::vector<Sums> sum = channel_sums(N, C, work, [&](std::int64_t n, std::int64_t c, Sums& acc) {  // pass 1
+      const T* xr = run(n, c);
+      add_run<T>(S, [xr](std::int64_t i) { return xr[i]; }, acc[0]);
+    });
+    for (std::int64_t c = 0; c < C; ++c) mean[c] = static_cast<T>(fold(sum[c][0]) / M);
+    std::vector<Sums> sq = channel_sums(N, C, work, [&](std::int64_t n, std::int64_t c, Sums& acc) {  // pass 2
+      const T* xr = run(n, c);
+      const T mu = mean[c];
+      add_run<T>(S, [xr, mu](std::int64_t i) { return (xr[i] - mu) * (xr[i] - mu); }, acc[0]);
+    });
+    for (std::int64_t c = 0; c < C; ++c) var[c] = static_cast<T>(fold(sq[c][0]) / M);
+  }
+  std::vector<T> scale(static_cast<std::size_t>(C)), shift(static_cast<std::size_t>(C));
+  for (std::int64_t c = 0; c < C; ++c) affine(c, scale[c], shift[c]);
+  parallel_for(0, N, work, [&](std::int64_t lo, std::int64_t hi) {  // pass 3: normalize and affine
+    normalize_rows(y, x, scale.data(), shift.data(), lo, hi, C, S);
+  });
+}
+
+// xhat = (x − mean) · rstd, y = weight · xhat + bias; per channel, over M values:
+//   dbias = Σ dy,  dweight = Σ dy·xhat,
+//   training: dx = weight·rstd/M · (M·dy − dbias − xhat·dweight)   (mean and rstd depend on x)
+//   eval:     dx = weight·rstd · dy                                (they are constants)
+// Pass 1 forms the two sums, pass 2 writes dx = a·dy + b·(x − mean) + k with per-channel a, b, k.
+// dx, dweight, dbias may be null (not wanted); x may be null when neither needs it.
+template <class T>
+void batch_norm_backward(T* dx, T* dweight, T* dbias, const T* dy, const T* x, const T* mean, const T* rstd,
+                         const T* weight, std::int64_t N, std::int64_t C, std::int64_t S, bool training) {
+  const double M = static_cast<double>(N * S);
+  const bool need_sums = dweight || dbias || (dx && training);
+  // From Σ dy and Σ dy·(x − mean): dbias, dweight, and dx's coefficients.
+  auto finish = [&](std::int64_t c, double sum_dy, double sum_dy_xmu, T& a, T& b, T& k) {
+    const double r = static_cast<double>(rstd[c]), dw = sum_dy_xmu * r;  // dw = Σ dy·xhat
+    if (dbias) dbias[c] = static_cast<T>(sum_dy);
+    if (dweight) dweight[c] = static_cast<T>(dw);
+    const double wr = static_cast<double>(weight ? weight[c] : T(1)) * r;
+    a = static_cast<T>(wr);  // dx = wr·(dy − dbias/M − (x − mean)·rstd·dweight/M)
+    b = training ? static_cast<T>(-wr * r * dw / M) : T(0);
+    k = training ? static_cast<T>(-wr * sum_dy / M) : T(0);
+  };
+  if (S == 1) {
+    std::vector<double> sum_dy(static_cast<std::size_t>(C), 0.0), sum_dy_xmu(static_cast<std::size_t>(C), 0.0);
+    std::vector<T> a(static_cast<std::size_t>(C)), b(static_cast<std::size_t>(C)), k(static_cast<std::size_t>(C));
+    for (std::int64_t n = 0; n < N && need_sums; ++n)  // pass 1: Σ dy and Σ dy·(x − mean)
+      for (std::int64_t c = 0; c < C; ++c) {
+        sum_dy[c] += static_cast<double>(dy[n * C + c]);
+        if (x) sum_dy_xmu[c] += static_cast<double>(dy[n * C + c] * (x[n * C + c] - mean[c]));
+      }
+    for (std::int64_t c = 0; c < C; ++c) finish(c, sum_dy[c], sum_dy_xmu[c], a[c], b[c], k[c]);
+    for (std::int64_t n = 0; n < N && dx; ++n)  // pass 2: dx
+      for (std::int64_t c = 0; c < C; ++c)
+        dx[n * C + c] = training ? a[c] * dy[n * C + c] + b[c] * (x[n * C + c] - mean[c]) + k[c] : a[c] * dy[n * C + c];
+    return;
+  }
+  const std::int64_t work = N * C * S;
+  std::vector<Sums> sums(static_cast<std::size_t>(C), Sums{});
+  if (need_sums)
+    sums = channel_sums(N, C, work, [&](std::int64_t n, std::int64_t c, Sums& acc) {  // pass 1: Σ dy, Σ dy·(x − mean)
+      const T* dyr = dy + (n * C + c) * S;
+      if (x) add_run_dy(dyr, x + (n * C + c) * S, mean[c], S, acc[0], acc[1]);
+      else add_run<T>(S, [dyr](std::int64_t i) { return dyr[i]; }, acc[0]);
+    });
+  std::vector<T> a(static_cast<std::size_t>(C)), b(static_cast<std::size_t>(C)), k(static_cast<std::size_t>(C));
+  for (std::int64_t c = 0; c < C; ++c) finish(c, fold(sums[c][0]), fold(sums[c][1]), a[c], b[c], k[c]);
+  if (!dx) return;
+  parallel_for(0, N, work, [&](std::int64_t lo, std::int64_t hi) {  // pass 2: dx
+    for (std::int64_t n = lo; n < hi; ++n)
+      for (std::int64_t c = 0; c < C; ++c) {
+        const T* dyr = dy + (n * C + c) * S;
+        T* dxr = dx + (n * C + c) * S;
+        const T ac = a[c], bc = b[c], kc = k[c], mu = mean[c];
+        if (training) {
+          const T* xr = x + (n * C + c) * S;
+#pragma omp simd
+          for (std::int64_t i = 0; i < S; ++i) dxr[i] = ac * dyr[i] + bc * (xr[i] - mu) + kc;
+        } else {
+#pragma omp simd
+          for (std::int64_t i = 0; i < S; ++i) dxr[i] = ac * dyr[i];
+        }
+      }
+  });
+}
+
+// --- the differentiable function ------------------------------------------------------------------
+
+void check_batch_norm(const Tensor& x, const Tensor& running_mean, const Tensor& running_var, const Tensor& weight,
+                      const Tensor& bias, bool training) {
+  TG_CHECK(x.dim() >= 2 && x.dim() <= 5,
+           "[batch_norm] expected input of shape [N, C], [N, C, L] or [N, C, H, W] (2 to 5 dims), got {}", x.sizes());
+  TG_CHECK(is_floating(x.dtype()), "[batch_norm] expected a floating point input, got {}", dtype_name(x.dtype()));
+  const std::int64_t C = x.size(1);
+  const std::pair<const char*, const Tensor*> params[] = {
+      {"running_mean", &running_mean}, {"running_var", &running_var}, {"weight", &weight}, {"bias", &bias}};
+  for (const auto& [name, t] : params) {
+    if (!t->defined()) continue;
+    TG_CHECK(t->sizes() == Shape{C}, "[batch_norm] expected {} of shape [{}] (C = {} for input {}), got {}", name, C,
+             C, x.sizes(), t->sizes());
+    TG_CHECK(t->dtype() == x.dtype(), "[batch_norm] expected {} of dtype {} (the input's), got {}", name,
+             dtype_name(x.dtype()), dtype_name(t->dtype()));
+  }
+  TG_CHECK(running_mean.defined() == running_var.defined(),
+           "[batch_norm] expected running_mean and running_var both defined or both undefined, got only {}",
+           running_mean.defined() ? "running_mean" : "running_var");
+  TG_CHECK(training || running_mean.defined(),
+           "[batch_norm] expected running_mean and running_var in evaluation mode (training=false), got none");
+  TG_CHECK(!training || x.size(0) * numel_of(Shape(x.sizes().begin() + 2, x.sizes().end())) != 1,
+           "[batch_norm] Expected more than 1 value per channel when training, got input size {}", x.sizes());
+}
+
+}  // namespace
+
+Tensor batch_norm(const Tensor& x, const Tensor& running_mean, const Tensor& running_var, const Tensor& weight,
+                  const Tensor& bias, bool training, double momentum, double eps) {
+  check_batch_norm(x, running_mean, running_var, weight, bias, training);
+  const DType dtype = x.dtype();
+  const std::int64_t N = x.size(0), C = x.size(1), S = numel_of(Shape(x.sizes().begin() + 2, x.sizes().end()));
+  Tensor xc = native::contiguous(x);
+  Tensor wc = weight.defined() ? native::contiguous(weight) : Tensor();
+  Tensor bc = bias.defined() ? native::contiguous(bias) : Tensor();
+  // Per-channel statistics, snapshots (eval copies the running ones: backward must not see later updates).
+  Tensor mean = training ? Tensor::empty({C}, dtype) : native::clone(running_mean);
+  Tensor var = training ? Tensor::empty({C}, dtype) : native::clone(running_var);
+  Tensor rstd = Tensor::empty({C}, dtype);
+  Tensor y = Tensor::empty(x.sizes(), dtype);
+  dispatch_floating(dtype, [&]<class T>() {
+    batch_norm_forward<T>(y.data_ptr<T>(), mean.data_ptr<T>(), var.data_ptr<T>(), rstd.data_ptr<T>(),
+                          xc.data_ptr<T>(), wc.defined() ? wc.data_ptr<T>() : nullptr,
+                          bc.defined() ? bc.data_ptr<T>() : nullptr, N, C, S, eps, training);
+  });
+  // running = (1 − momentum)·running + momentum·batch; an empty batch leaves them, as in PyTorch.
+  if (training && running_mean.defined() && N * S > 0) {
+    const double m = static_cast<double>(N * S);
+    native::binary_(native::BinaryOp::Mul, running_mean, 1.0 - momentum);
+    native::add_scaled_(running_mean, mean, momentum);
+    native::binary_(native::BinaryOp::Mul, running_var, 1.0 - momentum);
+    native::add_scaled_(running_var, var, momentum * m / (m - 1.0));  // the unbiased batch variance
+  }
+
+  const bool gx = x.requires_grad(), gw = weight.defined() && weight.requires_grad();
+  const bool gb = bias.defined() && bias.requires_grad();
+  Tensor x_saved = gw || (gx && training) ? xc : Tensor();  // xhat is recomputed from x, mean and rstd
+  return autograd::record(
+      "NativeBatchNormBackward0", y, {x, weight, bias},
+      [x_saved, wc, mean, rstd, gx, gw, gb, training, shape = x.sizes(), N, C, S](const Tensor& g) {
+        Tensor dy = native::contiguous(g);
+        Tensor dx = gx ? Tensor::empty(shape, dy.dtype()) : Tensor();
+        Tensor dweight = gw ? Tensor::empty({C}, dy.dtype()) : Tensor();
+        Tensor dbias = gb ? Tensor::empty({C}, dy.dtype()) : Tensor();
+        dispatch_floating(dy.dtype(), [&]<class T>() {
+          auto ptr = [](const Tensor& t) { return t.defined() ? t.data_ptr<T>() : nullptr; };
+          batch_norm_backward<T>(ptr(dx), ptr(dweight), ptr(dbias), dy.data_ptr<T>(), ptr(x_saved),
+                                 mean.data_ptr<T>(), rstd.data_ptr<T>(), ptr(wc), N, C, S, training);
+        });
+        return std::vector<Tensor>{dx, dweight, dbias};
+      },
+      {x, weight});
+}
+
+}  // namespace tg

@@ -1,0 +1,25 @@
+// nn::Conv2d: 2-D convolution over [N, C, H, W], weight [out, in/groups, kh, kw], PyTorch's
+// default initialization. Layer: layers.
+#pragma once
+
+#include "tapegrad/layers/functional.h"
+#include "tapegrad/layers/module.h"
+
+namespace tg::nn {
+
+class Conv2d : public Module {
+ public:
+  Conv2d(std::int64_t in_channels, std::int64_t out_channels, Size2 kernel_size, Size2 stride = 1, Size2 padding = 0,
+         bool bias = true, std::int64_t groups = 1);
+  Tensor forward(const Tensor& input) override;
+  void reset_parameters();
+  std::string name() const override { return "Conv2d"; }
+  std::string extra_repr() const override;
+
+  std::int64_t in_channels, out_channels;
+  Size2 kernel_size, stride, padding;
+  std::int64_t groups;
+  Tensor weight, bias;
+};
+
+}  // namespace tg::nn

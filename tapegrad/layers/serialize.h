@@ -1,0 +1,29 @@
+// State dicts as safetensors files: an 8-byte little-endian header length, a JSON header
+// ({name: {dtype, shape, data_offsets}}, plus "__metadata__"), then the raw little-endian data,
+// so PyTorch's and numpy's tools read them. Saving writes a temporary file, flushes it and
+// renames it over the target. Loading is strict and all-or-nothing. Layer: layers.
+#pragma once
+
+#include <map>
+#include <string>
+
+#include "tapegrad/layers/module.h"
+
+namespace tg {
+
+// Writes the module's parameters and buffers (its state_dict).
+void save(const nn::Module& module, const std::string& path);
+// Reads a checkpoint into the module's own tensors (in place, so members like `weight` see the
+// values). Throws naming the file when it is missing, truncated or malformed, and listing every
+// missing key, unexpected key and shape or dtype mismatch ("1.weight: checkpoint [6], model
+// [10, 784]"); on any error the module is unchanged.
+void load(nn::Module& module, const std::string& path);
+
+using Metadata = std::map<std::string, std::string>;
+void save_tensors(const nn::NamedTensors& tensors, const std::string& path, const Metadata& metadata = {});
+// Every tensor of a safetensors file (contiguous copies), in the file's data order.
+nn::NamedTensors load_tensors(const std::string& path, Metadata* metadata = nullptr);
+// Copies a checkpoint's tensors into `targets` by name, strictly, as load(module) does.
+void load_into(const nn::NamedTensors& targets, const nn::NamedTensors& checkpoint, const std::string& path);
+
+}  // namespace tg
