@@ -1,6 +1,7 @@
-// LeNet-BN training as d2l runs it (train_ch6): the model, one epoch of SGD with metrics, test
-// accuracy, metrics CSV and SVG plot, and checkpoints that make an interrupted run resume
-// bit-identically. Shared by apps/lenet_bn and its tests. Layer: apps.
+// LeNet-BN training as d2l runs it (train_ch6): the model, epochs of SGD with metrics, test
+// accuracy, and a checkpoint after every epoch from which an interrupted run resumes
+// bit-identically (apps/lenet/checkpoint.h). Shared by apps/lenet_bn, its tests and bench/.
+// Layer: apps.
 #pragma once
 
 #include <functional>
@@ -10,6 +11,7 @@
 
 #include <tapegrad.h>
 
+#include "apps/lenet/report.h"
 #include "tapegrad/data/dataset.h"
 
 namespace lenet {
@@ -18,15 +20,6 @@ enum class BatchNormKind { Builtin, Scratch };
 
 // d2l's LeNet with batch normalization, Xavier-uniform weights (biases keep PyTorch's default).
 tg::nn::Sequential make_lenet_bn(BatchNormKind bn = BatchNormKind::Builtin);
-
-struct EpochMetrics {
-  std::int64_t epoch = 0;   // 1-based
-  double train_loss = 0;    // mean over the epoch's batches, as d2l
-  double train_acc = 0;
-  double test_acc = 0;
-  double seconds = 0;       // training only
-  double examples_per_sec = 0;
-};
 
 struct TrainOptions {
   std::int64_t epochs = 10;
@@ -55,12 +48,5 @@ std::vector<EpochMetrics> train(const tg::data::Dataset& train_set, const tg::da
 
 // Fraction of correct argmax predictions, in eval mode without recording.
 double evaluate_accuracy(tg::nn::Module& net, const tg::data::Dataset& data, std::int64_t batch_size);
-
-// "epoch,train_loss,train_acc,test_acc,seconds,examples_per_sec" and one row per epoch.
-std::string metrics_csv(const std::vector<EpochMetrics>& metrics);
-// An SVG line chart of train loss, train acc and test acc against epochs, like d2l's Animator.
-std::string metrics_svg(const std::vector<EpochMetrics>& metrics);
-// Writes text to a file (through a temporary file and a rename); throws naming the path.
-void write_text_file(const std::string& path, const std::string& text);
 
 }  // namespace lenet
