@@ -1,6 +1,9 @@
 // batch_norm: PyTorch's functional batch normalization over dim 1 of [N, C, *] inputs, with the
-// hand-derived backward recorded as one tape entry (NativeBatchNormBackward0).
-// Layer: layers; must not know modules or optimizers.
+// hand-derived backward recorded as one tape entry (NativeBatchNormBackward0), and the
+// BatchNorm1d / BatchNorm2d modules.
+// Layer: layers; must not know optimizers.
+#include "tapegrad/layers/batchnorm.h"
+
 #include <algorithm>
 #include <array>
 #include <cmath>
@@ -11,7 +14,7 @@
 #include "tapegrad/autograd/tape.h"
 #include "tapegrad/core/native.h"
 #include "tapegrad/core/parallel.h"
-#include "tapegrad/layers/functional.h"
+#include "tapegrad/layers/init.h"
 
 namespace tg {
 
@@ -299,5 +302,77 @@ Tensor batch_norm(const Tensor& x, const Tensor& running_mean, const Tensor& run
       },
       {x, weight});
 }
+
+// --- the module ---------------------------------------------------------------------------
+
+namespace nn {
+
+BatchNormBase::BatchNormBase(std::int64_t features, BatchNormOptions opts) : num_features(features), options(opts) {
+  TG_CHECK(features > 0, "[BatchNorm] expected a positive num_features, got {}", features);
+  if (options.affine) {
+    weight = register_parameter("weight", empty({features}));
+    bias = register_parameter("bias", empty({features}));
+  }
+  if (options.track_running_stats) {
+    running_mean = register_buffer("running_mean", empty({features}));
+    running_var = register_buffer("running_var", empty({features}));
+    num_batches_tracked = register_buffer("num_batches_tracked", zeros({}, kInt64));
+  }
+  reset_parameters();
+}
+
+void BatchNormBase::reset_running_stats() {
+  if (!options.track_running_stats) return;
+  NoGradGuard no_grad;
+  native::fill_(running_mean, 0);
+  native::fill_(running_var, 1);
+  native::fill_(num_batches_tracked, 0);
+}
+
+void BatchNormBase::reset_parameters() {
+  reset_running_stats();
+  if (options.affine) {
+    init::ones_(weight);
+    init::zeros_(bias);
+  }
+}
+
+Tensor BatchNormBase::forward(const Tensor& input) {
+  check_input(input);
+  TG_CHECK(input.size(1) == num_features, "[{}] expected {} channels (dim 1), got input of shape {}", name(),
+           num_features, input.sizes());
+  double momentum = options.momentum.value_or(0.0);
+  if (is_training() && options.track_running_stats) {
+    NoGradGuard no_grad;
+    native::binary_(native::BinaryOp::Add, num_batches_tracked, 1);
+    if (!options.momentum) momentum = 1.0 / static_cast<double>(num_batches_tracked.item<std::int64_t>());
+  }
+  // Batch statistics in training, and in evaluation too when no running statistics are kept.
+  bool use_batch_stats = is_training() || !options.track_running_stats;
+  return batch_norm(input, running_mean, running_var, weight, bias, use_batch_stats, momentum, options.eps);
+}
+
+std::string BatchNormBase::extra_repr() const {
+  std::string m = options.momentum ? fmt::format("{}", *options.momentum) : "None";
+  return fmt::format("{}, eps={}, momentum={}, affine={}, track_running_stats={}", num_features, options.eps, m,
+                     options.affine ? "True" : "False",
+                     options.track_running_stats ? "True" : "False");
+}
+
+BatchNorm1d::BatchNorm1d(std::int64_t features, BatchNormOptions opts) : BatchNormBase(features, opts) {}
+
+void BatchNorm1d::check_input(const Tensor& input) const {
+  TG_CHECK(input.dim() == 2 || input.dim() == 3, "[BatchNorm1d] expected 2D or 3D input (got {}D input of shape {})",
+           input.dim(), input.sizes());
+}
+
+BatchNorm2d::BatchNorm2d(std::int64_t features, BatchNormOptions opts) : BatchNormBase(features, opts) {}
+
+void BatchNorm2d::check_input(const Tensor& input) const {
+  TG_CHECK(input.dim() == 4, "[BatchNorm2d] expected 4D input (got {}D input of shape {})", input.dim(),
+           input.sizes());
+}
+
+}  // namespace nn
 
 }  // namespace tg

@@ -1,7 +1,9 @@
 // conv2d: the differentiable function that records one "ConvolutionBackward0" entry. float32
 // stride-1 convolutions run the direct kernels of layers/conv2d_direct.h; the others im2col + GEMM
-// over blocks of samples (here), col2im for the input's gradient.
-// Layer: layers; must not depend on modules or optimizers.
+// over blocks of samples (here), col2im for the input's gradient. Then nn::Conv2d.
+// Layer: layers; must not know optimizers.
+#include "tapegrad/layers/conv2d.h"
+
 #include <algorithm>
 #include <vector>
 
@@ -10,8 +12,8 @@
 #include "tapegrad/core/native.h"
 #include "tapegrad/core/parallel.h"
 #include "tapegrad/layers/conv2d_direct.h"
+#include "tapegrad/layers/init.h"
 #include "tapegrad/layers/window.h"
-#include "tapegrad/layers/functional.h"
 
 namespace tg {
 
@@ -338,5 +340,41 @@ Tensor conv2d(const Tensor& x, const Tensor& weight, const Tensor& bias, Size2 s
   if (need_dx) saved.push_back(weight);
   return autograd::record("ConvolutionBackward0", y, {x, weight, bias}, std::move(backward), saved);
 }
+
+// --- the module ---------------------------------------------------------------------------
+
+namespace nn {
+
+Conv2d::Conv2d(std::int64_t in, std::int64_t out, Size2 kernel, Size2 stride_, Size2 padding_, bool with_bias,
+               std::int64_t groups_)
+    : in_channels(in), out_channels(out), kernel_size(kernel), stride(stride_), padding(padding_), groups(groups_) {
+  TG_CHECK(groups > 0 && in % groups == 0 && out % groups == 0,
+           "[Conv2d] in_channels ({}) and out_channels ({}) must be divisible by groups ({})", in, out, groups);
+  TG_CHECK(kernel.h > 0 && kernel.w > 0 && stride.h > 0 && stride.w > 0 && padding.h >= 0 && padding.w >= 0,
+           "[Conv2d] expected positive kernel_size and stride and non-negative padding, got kernel_size={}, "
+           "stride={}, padding={}", format_size2(kernel), format_size2(stride), format_size2(padding));
+  weight = register_parameter("weight", empty({out, in / groups, kernel.h, kernel.w}));
+  if (with_bias) bias = register_parameter("bias", empty({out}));
+  reset_parameters();
+}
+
+void Conv2d::reset_parameters() { init::default_reset_(weight, bias); }
+
+Tensor Conv2d::forward(const Tensor& input) {
+  TG_CHECK(input.dim() == 4 && input.size(1) == in_channels,
+           "[Conv2d] expected input of shape [N, {}, H, W], got {}", in_channels, input.sizes());
+  return conv2d(input, weight, bias, stride, padding, groups);
+}
+
+std::string Conv2d::extra_repr() const {
+  std::string s = fmt::format("{}, {}, kernel_size={}, stride={}", in_channels, out_channels, format_size2(kernel_size),
+                              format_size2(stride));
+  if (padding != Size2(0)) s += ", padding=" + format_size2(padding);
+  if (groups != 1) s += fmt::format(", groups={}", groups);
+  if (!bias.defined()) s += ", bias=False";
+  return s;
+}
+
+}  // namespace nn
 
 }  // namespace tg

@@ -1,9 +1,19 @@
-// nn::Conv2d: 2-D convolution over [N, C, H, W], weight [out, in/groups, kh, kw], PyTorch's
-// default initialization. Layer: layers.
+// conv2d: 2-D convolution over [N, C, H, W] with weight [out, in/groups, kh, kw]; the function
+// (hand-derived backward, one tape entry) and nn::Conv2d with PyTorch's default initialization.
+// Layer: layers.
 #pragma once
 
-#include "tapegrad/layers/functional.h"
 #include "tapegrad/layers/module.h"
+#include "tapegrad/layers/size2.h"
+
+namespace tg {
+
+// x [N, C, H, W], weight [F, C/groups, KH, KW], bias [F] or undefined -> [N, F, OH, OW],
+// OH = (H + 2·pad_h − KH) / stride_h + 1.
+Tensor conv2d(const Tensor& x, const Tensor& weight, const Tensor& bias = {}, Size2 stride = 1, Size2 padding = 0,
+              std::int64_t groups = 1);
+
+}  // namespace tg
 
 namespace tg::nn {
 

@@ -1,6 +1,9 @@
 // dropout: zeroes each element with probability p and scales the kept ones by 1/(1 − p), with
-// the mask drawn from the global generator; one tape entry whose backward reuses the mask.
-// Layer: layers; must not know modules or optimizers.
+// the mask drawn from the global generator; one tape entry whose backward reuses the mask; and
+// nn::Dropout.
+// Layer: layers; must not know optimizers.
+#include "tapegrad/layers/dropout.h"
+
 #include <cstdint>
 #include <vector>
 
@@ -8,7 +11,6 @@
 #include "tapegrad/core/native.h"
 #include "tapegrad/core/parallel.h"
 #include "tapegrad/core/random.h"
-#include "tapegrad/layers/functional.h"
 
 namespace tg {
 
@@ -63,5 +65,19 @@ Tensor dropout(const Tensor& x, double p, bool training) {
       },
       {});
 }
+
+// --- the module ---------------------------------------------------------------------------
+
+namespace nn {
+
+Dropout::Dropout(double p_) : p(p_) {
+  TG_CHECK(p >= 0.0 && p <= 1.0, "[Dropout] dropout probability has to be between 0 and 1, but got {}", p);
+}
+
+Tensor Dropout::forward(const Tensor& input) { return dropout(input, p, is_training()); }
+
+std::string Dropout::extra_repr() const { return fmt::format("p={}, inplace=False", p); }
+
+}  // namespace nn
 
 }  // namespace tg

@@ -76,4 +76,13 @@ void kaiming_normal_(const Tensor& t, double a, const std::string& mode, const s
   init::normal_(t, 0.0, kaiming_std(t, a, mode, nonlinearity));
 }
 
+void default_reset_(const Tensor& weight, const Tensor& bias) {
+  kaiming_uniform_(weight, std::sqrt(5.0));
+  if (bias.defined()) {
+    double fan_in = static_cast<double>(fan_in_and_fan_out(weight).first);
+    double bound = fan_in > 0 ? 1.0 / std::sqrt(fan_in) : 0.0;
+    init::uniform_(bias, -bound, bound);
+  }
+}
+
 }  // namespace tg::nn::init

@@ -27,4 +27,8 @@ void kaiming_uniform_(const Tensor& t, double a = 0.0, const std::string& mode =
 void kaiming_normal_(const Tensor& t, double a = 0.0, const std::string& mode = "fan_in",
                      const std::string& nonlinearity = "leaky_relu");
 
+// PyTorch's reset_parameters for Linear and Conv2d: kaiming_uniform_(a = √5) for the weight,
+// then U(−1/√fan_in, 1/√fan_in) for the bias (when defined).
+void default_reset_(const Tensor& weight, const Tensor& bias);
+
 }  // namespace tg::nn::init

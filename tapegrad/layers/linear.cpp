@@ -1,6 +1,8 @@
 // linear: y = x · weightᵀ + bias over the last dim of x, one GEMM against the weight as stored
-// (PyTorch's [out, in] layout, transposed by the GEMM, never copied), with the hand-derived
+// (PyTorch's [out, in] layout, transposed by the GEMM, never copied), the hand-derived
 // backward as one tape entry. Layer: layers; must not know modules or optimizers.
+#include "tapegrad/layers/linear.h"
+
 #include <algorithm>
 #include <cstdint>
 #include <vector>
@@ -9,7 +11,7 @@
 #include "tapegrad/core/blas.h"
 #include "tapegrad/core/native.h"
 #include "tapegrad/core/parallel.h"
-#include "tapegrad/layers/functional.h"
+#include "tapegrad/layers/init.h"
 
 namespace tg {
 
@@ -117,5 +119,32 @@ Tensor linear(const Tensor& x, const Tensor& weight, const Tensor& bias) {
       },
       {x, weight});
 }
+
+// --- the module ---------------------------------------------------------------------------
+
+namespace nn {
+
+Linear::Linear(std::int64_t in, std::int64_t out, bool with_bias) : in_features(in), out_features(out) {
+  TG_CHECK(in >= 0 && out >= 0, "[Linear] expected non-negative features, got in_features={}, out_features={}", in,
+           out);
+  weight = register_parameter("weight", empty({out, in}));
+  if (with_bias) bias = register_parameter("bias", empty({out}));
+  reset_parameters();
+}
+
+void Linear::reset_parameters() { init::default_reset_(weight, bias); }
+
+Tensor Linear::forward(const Tensor& input) {
+  TG_CHECK(input.dim() >= 1 && input.size(-1) == in_features,
+           "[Linear] expected input of shape [*, {}], got {}", in_features, input.sizes());
+  return linear(input, weight, bias);
+}
+
+std::string Linear::extra_repr() const {
+  return fmt::format("in_features={}, out_features={}, bias={}", in_features, out_features,
+                     bias.defined() ? "True" : "False");
+}
+
+}  // namespace nn
 
 }  // namespace tg

@@ -1,8 +1,16 @@
-// nn::Linear: y = x · weightᵀ + bias, weight [out, in] (PyTorch's layout), PyTorch's default
-// initialization. Layer: layers.
+// linear: y = x · weightᵀ + bias with weight [out, in] (PyTorch's layout); the function
+// (hand-derived backward, one tape entry) and nn::Linear with PyTorch's default initialization.
+// Layer: layers.
 #pragma once
 
 #include "tapegrad/layers/module.h"
+
+namespace tg {
+
+// y = x · wᵀ + b.  x [*, in], weight [out, in], bias [out] or undefined.
+Tensor linear(const Tensor& x, const Tensor& weight, const Tensor& bias = {});
+
+}  // namespace tg
 
 namespace tg::nn {
 

@@ -1,6 +1,8 @@
 // The losses and the softmax family, each a kernel pair with a hand-derived backward recorded as
 // one tape entry: cross_entropy (log-softmax fused with NLL), log_softmax, softmax, mse_loss.
-// Layer: layers; must not know modules or optimizers.
+// Layer: layers; must not know optimizers.
+#include "tapegrad/layers/losses.h"
+
 #include <algorithm>
 #include <cmath>
 #include <cstdint>

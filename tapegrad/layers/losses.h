@@ -1,9 +1,21 @@
-// Loss modules: CrossEntropyLoss (int64 class targets) and MSELoss; called as loss(input,
-// target). Layer: layers.
+// Losses: cross_entropy (fused log-softmax + NLL), mse_loss, and softmax / log_softmax; the
+// functions (hand-derived backwards) and the modules CrossEntropyLoss and MSELoss, called as
+// loss(input, target). Layer: layers.
 #pragma once
 
-#include "tapegrad/layers/functional.h"
 #include "tapegrad/layers/module.h"
+
+namespace tg {
+
+enum class Reduction { None, Mean, Sum };
+
+// Fused log-softmax + NLL. logits [N, C], target int64 [N] of class indices in [0, C).
+Tensor cross_entropy(const Tensor& logits, const Tensor& target, Reduction reduction = Reduction::Mean);
+Tensor log_softmax(const Tensor& x, std::int64_t dim);
+Tensor softmax(const Tensor& x, std::int64_t dim);
+Tensor mse_loss(const Tensor& input, const Tensor& target, Reduction reduction = Reduction::Mean);
+
+}  // namespace tg
 
 namespace tg::nn {
 

@@ -1,6 +1,8 @@
 // avg_pool2d and max_pool2d: kernel pairs over one [H, W] plane at a time, and the differentiable
-// functions that record "AvgPool2DBackward0" / "MaxPool2DWithIndicesBackward0".
-// Layer: layers; must not depend on modules or optimizers.
+// functions that record "AvgPool2DBackward0" / "MaxPool2DWithIndicesBackward0", and the modules.
+// Layer: layers; must not know optimizers.
+#include "tapegrad/layers/pooling.h"
+
 #include <algorithm>
 #include <bit>
 #include <cmath>
@@ -12,7 +14,6 @@
 #include "tapegrad/core/native.h"
 #include "tapegrad/core/parallel.h"
 #include "tapegrad/layers/window.h"
-#include "tapegrad/layers/functional.h"
 
 namespace tg {
 
@@ -255,5 +256,31 @@ Tensor max_pool2d(const Tensor& x, Size2 kernel, std::optional<Size2> stride, Si
   };
   return autograd::record("MaxPool2DWithIndicesBackward0", y, {x}, std::move(backward), {});
 }
+
+// --- the modules ---------------------------------------------------------------------------
+
+namespace nn {
+
+AvgPool2d::AvgPool2d(Size2 kernel, std::optional<Size2> stride_, Size2 padding_)
+    : kernel_size(kernel), stride(stride_.value_or(kernel)), padding(padding_) {}
+
+Tensor AvgPool2d::forward(const Tensor& input) { return avg_pool2d(input, kernel_size, stride, padding); }
+
+std::string AvgPool2d::extra_repr() const {
+  return fmt::format("kernel_size={}, stride={}, padding={}", format_pool_size(kernel_size), format_pool_size(stride),
+                     format_pool_size(padding));
+}
+
+MaxPool2d::MaxPool2d(Size2 kernel, std::optional<Size2> stride_, Size2 padding_)
+    : kernel_size(kernel), stride(stride_.value_or(kernel)), padding(padding_) {}
+
+Tensor MaxPool2d::forward(const Tensor& input) { return max_pool2d(input, kernel_size, stride, padding); }
+
+std::string MaxPool2d::extra_repr() const {
+  return fmt::format("kernel_size={}, stride={}, padding={}, dilation=1, ceil_mode=False", format_pool_size(kernel_size),
+                     format_pool_size(stride), format_pool_size(padding));
+}
+
+}  // namespace nn
 
 }  // namespace tg

@@ -1,11 +1,20 @@
-// nn::AvgPool2d and nn::MaxPool2d over [N, C, H, W]; the stride defaults to the kernel.
-// Layer: layers.
+// avg_pool2d and max_pool2d over [N, C, H, W] (the stride defaults to the kernel); the functions
+// (hand-derived backwards) and nn::AvgPool2d / nn::MaxPool2d. Layer: layers.
 #pragma once
 
 #include <optional>
 
-#include "tapegrad/layers/functional.h"
 #include "tapegrad/layers/module.h"
+#include "tapegrad/layers/size2.h"
+
+namespace tg {
+
+// x [N, C, H, W] -> [N, C, OH, OW]; stride defaults to the kernel. avg_pool2d counts padding
+// zeros in the average (PyTorch's count_include_pad=True); max_pool2d saves its argmax.
+Tensor avg_pool2d(const Tensor& x, Size2 kernel, std::optional<Size2> stride = std::nullopt, Size2 padding = 0);
+Tensor max_pool2d(const Tensor& x, Size2 kernel, std::optional<Size2> stride = std::nullopt, Size2 padding = 0);
+
+}  // namespace tg
 
 namespace tg::nn {
 
