@@ -56,6 +56,20 @@ Tensor unsqueeze_reduced(const Tensor& g, const Shape& input_sizes, const Shape&
 
 Tensor unary_op(const Tensor& x, UnaryOp op) { return native::unary(op, x); }
 
+// record()'s `saved` for a backward that reads no tensor's values (views, sums, casts): an
+// in-place write to the inputs afterwards cannot change what the backward computes.
+const std::vector<Tensor> kSavesNothing;
+
+// An activation whose backward reads only its output y (sigmoid: y·(1 − y), tanh: 1 − y²,
+// relu: [y > 0]), in one fused pass; the output is saved for in-place detection.
+Tensor activation_op(const Tensor& x, UnaryOp op, native::ActivationGrad grad_kind, const char* name) {
+  Tensor out = unary_op(x, op);
+  return record(name, out, {x},
+                [y = native::alias(out), grad_kind](const Tensor& g) {
+                  return Grads{native::activation_backward(grad_kind, g, y)};
+                }, {out});
+}
+
 }  // namespace
 
 // --- views ------------------------------------------------------------------------------------
@@ -64,14 +78,14 @@ Tensor Tensor::view(const Shape& sizes) const {
   Tensor x = *this;
   Tensor out = native::view(x, sizes);
   return record("ViewBackward0", out, {x}, [shape = x.sizes()](const Tensor& g) { return Grads{g.reshape(shape)}; },
-                {});
+                kSavesNothing);
 }
 
 Tensor Tensor::reshape(const Shape& sizes) const {
   Tensor x = *this;
   Tensor out = native::reshape(x, sizes);
   return record(out.shares_storage(x) ? "ReshapeAliasBackward0" : "UnsafeViewBackward0", out, {x},
-                [shape = x.sizes()](const Tensor& g) { return Grads{g.reshape(shape)}; }, {});
+                [shape = x.sizes()](const Tensor& g) { return Grads{g.reshape(shape)}; }, kSavesNothing);
 }
 
 Tensor Tensor::flatten(std::int64_t start_dim, std::int64_t end_dim) const {
@@ -89,14 +103,14 @@ Tensor Tensor::transpose(std::int64_t dim0, std::int64_t dim1) const {
   Tensor x = *this;
   Tensor out = native::transpose(x, dim0, dim1);
   return record("TransposeBackward0", out, {x},
-                [dim0, dim1](const Tensor& g) { return Grads{g.transpose(dim0, dim1)}; }, {});
+                [dim0, dim1](const Tensor& g) { return Grads{g.transpose(dim0, dim1)}; }, kSavesNothing);
 }
 
 Tensor Tensor::t() const {
   TG_CHECK(dim() <= 2, "[t] expects a tensor with <= 2 dimensions, got shape {}", sizes());
   Tensor x = *this;
   Tensor out = dim() < 2 ? native::alias(x) : native::transpose(x, 0, 1);
-  return record("TBackward0", out, {x}, [](const Tensor& g) { return Grads{g.t()}; }, {});
+  return record("TBackward0", out, {x}, [](const Tensor& g) { return Grads{g.t()}; }, kSavesNothing);
 }
 
 Tensor Tensor::permute(const Shape& dims) const {
@@ -105,7 +119,8 @@ Tensor Tensor::permute(const Shape& dims) const {
   Shape inverse(dims.size());
   for (std::size_t i = 0; i < dims.size(); ++i)
     inverse[static_cast<std::size_t>(wrap_dim(dims[i], x.dim(), "permute"))] = static_cast<std::int64_t>(i);
-  return record("PermuteBackward0", out, {x}, [inverse](const Tensor& g) { return Grads{g.permute(inverse)}; }, {});
+  return record(
+      "PermuteBackward0", out, {x}, [inverse](const Tensor& g) { return Grads{g.permute(inverse)}; }, kSavesNothing);
 }
 
 Tensor Tensor::slice(std::int64_t dim, std::int64_t start, std::int64_t end, std::int64_t step) const {
@@ -117,7 +132,7 @@ Tensor Tensor::slice(std::int64_t dim, std::int64_t start, std::int64_t end, std
                   native::copy_(native::slice(gx, dim, start, end, step), g);
                   return Grads{gx};
                 },
-                {});
+                kSavesNothing);
 }
 
 Tensor Tensor::select(std::int64_t dim, std::int64_t index) const {
@@ -127,35 +142,35 @@ Tensor Tensor::select(std::int64_t dim, std::int64_t index) const {
     Tensor gx = zeros(shape, dtype);
     native::copy_(native::select(gx, dim, index), g);
     return Grads{gx};
-  }, {});
+  }, kSavesNothing);
 }
 
 Tensor Tensor::unsqueeze(std::int64_t dim) const {
   Tensor x = *this;
   Tensor out = native::unsqueeze(x, dim);
   return record("UnsqueezeBackward0", out, {x},
-                [shape = x.sizes()](const Tensor& g) { return Grads{g.reshape(shape)}; }, {});
+                [shape = x.sizes()](const Tensor& g) { return Grads{g.reshape(shape)}; }, kSavesNothing);
 }
 
 Tensor Tensor::squeeze() const {
   Tensor x = *this;
   Tensor out = native::squeeze(x);
   return record("SqueezeBackward0", out, {x}, [shape = x.sizes()](const Tensor& g) { return Grads{g.reshape(shape)}; },
-                {});
+                kSavesNothing);
 }
 
 Tensor Tensor::squeeze(std::int64_t dim) const {
   Tensor x = *this;
   Tensor out = native::squeeze(x, dim);
   return record("SqueezeBackward1", out, {x}, [shape = x.sizes()](const Tensor& g) { return Grads{g.reshape(shape)}; },
-                {});
+                kSavesNothing);
 }
 
 Tensor Tensor::expand(const Shape& sizes) const {
   Tensor x = *this;
   Tensor out = native::expand(x, sizes);
   return record("ExpandBackward0", out, {x},
-                [shape = x.sizes()](const Tensor& g) { return Grads{native::sum_to(g, shape)}; }, {});
+                [shape = x.sizes()](const Tensor& g) { return Grads{native::sum_to(g, shape)}; }, kSavesNothing);
 }
 
 // --- copies -----------------------------------------------------------------------------------
@@ -163,12 +178,12 @@ Tensor Tensor::expand(const Shape& sizes) const {
 Tensor Tensor::contiguous() const {
   if (is_contiguous()) return *this;
   Tensor x = *this;
-  return record("CloneBackward0", native::contiguous(x), {x}, [](const Tensor& g) { return Grads{g}; }, {});
+  return record("CloneBackward0", native::contiguous(x), {x}, [](const Tensor& g) { return Grads{g}; }, kSavesNothing);
 }
 
 Tensor Tensor::clone() const {
   Tensor x = *this;
-  return record("CloneBackward0", native::clone(x), {x}, [](const Tensor& g) { return Grads{g}; }, {});
+  return record("CloneBackward0", native::clone(x), {x}, [](const Tensor& g) { return Grads{g}; }, kSavesNothing);
 }
 
 Tensor Tensor::to(DType dtype) const {
@@ -176,7 +191,8 @@ Tensor Tensor::to(DType dtype) const {
   Tensor x = *this;
   Tensor out = native::to(x, dtype);
   if (!is_floating(dtype)) return out;
-  return record("ToCopyBackward0", out, {x}, [d = x.dtype()](const Tensor& g) { return Grads{as_dtype(g, d)}; }, {});
+  return record(
+      "ToCopyBackward0", out, {x}, [d = x.dtype()](const Tensor& g) { return Grads{as_dtype(g, d)}; }, kSavesNothing);
 }
 
 Tensor Tensor::index_select(std::int64_t dim, const Tensor& index) const {
@@ -201,14 +217,14 @@ Tensor Tensor::add(const Tensor& other) const {
   Tensor a = *this, b = other;
   return record("AddBackward0", native::binary(BinaryOp::Add, a, b), {a, b},
                 [la = Like(a), lb = Like(b)](const Tensor& g) { return Grads{reduce_to(g, la), reduce_to(g, lb)}; },
-                {});
+                kSavesNothing);
 }
 
 Tensor Tensor::sub(const Tensor& other) const {
   Tensor a = *this, b = other;
   return record("SubBackward0", native::binary(BinaryOp::Sub, a, b), {a, b},
                 [la = Like(a), lb = Like(b)](const Tensor& g) { return Grads{reduce_to(g, la), reduce_to(-g, lb)}; },
-                {});
+                kSavesNothing);
 }
 
 Tensor Tensor::mul(const Tensor& other) const {
@@ -231,31 +247,31 @@ Tensor Tensor::div(const Tensor& other) const {
 Tensor Tensor::add(Scalar other) const {
   Tensor a = *this;
   return record("AddBackward0", native::binary(BinaryOp::Add, a, other), {a},
-                [d = a.dtype()](const Tensor& g) { return Grads{as_dtype(g, d)}; }, {});
+                [d = a.dtype()](const Tensor& g) { return Grads{as_dtype(g, d)}; }, kSavesNothing);
 }
 
 Tensor Tensor::sub(Scalar other) const {
   Tensor a = *this;
   return record("SubBackward0", native::binary(BinaryOp::Sub, a, other), {a},
-                [d = a.dtype()](const Tensor& g) { return Grads{as_dtype(g, d)}; }, {});
+                [d = a.dtype()](const Tensor& g) { return Grads{as_dtype(g, d)}; }, kSavesNothing);
 }
 
 Tensor Tensor::rsub(Scalar other) const {
   Tensor a = *this;
   return record("RsubBackward1", native::binary(BinaryOp::Sub, other, a), {a},
-                [d = a.dtype()](const Tensor& g) { return Grads{as_dtype(-g, d)}; }, {});
+                [d = a.dtype()](const Tensor& g) { return Grads{as_dtype(-g, d)}; }, kSavesNothing);
 }
 
 Tensor Tensor::mul(Scalar other) const {
   Tensor a = *this;
   return record("MulBackward0", native::binary(BinaryOp::Mul, a, other), {a},
-                [d = a.dtype(), other](const Tensor& g) { return Grads{as_dtype(g * other, d)}; }, {});
+                [d = a.dtype(), other](const Tensor& g) { return Grads{as_dtype(g * other, d)}; }, kSavesNothing);
 }
 
 Tensor Tensor::div(Scalar other) const {
   Tensor a = *this;
   return record("DivBackward0", native::binary(BinaryOp::Div, a, other), {a},
-                [d = a.dtype(), other](const Tensor& g) { return Grads{as_dtype(g / other, d)}; }, {});
+                [d = a.dtype(), other](const Tensor& g) { return Grads{as_dtype(g / other, d)}; }, kSavesNothing);
 }
 
 Tensor Tensor::rdiv(Scalar other) const {
@@ -293,7 +309,8 @@ Tensor Tensor::pow(const Tensor& exponent) const {
 
 Tensor Tensor::neg() const {
   Tensor x = *this;
-  return record("NegBackward0", unary_op(x, UnaryOp::Neg), {x}, [](const Tensor& g) { return Grads{-g}; }, {});
+  return record(
+      "NegBackward0", unary_op(x, UnaryOp::Neg), {x}, [](const Tensor& g) { return Grads{-g}; }, kSavesNothing);
 }
 
 Tensor Tensor::exp() const {
@@ -321,30 +338,15 @@ Tensor Tensor::abs() const {
 }
 
 Tensor Tensor::sigmoid() const {
-  Tensor x = *this;
-  Tensor out = unary_op(x, UnaryOp::Sigmoid);
-  return record("SigmoidBackward0", out, {x},
-                [y = native::alias(out)](const Tensor& g) {
-                  return Grads{native::activation_backward(native::ActivationGrad::Sigmoid, g, y)};
-                }, {out});
+  return activation_op(*this, UnaryOp::Sigmoid, native::ActivationGrad::Sigmoid, "SigmoidBackward0");
 }
 
 Tensor Tensor::tanh() const {
-  Tensor x = *this;
-  Tensor out = unary_op(x, UnaryOp::Tanh);
-  return record("TanhBackward0", out, {x},
-                [y = native::alias(out)](const Tensor& g) {
-                  return Grads{native::activation_backward(native::ActivationGrad::Tanh, g, y)};
-                }, {out});
+  return activation_op(*this, UnaryOp::Tanh, native::ActivationGrad::Tanh, "TanhBackward0");
 }
 
 Tensor Tensor::relu() const {
-  Tensor x = *this;
-  Tensor out = unary_op(x, UnaryOp::Relu);
-  return record("ReluBackward0", out, {x},
-                [y = native::alias(out)](const Tensor& g) {
-                  return Grads{native::activation_backward(native::ActivationGrad::Relu, g, y)};
-                }, {out});
+  return activation_op(*this, UnaryOp::Relu, native::ActivationGrad::Relu, "ReluBackward0");
 }
 
 Tensor Tensor::clamp(Scalar min, Scalar max) const {
@@ -392,7 +394,7 @@ Tensor Tensor::sum(const Shape& dims, bool keepdim) const {
   return record(dims.empty() ? "SumBackward0" : "SumBackward1", native::sum(x, dims, keepdim), {x},
                 [shape = x.sizes(), dims, keepdim](const Tensor& g) {
                   return Grads{native::expand(unsqueeze_reduced(g, shape, dims, keepdim), shape)};
-                }, {});
+                }, kSavesNothing);
 }
 
 Tensor Tensor::mean() const { return mean({}, false); }
@@ -403,7 +405,7 @@ Tensor Tensor::mean(const Shape& dims, bool keepdim) const {
                 [shape = x.sizes(), dims, keepdim](const Tensor& g) {
                   double n = static_cast<double>(native::reduction_count(shape, dims));
                   return Grads{native::expand(unsqueeze_reduced(g, shape, dims, keepdim) / n, shape)};
-                }, {});
+                }, kSavesNothing);
 }
 
 Tensor Tensor::var() const { return var({}, true, false); }

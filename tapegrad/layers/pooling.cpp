@@ -277,7 +277,8 @@ MaxPool2d::MaxPool2d(Size2 kernel, std::optional<Size2> stride_, Size2 padding_)
 Tensor MaxPool2d::forward(const Tensor& input) { return max_pool2d(input, kernel_size, stride, padding); }
 
 std::string MaxPool2d::extra_repr() const {
-  return fmt::format("kernel_size={}, stride={}, padding={}, dilation=1, ceil_mode=False", format_pool_size(kernel_size),
+  return fmt::format("kernel_size={}, stride={}, padding={}, dilation=1, ceil_mode=False",
+                     format_pool_size(kernel_size),
                      format_pool_size(stride), format_pool_size(padding));
 }
 
