@@ -8,7 +8,7 @@ CONTRACT ?= ../shared/contract
 # The contract programs whose features exist so far.
 TOURS    ?= tensor_tour;autograd_tour;seed_notebook;train_tour
 
-.PHONY: all deps configure build test demo contract clean
+.PHONY: all deps configure build test demo stage installed contract clean
 
 all: build
 
@@ -23,12 +23,23 @@ build: configure
 
 test: build
 	ctest --test-dir $(BUILD) --output-on-failure -j $(JOBS)
-	@$(MAKE) --no-print-directory contract
+	@$(MAKE) --no-print-directory installed contract
 
-contract:
+# The library as a user gets it: installed into $(BUILD)/stage.
+stage:
+	@rm -rf $(BUILD)/stage && cmake --install $(BUILD) --prefix $(BUILD)/stage > /dev/null
+
+# A consumer with its own core/tensor.h and data/dataset.h builds against the installed headers.
+installed: stage
+	@rm -rf $(BUILD)/consumer && \
+	  cmake -S tests/consumer -B $(BUILD)/consumer -DCMAKE_BUILD_TYPE=$(TYPE) \
+	        -DCMAKE_PREFIX_PATH=$(abspath $(BUILD)/stage) > /dev/null && \
+	  cmake --build $(BUILD)/consumer -j $(JOBS) && \
+	  ctest --test-dir $(BUILD)/consumer --output-on-failure
+
+contract: stage
 	@if [ -d "$(CONTRACT)" ]; then \
-	  rm -rf $(BUILD)/stage $(BUILD)/contract && \
-	  cmake --install $(BUILD) --prefix $(BUILD)/stage > /dev/null && \
+	  rm -rf $(BUILD)/contract && \
 	  cmake -S $(CONTRACT) -B $(BUILD)/contract -DCMAKE_BUILD_TYPE=$(TYPE) \
 	        -DCMAKE_PREFIX_PATH=$(abspath $(BUILD)/stage) "-DCONTRACT_TOURS=$(TOURS)" > /dev/null && \
 	  cmake --build $(BUILD)/contract -j $(JOBS) && \
