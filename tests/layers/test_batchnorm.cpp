@@ -1,7 +1,8 @@
-// Tests of tg::batch_norm: forward, running statistics and gradients against PyTorch 1.13
-// (bn_loss_refs.inc, from scripts/gen_layer_refs_bn_loss.py) in float32 and float64, float64
-// gradchecks in training and eval mode, agreement with d2l's batch norm written in composed ops,
-// and every bad input. Tags [layers] [gradcheck] [errors].
+// Tests of tg::batch_norm and the BatchNorm modules: forward, running statistics and gradients
+// against PyTorch 1.13 (bn_loss_refs.inc, from scripts/gen_layer_refs_bn_loss.py) in float32 and
+// float64, float64 gradchecks in training and eval mode, agreement with d2l's batch norm written in
+// composed ops, the modules' running statistics and defaults, and every bad input.
+// Tags [layers] [gradcheck] [errors].
 #include <catch2/catch.hpp>
 
 #include <cmath>
@@ -20,6 +21,7 @@
 using Catch::Contains;
 using tg::Shape;
 using tg::Tensor;
+namespace nn = tg::nn;
 
 namespace {
 
@@ -247,4 +249,41 @@ TEST_CASE("batch_norm rejects bad input with the op's name and the shapes", "[la
     CHECK(rv.to_vector<double>() == std::vector<double>(4, 1.0));
     CHECK(rm.storage()->version() == 0);
   }
+}
+
+TEST_CASE("BatchNorm modules keep PyTorch's running statistics", "[layers]") {
+  tg::manual_seed(5);
+  Tensor x = tg::randn({6, 3, 2, 2}) * 2.0 + 1.0;
+  nn::BatchNorm2d bn(3);
+  bn(x);
+  ref::check_close(bn.running_mean, (x.mean({0, 2, 3}) * 0.1).to_vector<double>(), 1e-6);
+  ref::check_close(bn.running_var, (x.var({0, 2, 3}) * 0.1 + 0.9).to_vector<double>(), 1e-6);
+  nn::BatchNorm2d cumulative(3, {.momentum = std::nullopt});
+  cumulative(x);
+  cumulative(x * 3.0);
+  // momentum None: the running mean is the plain average of the batch means
+  ref::check_close(cumulative.running_mean, (x.mean({0, 2, 3}) * 2.0).to_vector<double>(), 1e-5);
+  CHECK(cumulative.num_batches_tracked.item<std::int64_t>() == 2);
+  bn.eval();
+  Tensor y = bn(x);
+  Tensor rm = bn.running_mean.reshape({1, 3, 1, 1}), rv = bn.running_var.reshape({1, 3, 1, 1});
+  ref::check_close(y, ((x - rm) / (rv + 1e-5).sqrt()).to_vector<double>(), 1e-5);
+  CHECK(bn.num_batches_tracked.item<std::int64_t>() == 1);  // eval does not count
+  nn::BatchNorm1d untracked(3, {.track_running_stats = false});
+  untracked.eval();  // no running statistics: batch statistics even in eval
+  Tensor h = tg::randn({8, 3});
+  ref::check_close(untracked(h).mean({0}), {0, 0, 0}, 1e-5);
+  CHECK(untracked.named_buffers().empty());
+}
+
+TEST_CASE("BatchNorm2d starts from PyTorch's weight and running variance of ones", "[layers]") {
+  nn::BatchNorm2d bn(3);
+  CHECK(bn.weight.to_vector<double>() == std::vector<double>{1, 1, 1});
+  CHECK(bn.running_var.to_vector<double>() == std::vector<double>{1, 1, 1});
+}
+
+TEST_CASE("the BatchNorm modules name themselves in shape errors", "[layers][errors]") {
+  CHECK_THROWS_WITH(nn::BatchNorm2d(3)(tg::ones({2, 3, 4})), Contains("[BatchNorm2d]") && Contains("3D"));
+  CHECK_THROWS_WITH(nn::BatchNorm2d(3)(tg::ones({2, 5, 4, 4})), Contains("[BatchNorm2d]") && Contains("5"));
+  CHECK_THROWS_WITH(nn::BatchNorm1d(3)(tg::ones({2, 3, 4, 4})), Contains("[BatchNorm1d]"));
 }

@@ -1,15 +1,13 @@
-// Tests of the functional losses, softmax family, linear and dropout: forward and gradients against
-// PyTorch 1.13 (bn_loss_refs.inc) in float32 and float64, one float64 gradcheck table, dropout's
-// statistics and mask reuse, and every bad input. Tags [layers] [gradcheck] [errors].
+// Tests of the functional losses and the softmax family: forward and gradients against PyTorch
+// 1.13 (bn_loss_refs.inc) in float32 and float64, the threaded path against composed ops, a
+// float64 gradcheck table, and every bad input. Tags [layers] [gradcheck] [errors].
 #include <catch2/catch.hpp>
 
 #include <cmath>
 #include <cstdint>
-#include <functional>
 #include <string>
 #include <vector>
 
-#include "tapegrad/core/native.h"
 #include "tapegrad/layers/functional.h"
 #include "tapegrad.h"
 
@@ -20,9 +18,11 @@ using Catch::Contains;
 using tg::Reduction;
 using tg::Shape;
 using tg::Tensor;
+namespace nn = tg::nn;
 
 namespace {
 
+using ref::Inputs;
 using ref::make;
 using ref::mismatch;
 using ref::tolerance;
@@ -91,67 +91,6 @@ TEST_CASE("mse_loss matches PyTorch, with gradients to input and target", "[laye
   CHECK_FALSE(b.grad().defined());
 }
 
-TEST_CASE("linear matches PyTorch for 1-D, 2-D and 3-D input, with and without bias", "[layers]") {
-  const tg::DType dtype = GENERATE(tg::kFloat32, tg::kFloat64);
-  for (const bn_loss_refs::LinearRef& r : bn_loss_refs::kLinear) {
-    INFO(r.name << " in " << tg::dtype_name(dtype));
-    Tensor x = make(r.x, r.x_shape, dtype, true), weight = make(r.weight, r.weight_shape, dtype, true);
-    Tensor bias = make(r.bias, {r.weight_shape[0]}, dtype, true);
-    Tensor y = tg::linear(x, weight, bias);
-    Shape out = r.x_shape;
-    out.back() = r.weight_shape[0];
-    CHECK(y.sizes() == out);
-    const bool matrix = r.x_shape.size() == 2;
-    CHECK(y.grad_fn_name() == (matrix ? (bias.defined() ? "AddmmBackward0" : "MmBackward0")
-                                      : (bias.defined() ? "ViewBackward0" : "UnsafeViewBackward0")));
-    CHECK(mismatch(y, r.y, tolerance(dtype)) == "");
-    y.backward(make(r.w, out, dtype));
-    CHECK(mismatch(x.grad(), r.dx, tolerance(dtype)) == "");
-    CHECK(mismatch(weight.grad(), r.dweight, tolerance(dtype)) == "");
-    if (bias.defined()) CHECK(mismatch(bias.grad(), r.dbias, tolerance(dtype)) == "");
-  }
-}
-
-TEST_CASE("linear handles empty batches and zero features", "[layers]") {
-  Tensor w = tg::randn({3, 0}).requires_grad_(), b = tg::tensor(std::vector<float>{1, 2, 3}).requires_grad_();
-  Tensor y = tg::linear(tg::zeros({2, 0}), w, b);
-  CHECK(y.to_vector<double>() == std::vector<double>{1, 2, 3, 1, 2, 3});
-  y.sum().backward();
-  CHECK(b.grad().to_vector<double>() == std::vector<double>{2, 2, 2});
-  Tensor w2 = tg::randn({4, 5}).requires_grad_();
-  Tensor e = tg::linear(tg::zeros({0, 5}), w2);
-  CHECK(e.sizes() == Shape{0, 4});
-  e.sum().backward();
-  CHECK(w2.grad().to_vector<double>() == std::vector<double>(20, 0.0));
-}
-
-TEST_CASE("a large linear's two backward GEMMs, one per thread, equal the one-thread result and matmul's", "[layers]") {
-  // At LeNet's first linear (256×256·120 multiply-adds per GEMM) two threads run dx and dweight as
-  // one whole GEMM each, in parallel; one thread runs them in turn. Each GEMM is the same call.
-  tg::manual_seed(21);
-  Tensor x0 = tg::randn({256, 256}), w0 = tg::randn({120, 256}), b0 = tg::randn({120}), gy = tg::randn({256, 120});
-  auto run = [&](int threads) {
-    const int before = tg::get_num_threads();
-    tg::set_num_threads(threads);
-    Tensor x = x0.detach().requires_grad_(), w = w0.detach().requires_grad_(), b = b0.detach().requires_grad_();
-    tg::linear(x, w, b).backward(gy);
-    tg::set_num_threads(before);
-    return std::vector<std::vector<double>>{x.grad().to_vector<double>(), w.grad().to_vector<double>(),
-                                            b.grad().to_vector<double>()};
-  };
-  const std::vector<std::vector<double>> one = run(1), two = run(2);
-  CHECK(one == two);
-  // float64 references: dx = gy · w, dweight = gyᵀ · x, dbias = Σ gy.
-  Tensor gy64 = tg::native::to(gy, tg::kFloat64), x64 = tg::native::to(x0, tg::kFloat64);
-  Tensor w64 = tg::native::to(w0, tg::kFloat64);
-  CHECK(mismatch(tg::native::to(tg::tensor(two[0], {256, 256}), tg::kFloat32), gy64.matmul(w64).to_vector<double>(),
-                 1e-4) == "");
-  CHECK(mismatch(tg::native::to(tg::tensor(two[1], {120, 256}), tg::kFloat32),
-                 gy64.transpose(0, 1).matmul(x64).to_vector<double>(), 1e-4) == "");
-  CHECK(mismatch(tg::native::to(tg::tensor(two[2], {120}), tg::kFloat32), gy64.sum({0}).to_vector<double>(), 1e-4) ==
-        "");
-}
-
 TEST_CASE("large losses and softmax take the threaded path and agree with composed ops", "[layers]") {
   tg::manual_seed(9);
   auto close = [](const Tensor& a, const Tensor& b) { return mismatch(a, b.to_vector<double>(), 1e-12); };
@@ -187,47 +126,9 @@ TEST_CASE("large losses and softmax take the threaded path and agree with compos
   CHECK(close(a1.grad(), a2.grad()) == "");
 }
 
-TEST_CASE("dropout keeps 1 − p of the values, scaled by 1/(1 − p), and reuses its mask", "[layers]") {
-  tg::manual_seed(3);
-  Tensor x = (tg::rand({200, 200}, tg::kFloat64) + 1.0).requires_grad_();  // above the parallel grain
-  Tensor y = tg::dropout(x, 0.3, true);
-  CHECK(y.grad_fn_name() == "NativeDropoutBackward0");
-  std::vector<double> xv = x.to_vector<double>(), yv = y.to_vector<double>();
-  std::size_t zeros = 0;
-  bool scaled = true;
-  for (std::size_t i = 0; i < xv.size(); ++i) {
-    if (yv[i] == 0) ++zeros;
-    else scaled = scaled && std::fabs(yv[i] - xv[i] / 0.7) < 1e-12;
-  }
-  CHECK(scaled);
-  CHECK(static_cast<double>(zeros) / 40000.0 == Approx(0.3).margin(0.01));  // 4.4 sigma
-  y.backward(tg::ones({200, 200}, tg::kFloat64));
-  std::vector<double> want;  // the same mask: 0 where dropped, 1/(1 − p) where kept
-  for (double v : yv) want.push_back(v == 0 ? 0.0 : 1.0 / 0.7);
-  CHECK(x.grad().to_vector<double>() == want);
-
-  tg::manual_seed(11);
-  Tensor a = tg::dropout(x, 0.5, true);
-  tg::manual_seed(11);
-  CHECK(tg::dropout(x, 0.5, true).to_vector<double>() == a.to_vector<double>());
-  CHECK(tg::dropout(x, 1.0, true).to_vector<double>() == std::vector<double>(40000, 0.0));
-  CHECK(tg::dropout(x, 0.5, false).is_same(x));  // eval: the identity, the very tensor
-  CHECK(tg::dropout(x, 0.0, true).is_same(x));
-  Tensor f = tg::dropout(tg::ones({64, 64}), 0.25, true);  // float32 draws its mask in float32
-  CHECK(f.dtype() == tg::kFloat32);
-  CHECK(f.max().item<double>() == Approx(1 / 0.75));
-}
-
-TEST_CASE("losses, softmax, linear and dropout gradcheck in float64", "[layers][gradcheck]") {
-  using Inputs = std::vector<Tensor>;
-  struct Row {
-    const char* name;
-    std::function<Tensor(const Inputs&)> fn;
-    std::vector<Shape> inputs;
-    const char* grad_fn;
-  };
+TEST_CASE("losses and softmax gradcheck in float64", "[layers][gradcheck]") {
   const Tensor target = tg::tensor(std::vector<std::int64_t>{2, 0, 4, 4, 1});
-  const Row rows[] = {
+  ref::check_gradcheck_rows({
       {"cross_entropy mean", [&](const Inputs& in) { return tg::cross_entropy(in[0], target); }, {{5, 5}},
        "NllLossBackward0"},
       {"cross_entropy sum", [&](const Inputs& in) { return tg::cross_entropy(in[0], target, Reduction::Sum); },
@@ -246,27 +147,10 @@ TEST_CASE("losses, softmax, linear and dropout gradcheck in float64", "[layers][
        "MseLossBackward0"},
       {"mse_loss none", [](const Inputs& in) { return tg::mse_loss(in[0], in[1], Reduction::None); },
        {{2, 3}, {2, 3}}, "MseLossBackward0"},
-      {"linear 2-D", [](const Inputs& in) { return tg::linear(in[0], in[1], in[2]); }, {{4, 3}, {5, 3}, {5}},
-       "AddmmBackward0"},
-      {"linear 3-D", [](const Inputs& in) { return tg::linear(in[0], in[1], in[2]); }, {{2, 3, 4}, {2, 4}, {2}},
-       "ViewBackward0"},
-      {"linear no bias", [](const Inputs& in) { return tg::linear(in[0], in[1]); }, {{4, 3}, {2, 3}}, "MmBackward0"},
-      {"dropout", [](const Inputs& in) { tg::manual_seed(5); return tg::dropout(in[0], 0.4, true); }, {{4, 5}},
-       "NativeDropoutBackward0"},
-  };
-  for (const Row& row : rows) {
-    INFO(row.name);
-    tg::manual_seed(2);
-    Inputs inputs;
-    for (const Shape& s : row.inputs) inputs.push_back(tg::randn(s, tg::kFloat64).requires_grad_());
-    CHECK(row.fn(inputs).grad_fn_name() == row.grad_fn);
-    tg::autograd::GradcheckResult result = tg::autograd::gradcheck(row.fn, inputs);
-    CHECK(result.message == "");
-    CHECK(result.ok);
-  }
+  });
 }
 
-TEST_CASE("losses, softmax, linear and dropout reject bad input with the op's name", "[layers][errors]") {
+TEST_CASE("losses and softmax reject bad input with the op's name", "[layers][errors]") {
   Tensor logits = tg::randn({2, 3});
   auto idx = [](std::vector<std::int64_t> v) { return tg::tensor(v); };
   CHECK_THROWS_WITH(tg::cross_entropy(logits, idx({7, 0})), "[cross_entropy] target 7 is out of bounds for 3 classes");
@@ -289,20 +173,8 @@ TEST_CASE("losses, softmax, linear and dropout reject bad input with the op's na
   CHECK_THROWS_WITH(tg::mse_loss(tg::randn({3}), tg::randn({1})), Contains("[mse_loss]") && Contains("[1]"));
   CHECK_THROWS_WITH(tg::mse_loss(tg::randn({3}), tg::randn({3}, tg::kFloat64)),
                     Contains("[mse_loss]") && Contains("float32") && Contains("float64"));
+}
 
-  CHECK_THROWS_WITH(tg::linear(tg::randn({5, 3}), tg::randn({4, 5})),
-                    "[linear] input [5, 3] has 3 features, weight [4, 5] expects 5");
-  CHECK_THROWS_WITH(tg::linear(tg::randn({5, 3}), tg::randn({3})),
-                    Contains("[linear]") && Contains("[out_features, in_features]") && Contains("[3]"));
-  CHECK_THROWS_WITH(tg::linear(tg::randn({5, 3}), tg::randn({4, 3}), tg::randn({5})),
-                    Contains("[linear] expected bias of shape [4] for weight [4, 3], got [5]"));
-  CHECK_THROWS_WITH(tg::linear(tg::randn({5, 3}), tg::randn({4, 3}, tg::kFloat64)),
-                    Contains("[linear]") && Contains("float32") && Contains("float64"));
-  CHECK_THROWS_WITH(tg::linear(tg::scalar_tensor(1.0), tg::randn({4, 3})),
-                    Contains("[linear]") && Contains("[*, in_features]"));
-
-  CHECK_THROWS_WITH(tg::dropout(logits, 1.5), Contains("[dropout]") && Contains("[0, 1]") && Contains("1.5"));
-  CHECK_THROWS_WITH(tg::dropout(logits, -0.1), Contains("[dropout]") && Contains("-0.1"));
-  CHECK_THROWS_WITH(tg::dropout(logits, -0.1, false), Contains("[dropout]"));
-  CHECK_THROWS_WITH(tg::dropout(tg::ones({2}, tg::kInt64), 0.5), Contains("[dropout]") && Contains("int64"));
+TEST_CASE("the loss modules name themselves in errors", "[layers][errors]") {
+  CHECK_THROWS_WITH(nn::CrossEntropyLoss().forward(tg::ones({2})), Contains("[CrossEntropyLoss]"));
 }
