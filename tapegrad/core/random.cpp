@@ -382,24 +382,28 @@ std::uint64_t initial_seed() {
   return g.engine.seed;
 }
 
-Tensor rand(const Shape& sizes, DType dtype) {
-  check_sizes(sizes, "rand");
-  check_floating_dtype(dtype, "rand");
+namespace {
+
+// A fresh floating tensor filled by `fill(t, generator)` under the generator's lock.
+template <class Fill>
+Tensor random_floating(const Shape& sizes, DType dtype, const char* op, Fill fill) {
+  check_sizes(sizes, op);
+  check_floating_dtype(dtype, op);
   Tensor t = Tensor::empty(sizes, dtype);
   Generator& g = generator();
   std::lock_guard lock(g.mutex);
-  uniform_unchecked(t, 0.0, 1.0, g);
+  fill(t, g);
   return t;
 }
 
+}  // namespace
+
+Tensor rand(const Shape& sizes, DType dtype) {
+  return random_floating(sizes, dtype, "rand", [](Tensor& t, Generator& g) { uniform_unchecked(t, 0.0, 1.0, g); });
+}
+
 Tensor randn(const Shape& sizes, DType dtype) {
-  check_sizes(sizes, "randn");
-  check_floating_dtype(dtype, "randn");
-  Tensor t = Tensor::empty(sizes, dtype);
-  Generator& g = generator();
-  std::lock_guard lock(g.mutex);
-  normal_unchecked(t, 0.0, 1.0, g);
-  return t;
+  return random_floating(sizes, dtype, "randn", [](Tensor& t, Generator& g) { normal_unchecked(t, 0.0, 1.0, g); });
 }
 
 Tensor randint(std::int64_t low, std::int64_t high, const Shape& sizes, DType dtype) {
