@@ -1,6 +1,8 @@
 #!/usr/bin/python3
-# Writes tests/core/print_refs.inc: for each case, a C++ expression that builds a tensor with
-# tapegrad's API and the text PyTorch 1.13 prints for the same tensor. Layer: tests (fixtures).
+# Writes tests/core/print_refs.inc and tests/autograd/print_autograd_refs.inc: for each case, a C++
+# expression that builds a tensor with tapegrad's API and the text PyTorch 1.13 prints for the same
+# tensor. The core rows build with tg::native alone (tests/core links without autograd); the rows
+# that print requires_grad=True need autograd's requires_grad_. Layer: tests (fixtures).
 # Run with Debian's python3-torch: /usr/bin/python3 scripts/gen_print_refs.py
 # The one deliberate difference: the suffix reads `dtype=float64`, not `dtype=torch.float64`; the
 # wrapping of suffixes (PyTorch's own _add_suffixes, patched below) is decided on that text.
@@ -10,7 +12,9 @@ import pathlib
 import numpy as np
 import torch
 
-OUT = pathlib.Path(__file__).resolve().parent.parent / "tests" / "core" / "print_refs.inc"
+TESTS = pathlib.Path(__file__).resolve().parent.parent / "tests"
+OUT = TESTS / "core" / "print_refs.inc"
+OUT_AUTOGRAD = TESTS / "autograd" / "print_autograd_refs.inc"
 
 CPP_TYPE = {torch.float32: "float", torch.float64: "double", torch.int64: "std::int64_t"}
 
@@ -48,6 +52,18 @@ def build(t):
     return f"tg::tensor(std::vector<{CPP_TYPE[t.dtype]}>{{{values}}}, {{{shape}}})"
 
 
+def to(expr, dtype):
+    return f"tg::native::to({expr}, tg::{dtype})"
+
+
+def reshape(expr, shape):
+    return f"tg::native::reshape({expr}, {{{shape}}})"
+
+
+def binary(op, expr, scalar):
+    return f"tg::native::binary(tg::native::BinaryOp::{op}, {expr}, {scalar})"
+
+
 def f32(values, shape=None):
     t = torch.tensor(values, dtype=torch.float32)
     return t.reshape(shape) if shape is not None else t
@@ -57,9 +73,10 @@ def main():
     torch.manual_seed(0)
     nan, inf = float("nan"), float("inf")
     cases = []  # (name, torch tensor, C++ expression)
+    autograd_cases = []  # the same, for tensors that require grad
 
     def add(name, t, expr=None):
-        cases.append((name, t, expr if expr is not None else build(t)))
+        (autograd_cases if t.requires_grad else cases).append((name, t, expr if expr is not None else build(t)))
 
     # --- float32 formatting modes ------------------------------------------------------------
     add("f32 fixed", f32([1.5, -2.25, 3.0]))
@@ -113,7 +130,7 @@ def main():
     add("empty f64 [2, 0, 3]", torch.zeros(2, 0, 3, dtype=torch.float64))
 
     # --- nesting ------------------------------------------------------------------------------
-    add("2-D arange", torch.arange(6.0).reshape(2, 3), "tg::arange(6).to(tg::kFloat32).reshape({2, 3})")
+    add("2-D arange", torch.arange(6.0).reshape(2, 3), reshape(to("tg::arange(6)", "kFloat32"), "2, 3"))
     add("2-D random", torch.randn(3, 4))
     add("3-D random", torch.randn(2, 3, 4))
     add("4-D", (torch.arange(24.0).reshape(2, 2, 2, 3) - 11.5) / 4.0)
@@ -124,30 +141,30 @@ def main():
     add("2-D rows wrap", torch.randn(2, 30))
     add("3-D rows wrap", torch.randn(2, 2, 15) * 100)
     add("i64 arange 100", torch.arange(100), "tg::arange(100)")
-    add("f32 1000 not summarized", torch.arange(1000.0), "tg::arange(1000).to(tg::kFloat32)")
+    add("f32 1000 not summarized", torch.arange(1000.0), to("tg::arange(1000)", "kFloat32"))
 
     # --- summarization ------------------------------------------------------------------------
-    add("summarize 1-D 1001", torch.arange(1001.0), "tg::arange(1001).to(tg::kFloat32)")
+    add("summarize 1-D 1001", torch.arange(1001.0), to("tg::arange(1001)", "kFloat32"))
     add("summarize 1-D 2000", torch.randn(2000))
-    add("summarize 1-D 2000 arange", torch.arange(2000.0), "tg::arange(2000).to(tg::kFloat32)")
+    add("summarize 1-D 2000 arange", torch.arange(2000.0), to("tg::arange(2000)", "kFloat32"))
     add("summarize i64 2000", torch.arange(2000) - 1000, "tg::arange(-1000, 1000)")
     add("summarize 2-D 40x40", torch.randn(40, 40))
     add("summarize 2-D 3x1000", torch.randn(3, 1000) * 10)
     add("summarize 2-D 1x2000", torch.arange(2000.0).reshape(1, 2000) / 8,
-        "tg::arange(2000).to(tg::kFloat32).reshape({1, 2000}).div(8.0)")
+        binary("Div", reshape(to("tg::arange(2000)", "kFloat32"), "1, 2000"), "8.0"))
     add("summarize 3-D 10x10x20", torch.arange(2000.0).reshape(10, 10, 20),
-        "tg::arange(2000).to(tg::kFloat32).reshape({10, 10, 20})")
+        reshape(to("tg::arange(2000)", "kFloat32"), "10, 10, 20"))
     add("summarize 3-D 8x8x20 f64", torch.arange(1280.0, dtype=torch.float64).reshape(8, 8, 20) * 1e-3,
-        "tg::arange(1280).to(tg::kFloat64).reshape({8, 8, 20}).mul(1e-3)")
+        binary("Mul", reshape(to("tg::arange(1280)", "kFloat64"), "8, 8, 20"), "1e-3"))
 
     # --- strided views ------------------------------------------------------------------------
     base = torch.randn(3, 4)
-    add("transposed", base.t(), build(base) + ".transpose(0, 1)")
+    add("transposed", base.t(), f"tg::native::transpose({build(base)}, 0, 1)")
     base = torch.arange(12.0).reshape(3, 4)
-    add("sliced with step", base[:, ::2], build(base) + ".slice(1, 0, 4, 2)")
-    add("selected row", base[1], build(base) + ".select(0, 1)")
+    add("sliced with step", base[:, ::2], f"tg::native::slice({build(base)}, 1, 0, 4, 2)")
+    add("selected row", base[1], f"tg::native::select({build(base)}, 0, 1)")
     base = torch.tensor([1.5, -2.0, 3.25])
-    add("expanded", base.expand(2, 3), build(base) + ".expand({2, 3})")
+    add("expanded", base.expand(2, 3), f"tg::native::expand({build(base)}, {{2, 3}})")
 
     # --- requires_grad ------------------------------------------------------------------------
     add("requires_grad", f32([1, 2]).requires_grad_(), build(f32([1, 2])) + ".requires_grad_()")
@@ -159,6 +176,11 @@ def main():
     t = torch.randn(3, 3)
     add("2-D requires_grad", t.clone().requires_grad_(), build(t) + ".requires_grad_()")
 
+    write(OUT, cases)
+    write(OUT_AUTOGRAD, autograd_cases)
+
+
+def write(out, cases):
     lines = [
         "// Generated by scripts/gen_print_refs.py from PyTorch " + torch.__version__ + "; do not edit.",
         "// Rows of {name, builder, the text PyTorch prints}; `dtype=torch.float64` reads `dtype=float64`.",
@@ -167,8 +189,8 @@ def main():
         expected = str(t)
         assert "torch." not in expected and ')tg"' not in expected
         lines.append(f'{{"{name}", [] {{ return {expr}; }},\n R"tg({expected})tg"}},')
-    OUT.write_text("\n".join(lines) + "\n")
-    print(f"wrote {len(cases)} cases to {OUT} ({OUT.stat().st_size} bytes)")
+    out.write_text("\n".join(lines) + "\n")
+    print(f"wrote {len(cases)} cases to {out} ({out.stat().st_size} bytes)")
 
 
 if __name__ == "__main__":
