@@ -1,5 +1,6 @@
-// dropout: zeroes elements with probability p and scales the rest by 1/(1−p) in training, the
-// identity in evaluation; the function and nn::Dropout. Layer: layers.
+// dropout: zeroes elements (dropout) or whole channels (dropout1d, dropout2d) with probability p
+// and scales the rest by 1/(1−p) in training, the identity in evaluation; the functions and
+// nn::Dropout, Dropout1d, Dropout2d. Layer: layers.
 #pragma once
 
 #include "tapegrad/layers/module.h"
@@ -9,6 +10,11 @@ namespace tg {
 // Zeroes each element with probability p and scales the rest by 1/(1−p) when training;
 // the identity otherwise. Draws from the global generator.
 Tensor dropout(const Tensor& x, double p = 0.5, bool training = true);
+// Channel-wise: x [N, C, L] or unbatched [C, L]; each (sample, channel) row is zeroed whole.
+Tensor dropout1d(const Tensor& x, double p = 0.5, bool training = true);
+// Channel-wise: x [N, C, H, W]; each (sample, channel) plane is zeroed whole. A 3-D input is
+// taken as [N, C, L], as PyTorch 1.13 takes it (not as an unbatched [C, H, W]).
+Tensor dropout2d(const Tensor& x, double p = 0.5, bool training = true);
 
 }  // namespace tg
 
@@ -22,6 +28,25 @@ class Dropout : public Module {
   std::string name() const override { return "Dropout"; }
   std::string extra_repr() const override;
   double p;
+
+ protected:
+  Dropout(double p, const char* module);  // names `module` when p is out of range
+};
+
+// dropout1d in training: input [N, C, L] or [C, L].
+class Dropout1d : public Dropout {
+ public:
+  explicit Dropout1d(double p = 0.5);
+  Tensor forward(const Tensor& input) override;
+  std::string name() const override { return "Dropout1d"; }
+};
+
+// dropout2d in training: input [N, C, H, W] (or [N, C, L], as PyTorch 1.13).
+class Dropout2d : public Dropout {
+ public:
+  explicit Dropout2d(double p = 0.5);
+  Tensor forward(const Tensor& input) override;
+  std::string name() const override { return "Dropout2d"; }
 };
 
 }  // namespace tg::nn
