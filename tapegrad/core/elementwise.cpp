@@ -8,6 +8,7 @@
 
 #include "tapegrad/core/loop.h"
 #include "tapegrad/core/native.h"
+#include "tapegrad/core/simd.h"
 
 namespace tg::native {
 
@@ -286,22 +287,16 @@ Tensor where(const Tensor& cond, const Tensor& a, const Tensor& b) {
 // --- unary ------------------------------------------------------------------------------------
 
 // exp, sigmoid and tanh of float32 run vectorized: libm's expf is one scalar call per element.
-// Clones for x86-64-v4 (AVX-512) and v3 (AVX2), both with FMA, are chosen at load time. GCC
-// contracts a·b + c into an FMA where the target has one, so the two give the same bits as each
-// other (checked over all 2^32 inputs) and the SSE2 fallback differs from them by an ulp in about
+// Each row loop has a version per instruction set of core/simd.h. GCC contracts a·b + c into an
+// FMA where the target has one, so the AVX2 and AVX-512 versions give the same bits as each other
+// (checked over all 2^32 inputs) and the portable (SSE2) one differs from them by an ulp in about
 // 1 exp of 2000 (as glibc's own expf does between its FMA and SSE2 variants). No approximate
 // instructions.
-#if defined(__GNUC__) && defined(__x86_64__) && defined(__ELF__) && !defined(__AVX2__)
-#define TG_SIMD_CLONES __attribute__((target_clones("arch=x86-64-v4", "arch=x86-64-v3", "default")))
-#else
-#define TG_SIMD_CLONES
-#endif
-
 namespace {
 
 // x clamped to [-104, 89] (exp underflows to 0 below, overflows above), NaN kept. On the bits:
 // under -ftrapping-math a float compare would keep GCC from vectorizing the loop.
-inline float clamp_exp_arg(float x) {
+TG_SIMD_INLINE float clamp_exp_arg(float x) {
   constexpr std::int32_t kHi = 0x42b20000, kLo = 0x42d00000;  // 89.0f and 104.0f
   const std::int32_t u = std::bit_cast<std::int32_t>(x), a = u & 0x7fffffff;
   const std::int32_t lim = ((u >> 31) & (kLo ^ kHi)) ^ kHi;  // kLo for negative x
@@ -313,7 +308,7 @@ inline float clamp_exp_arg(float x) {
 // exp(x) = 2^k · exp(r), x = k·ln2 + r, |r| <= ln2/2 (ln2 split in two so k·ln2hi is exact);
 // exp(r) by its Taylor series to r^7 (truncation < 6e-9 relative), 2^k through the exponent bits
 // in two factors so subnormal results come out right. Within 1 ulp of glibc's expf.
-inline float exp_f32(float x) {
+TG_SIMD_INLINE float exp_f32(float x) {
   constexpr float kLog2e = 1.44269504088896341f, kRound = 0x1.8p23f;
   constexpr float kLn2Hi = 0.693359375f, kLn2Lo = -2.12194440e-4f;
   x = clamp_exp_arg(x);
@@ -333,7 +328,7 @@ inline float exp_f32(float x) {
 }
 
 // exp in double for tanh, whose (e − 1)/(e + 1) cancels for small x: Taylor to r^9 (< 7e-12).
-inline double exp_f64(double x) {
+TG_SIMD_INLINE double exp_f64(double x) {
   constexpr double kLog2e = 1.4426950408889634, kRound = 0x1.8p52;
   constexpr double kLn2Hi = 6.93147180369123816490e-01, kLn2Lo = 1.90821492927058770002e-10;
   double kd = x * kLog2e + kRound;
@@ -345,26 +340,32 @@ inline double exp_f64(double x) {
   return p * std::bit_cast<double>((k + 1023) << 52);
 }
 
-TG_SIMD_CLONES void exp_row(float* o, const float* x, std::int64_t n) {
-  for (std::int64_t i = 0; i < n; ++i) o[i] = exp_f32(x[i]);
+void exp_row(float* o, const float* x, std::int64_t n) {
+  simd::with_isa([&]<simd::Isa>() TG_SIMD_LAMBDA {
+    for (std::int64_t i = 0; i < n; ++i) o[i] = exp_f32(x[i]);
+  });
 }
 
-TG_SIMD_CLONES void sigmoid_row(float* o, const float* x, std::int64_t n) {
-  for (std::int64_t i = 0; i < n; ++i) o[i] = 1.0f / (1.0f + exp_f32(-x[i]));
+void sigmoid_row(float* o, const float* x, std::int64_t n) {
+  simd::with_isa([&]<simd::Isa>() TG_SIMD_LAMBDA {
+    for (std::int64_t i = 0; i < n; ++i) o[i] = 1.0f / (1.0f + exp_f32(-x[i]));
+  });
 }
 
 // tanh|x| = (e − 1)/(e + 1), e = exp(2|x|), in double, with |x| clamped to 10 (tanh = 1 in
 // float); below 2^-12 tanh x rounds to x itself, and NaN stays NaN. Masks, not branches: GCC
 // would otherwise split the loop body into paths it cannot vectorize.
-TG_SIMD_CLONES void tanh_row(float* o, const float* x, std::int64_t n) {
-  for (std::int64_t i = 0; i < n; ++i) {
-    const std::uint32_t u = std::bit_cast<std::uint32_t>(x[i]), a = u & 0x7fffffffu;
-    const double ax = std::bit_cast<float>(std::min(a, 0x41200000u));
-    const double e = exp_f64(2.0 * ax);
-    const std::uint32_t t = std::bit_cast<std::uint32_t>(static_cast<float>((e - 1.0) / (e + 1.0)));
-    const std::uint32_t keep = 0u - static_cast<std::uint32_t>((a < 0x39800000u) | (a > 0x7f800000u));
-    o[i] = std::bit_cast<float>((a & keep) | (t & ~keep) | (u & 0x80000000u));
-  }
+void tanh_row(float* o, const float* x, std::int64_t n) {
+  simd::with_isa([&]<simd::Isa>() TG_SIMD_LAMBDA {
+    for (std::int64_t i = 0; i < n; ++i) {
+      const std::uint32_t u = std::bit_cast<std::uint32_t>(x[i]), a = u & 0x7fffffffu;
+      const double ax = std::bit_cast<float>(std::min(a, 0x41200000u));
+      const double e = exp_f64(2.0 * ax);
+      const std::uint32_t t = std::bit_cast<std::uint32_t>(static_cast<float>((e - 1.0) / (e + 1.0)));
+      const std::uint32_t keep = 0u - static_cast<std::uint32_t>((a < 0x39800000u) | (a > 0x7f800000u));
+      o[i] = std::bit_cast<float>((a & keep) | (t & ~keep) | (u & 0x80000000u));
+    }
+  });
 }
 
 // Applies f to each element, or for float32 `row` when given: to contiguous runs directly, to

@@ -18,14 +18,11 @@
 #include <vector>
 
 #include "tapegrad/core/native.h"
+#include "tapegrad/core/simd.h"
 
-// std::fma is one instruction on processors with FMA and a libm call elsewhere: the hot loops get
-// an FMA clone chosen at load time. Both give the same, correctly rounded, results.
-#if defined(__GNUC__) && defined(__x86_64__) && defined(__ELF__) && !defined(__FMA__)
-#define TG_FMA_CLONES __attribute__((target_clones("fma", "default")))
-#else
-#define TG_FMA_CLONES
-#endif
+// std::fma is one instruction on processors with FMA and a libm call elsewhere: the hot loops run
+// through core/simd.h's dispatch, whose AVX versions have FMA. Every version gives the same,
+// correctly rounded, results.
 
 namespace tg {
 namespace {
@@ -115,14 +112,12 @@ T uniform01(Mt19937& e) {
 }
 
 // PyTorch's kernel computes x * (to - from) + from, which its AVX2 build contracts into one fma.
-TG_FMA_CLONES void fill_uniform(float* out, std::int64_t n, float from, float to, Mt19937& e) {
-  const float width = to - from;
-  for (std::int64_t i = 0; i < n; ++i) out[i] = std::fma(uniform01_float(e), width, from);
-}
-
-TG_FMA_CLONES void fill_uniform(double* out, std::int64_t n, double from, double to, Mt19937& e) {
-  const double width = to - from;
-  for (std::int64_t i = 0; i < n; ++i) out[i] = std::fma(uniform01_double(e), width, from);
+template <class T>
+void fill_uniform(T* out, std::int64_t n, T from, T to, Mt19937& e) {
+  const T width = to - from;
+  simd::with_isa([&]<simd::Isa>() TG_SIMD_LAMBDA {
+    for (std::int64_t i = 0; i < n; ++i) out[i] = std::fma(uniform01<T>(e), width, from);
+  });
 }
 
 // One standard normal by Box-Muller over two double uniforms (PyTorch's normal_distribution<double>):
@@ -227,18 +222,20 @@ void fill_normal_scalar(T* out, std::int64_t n, double mean, double std, Generat
 
 // Box-Muller on blocks of 16 uniforms: u1 = 1 - d[j], u2 = d[j + 8] give d[j] (cos) and
 // d[j + 8] (sin).
-TG_FMA_CLONES void box_muller_blocks(float* d, std::int64_t blocks, float mean, float std) {
+void box_muller_blocks(float* d, std::int64_t blocks, float mean, float std) {
   const float two_pi = static_cast<float>(2.0 * std::numbers::pi);
-  for (std::int64_t b = 0; b < blocks; ++b, d += 16) {
-    for (int j = 0; j < 8; ++j) {
-      const float radius = std::sqrt(-2.0F * cephes_logf(1.0F - d[j]));
-      float s = 0.0F;
-      float c = 0.0F;
-      cephes_sincosf(two_pi * d[j + 8], s, c);
-      d[j] = std::fma(radius * c, std, mean);
-      d[j + 8] = std::fma(radius * s, std, mean);
+  simd::with_isa([&]<simd::Isa>() TG_SIMD_LAMBDA {
+    for (std::int64_t b = 0; b < blocks; ++b, d += 16) {
+      for (int j = 0; j < 8; ++j) {
+        const float radius = std::sqrt(-2.0F * cephes_logf(1.0F - d[j]));
+        float s = 0.0F;
+        float c = 0.0F;
+        cephes_sincosf(two_pi * d[j + 8], s, c);
+        d[j] = std::fma(radius * c, std, mean);
+        d[j + 8] = std::fma(radius * s, std, mean);
+      }
     }
-  }
+  });
 }
 
 void box_muller_blocks(double* d, std::int64_t blocks, double mean, double std) {

@@ -19,16 +19,7 @@ namespace tg {
 
 namespace {
 
-// N batch, C input channels, F filters, G groups (Cg = C/G, Fg = F/G), H×W input, KH×KW kernel,
-// OH×OW output, P = OH·OW; R = Cg·KH·KW rows of one group's im2col columns. The batch is processed
-// in blocks of NB samples (nb for the last), whose NB·P columns have row stride LD.
-struct ConvShape {
-  std::int64_t N, C, H, W, F, KH, KW, SH, SW, PH, PW, G, OH, OW, NB, LD;
-  std::int64_t P() const { return OH * OW; }
-  std::int64_t Fg() const { return F / G; }
-  std::int64_t R() const { return C / G * KH * KW; }
-  std::int64_t rows() const { return C * KH * KW; }
-};
+using detail::ConvShape;
 
 // Why blocks (measured at LeNet's shapes, batch 256): whole-batch columns (10-15 MB) go through
 // memory twice, and OpenBLAS runs these skinny products up to 3x slower (15x on two threads) on
@@ -213,20 +204,13 @@ void conv2d_backward(T* dx, T* dweight, T* dbias, T* cols, T* dcols, T* dyT, T* 
       col2im(dx + n0 * s.C * s.H * s.W, dc, nb, s);
     }
   });
-  if (dweight)
+  if (dweight) {
+    detail::sum_slots(dwT, dwT, threads, WR);  // into slot 0, then dweight_g = dwT_gᵀ
     for (std::int64_t g = 0; g < s.G; ++g)
       for (std::int64_t f = 0; f < Fg; ++f)
-        for (std::int64_t r = 0; r < R; ++r) {
-          T sum = 0;
-          for (int t = 0; t < threads; ++t) sum += dwT[t * WR + (g * R + r) * Fg + f];
-          dweight[(g * Fg + f) * R + r] = sum;
-        }
-  if (dbias)
-    for (std::int64_t f = 0; f < s.F; ++f) {
-      double sum = 0;
-      for (int t = 0; t < threads; ++t) sum += bias_sum[t * s.F + f];
-      dbias[f] = static_cast<T>(sum);
-    }
+        for (std::int64_t r = 0; r < R; ++r) dweight[(g * Fg + f) * R + r] = dwT[(g * R + r) * Fg + f];
+  }
+  if (dbias) detail::sum_slots(dbias, bias_sum, threads, s.F);
 }
 
 ConvShape conv2d_shape(const Tensor& x, const Tensor& weight, const Tensor& bias, Size2 stride, Size2 padding,
@@ -273,10 +257,6 @@ ConvShape conv2d_shape(const Tensor& x, const Tensor& weight, const Tensor& bias
 // LeNet's shapes, docs/BENCHMARKS.md); float64 and strided ones im2col + GEMM.
 bool use_direct(const ConvShape& s, DType dt) { return dt == kFloat32 && s.SH == 1 && s.SW == 1; }
 
-detail::DirectConvShape direct_shape(const ConvShape& s) {
-  return {s.N, s.C, s.H, s.W, s.F, s.KH, s.KW, s.PH, s.PW, s.G, s.OH, s.OW};
-}
-
 }  // namespace
 
 // --- the differentiable function ----------------------------------------------------------------
@@ -291,7 +271,7 @@ Tensor conv2d(const Tensor& x, const Tensor& weight, const Tensor& bias, Size2 s
   const bool direct = use_direct(s, dt);
   if (y.numel() > 0 && direct) {
     detail::direct_conv2d_forward(y.data_ptr<float>(), xc.data_ptr<float>(), wc.data_ptr<float>(),
-                                  bc.defined() ? bc.data_ptr<float>() : nullptr, direct_shape(s));
+                                  bc.defined() ? bc.data_ptr<float>() : nullptr, s);
   } else if (y.numel() > 0) {
     const int threads = block_threads(s);
     Tensor cols = Tensor::empty({threads, s.rows(), s.LD}, dt), ycols = Tensor::empty({threads, s.F, s.LD}, dt);
@@ -318,8 +298,7 @@ Tensor conv2d(const Tensor& x, const Tensor& weight, const Tensor& bias, Size2 s
     }
     if (direct) {
       auto ptr = [](const Tensor& t) { return t.defined() ? t.data_ptr<float>() : nullptr; };
-      detail::direct_conv2d_backward(ptr(dx), ptr(dw), ptr(db), dy.data_ptr<float>(), ptr(x), ptr(w),
-                                     direct_shape(s));
+      detail::direct_conv2d_backward(ptr(dx), ptr(dw), ptr(db), dy.data_ptr<float>(), ptr(x), ptr(w), s);
       return std::vector<Tensor>{dx, dw, db};
     }
     const int threads = block_threads(s);

@@ -3,12 +3,12 @@
 #include "tapegrad/layers/conv2d_direct.h"
 
 #include <algorithm>
-#include <atomic>
 #include <cstring>
 #include <utility>
 #include <vector>
 
 #include "tapegrad/core/parallel.h"
+#include "tapegrad/core/simd.h"
 #include "tapegrad/core/tensor.h"
 
 // Why direct (measured at LeNet's shapes, batch 256, one thread): im2col + OpenBLAS ran conv1 at 29
@@ -16,25 +16,11 @@
 // input and OpenBLAS is slow at such skinny products. Here every product is an FMA into a register
 // that stays there for the whole reduction, and x, dy and the weights are read from L1.
 //
-// Two versions of each kernel: one compiled for AVX2 + FMA, where a tile's accumulators fill the 16
-// ymm registers, run when the processor has them; the portable one computes the same sums with
-// each vector split in two SSE registers (tests run both, detail::force_portable_conv_kernels).
-// Everything below a kernel's entry is always inlined into it, so it is compiled for its target.
-#if defined(__GNUC__) && defined(__x86_64__) && !(defined(__AVX2__) && defined(__FMA__))
-#define TG_AVX2_TARGET __attribute__((target("avx2,fma")))
-#define TG_HAVE_AVX2_VERSION 1
-#else  // built for AVX2 + FMA already (-march=native), or not x86: one version, for the build's target
-#define TG_AVX2_TARGET
-#define TG_HAVE_AVX2_VERSION 0
-#endif
-#if defined(__AVX2__) && defined(__FMA__)
-constexpr bool kBuiltForAvx2 = true;
-#else
-constexpr bool kBuiltForAvx2 = false;
-#endif
-#define TG_INLINE [[gnu::always_inline]] inline
+// One version of each kernel per instruction set of core/simd.h (tests run them all). The AVX2 one
+// fills the 16 ymm registers with a tile's accumulators; the portable one computes the same sums
+// with each vector split in two SSE registers. Everything below a kernel's entry is always inlined
+// into it, so that it is compiled for the entry's target.
 #define TG_UNROLL _Pragma("GCC unroll 16")
-#define TG_LAMBDA_INLINE __attribute__((always_inline))
 
 // load() returns an eight-float vector by value; it is always inlined, so no call between functions
 // compiled for different targets ever passes one (what -Wpsabi warns about).
@@ -44,16 +30,21 @@ namespace tg::detail {
 
 namespace {
 
+using simd::Isa;
 using V8 = float __attribute__((vector_size(32)));
 constexpr std::int64_t kLanes = 8;
 
-TG_INLINE V8 load(const float* p) {
+// The accumulators one tile keeps in vector registers: 12 of the 16 ymm registers, the other 4 for
+// the x or dy vectors and the broadcast weights that each step of the reduction loads.
+constexpr std::int64_t kTileAccumulators = 12;
+
+TG_SIMD_INLINE V8 load(const float* p) {
   V8 v;
   std::memcpy(&v, p, sizeof v);
   return v;
 }
-TG_INLINE void store(float* p, const V8& v) { std::memcpy(p, &v, sizeof v); }
-TG_INLINE float lane_sum(const V8& v) {
+TG_SIMD_INLINE void store(float* p, const V8& v) { std::memcpy(p, &v, sizeof v); }
+TG_SIMD_INLINE float lane_sum(const V8& v) {
   return ((v[0] + v[1]) + (v[2] + v[3])) + ((v[4] + v[5]) + (v[6] + v[7]));
 }
 
@@ -67,7 +58,7 @@ struct Layout {
   bool copy;
 };
 
-Layout layout_of(const DirectConvShape& s) {
+Layout layout_of(const ConvShape& s) {
   Layout L{};
   L.DW = (s.OW + kLanes - 1) / kLanes * kLanes;
   L.V = L.DW / kLanes;
@@ -77,7 +68,7 @@ Layout layout_of(const DirectConvShape& s) {
   return L;
 }
 
-TG_INLINE void pad_input(float* xp, const float* x, const DirectConvShape& s, const Layout& L) {
+TG_SIMD_INLINE void pad_input(float* xp, const float* x, const ConvShape& s, const Layout& L) {
   std::memset(xp, 0, sizeof(float) * static_cast<std::size_t>(s.C * L.XH * L.XW));
   for (std::int64_t c = 0; c < s.C; ++c)
     for (std::int64_t h = 0; h < s.H; ++h)
@@ -85,7 +76,7 @@ TG_INLINE void pad_input(float* xp, const float* x, const DirectConvShape& s, co
                   sizeof(float) * static_cast<std::size_t>(s.W));
 }
 
-TG_INLINE void pad_grad(float* dyp, const float* dy, const DirectConvShape& s, const Layout& L) {
+TG_SIMD_INLINE void pad_grad(float* dyp, const float* dy, const ConvShape& s, const Layout& L) {
   for (std::int64_t r = 0; r < s.F * s.OH; ++r) {
     std::memcpy(dyp + r * L.DW, dy + r * s.OW, sizeof(float) * static_cast<std::size_t>(s.OW));
     std::memset(dyp + r * L.DW + s.OW, 0, sizeof(float) * static_cast<std::size_t>(L.DW - s.OW));
@@ -95,39 +86,16 @@ TG_INLINE void pad_grad(float* dyp, const float* dy, const DirectConvShape& s, c
 // Calls fn.template operator()<A, B>() for runtime a in [1, MaxA] and b in [1, MaxB]: one tile
 // shape per remainder, each with its accumulators in registers.
 template <int A, int... Bs, class Fn>
-TG_INLINE void pick_b(int b, Fn& fn, std::integer_sequence<int, Bs...>) {
+TG_SIMD_INLINE void pick_b(int b, Fn& fn, std::integer_sequence<int, Bs...>) {
   (void)((b == Bs + 1 ? (fn.template operator()<A, Bs + 1>(), true) : false) || ...);
 }
 template <int MaxB, int... As, class Fn>
-TG_INLINE void pick(int a, int b, Fn& fn, std::integer_sequence<int, As...>) {
+TG_SIMD_INLINE void pick(int a, int b, Fn& fn, std::integer_sequence<int, As...>) {
   (void)((a == As + 1 ? (pick_b<As + 1>(b, fn, std::make_integer_sequence<int, MaxB>{}), true) : false) || ...);
 }
 template <int MaxA, int MaxB, class Fn>
-TG_INLINE void dispatch_tile(std::int64_t a, std::int64_t b, Fn&& fn) {
+TG_SIMD_INLINE void dispatch_tile(std::int64_t a, std::int64_t b, Fn&& fn) {
   pick<MaxB>(static_cast<int>(a), static_cast<int>(b), fn, std::make_integer_sequence<int, MaxA>{});
-}
-
-// Runs body.template operator()<kAvx2>() compiled for AVX2 + FMA (kAvx2 true) when the processor
-// has them and the portable kernels are not forced, else compiled portably.
-std::atomic<bool> force_portable{false};
-
-template <class Body>
-TG_AVX2_TARGET void run_avx2(Body& body) {
-  body.template operator()<true>();
-}
-template <class Body>
-void run_portable(Body& body) {
-  body.template operator()<false>();
-}
-template <class Body>
-void with_isa(Body&& body) {
-#if TG_HAVE_AVX2_VERSION
-  static const bool avx2 = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
-  if (avx2 && !force_portable.load(std::memory_order_relaxed)) return run_avx2(body);
-  run_portable(body);
-#else
-  body.template operator()<kBuiltForAvx2>();
-#endif
 }
 
 // --- forward ------------------------------------------------------------------------------------
@@ -143,8 +111,8 @@ constexpr int kMaxTile = 4;
 std::int64_t forward_filters(std::int64_t Fg) { return Fg % 4 != 0 && Fg % 3 == 0 ? 3 : 4; }
 
 template <int FB, int RB>
-TG_INLINE void forward_tile(float* y, std::int64_t width, const float* x, const float* w, const float* bias,
-                            const DirectConvShape& s, const Layout& L) {
+TG_SIMD_INLINE void forward_tile(float* y, std::int64_t width, const float* x, const float* w, const float* bias,
+                            const ConvShape& s, const Layout& L) {
   const std::int64_t Cg = s.C / s.G, taps = Cg * s.KH * s.KW;
   V8 acc[FB][RB];
   TG_UNROLL for (int f = 0; f < FB; ++f)
@@ -176,9 +144,10 @@ TG_INLINE void forward_tile(float* y, std::int64_t width, const float* x, const 
 }
 
 // Samples [n0, n1): y [N, F, OH, OW] from x, through a padded copy in xp [C, XH, XW] when L.copy.
-TG_INLINE void forward_samples(float* y, const float* x, const float* w, const float* bias, float* xp,
-                               std::int64_t n0, std::int64_t n1, const DirectConvShape& s, const Layout& L) {
-  const std::int64_t Cg = s.C / s.G, Fg = s.F / s.G, taps = Cg * s.KH * s.KW, FB = forward_filters(Fg), RB = 12 / FB;
+TG_SIMD_INLINE void forward_samples(float* y, const float* x, const float* w, const float* bias, float* xp,
+                               std::int64_t n0, std::int64_t n1, const ConvShape& s, const Layout& L) {
+  const std::int64_t Cg = s.C / s.G, Fg = s.F / s.G, taps = Cg * s.KH * s.KW, FB = forward_filters(Fg),
+                     RB = kTileAccumulators / FB;
   for (std::int64_t n = n0; n < n1; ++n) {
     const float* xn = x + n * s.C * s.H * s.W;
     if (L.copy) {
@@ -192,7 +161,7 @@ TG_INLINE void forward_samples(float* y, const float* x, const float* w, const f
         for (std::int64_t oh = 0; oh < s.OH; oh += RB) {
           const std::int64_t rb = std::min(RB, s.OH - oh);
           for (std::int64_t ow = 0; ow < s.OW; ow += kLanes) {
-            dispatch_tile<kMaxTile, kMaxTile>(fb, rb, [&]<int FB, int RB>() TG_LAMBDA_INLINE {
+            dispatch_tile<kMaxTile, kMaxTile>(fb, rb, [&]<int FB, int RB>() TG_SIMD_LAMBDA {
               forward_tile<FB, RB>(yn + (f * s.OH + oh) * s.OW + ow, s.OW - ow,
                                    xn + (g * Cg * L.XH + oh) * L.XW + ow, w + f * taps, bias ? bias + f : nullptr, s,
                                    L);
@@ -210,11 +179,11 @@ TG_INLINE void forward_samples(float* y, const float* x, const float* w, const f
 //   dw[f, c, kh, kw]   = Σ_{n, oh, ow} dy[f, oh, ow] · x[c, oh + kh, ow + kw]
 //   dx[c, ih, iw]      = Σ_{f, kh, kw} w[f, c, kh, kw] · dy[f, ih − kh, iw − kw]   (0 <= ih − kh < OH)
 // (per sample n and group; x, dx in padded coordinates). Tiles of kw offsets: KB of them (all KW
-// when KW <= 6), times FB filters (dw) or CB channels (dx), about 10-12 accumulators.
+// when KW <= 6), times FB filters (dw) or CB channels (dx), at most kTileAccumulators (10-12).
 constexpr int kMaxKw = 6, kMaxRows = 4;
 
 std::int64_t kw_block(std::int64_t KW) { return KW <= kMaxKw ? KW : 4; }
-std::int64_t row_block(std::int64_t kb) { return std::clamp<std::int64_t>(12 / kb, 1, kMaxRows); }
+std::int64_t row_block(std::int64_t kb) { return std::clamp<std::int64_t>(kTileAccumulators / kb, 1, kMaxRows); }
 
 // dw[f, c, kh, kw0 + k] += Σ over nb samples' OH rows and V vectors of dy[f] · x[c] shifted by
 // (kh, kw0 + k), for FB filters and KB offsets, into the lanes of vector accumulators kept across
@@ -223,9 +192,9 @@ std::int64_t row_block(std::int64_t kb) { return std::clamp<std::int64_t>(12 / k
 // floats. The nb samples are few enough that their x and dy stay in L1 while all tiles read them:
 // tiles over blocks of dozens of samples streamed them from L2, which held conv1's weight gradient
 // to half the FMA rate (54 against 86 GFLOP/s now).
-template <int FB, int KB, bool kAvx2>
-TG_INLINE void dweight_tile(V8* vacc, const float* dy, const float* x, std::int64_t nb, std::int64_t dy_sample,
-                            std::int64_t x_sample, const DirectConvShape& s, const Layout& L) {
+template <int FB, int KB, Isa I>
+TG_SIMD_INLINE void dweight_tile(V8* vacc, const float* dy, const float* x, std::int64_t nb, std::int64_t dy_sample,
+                            std::int64_t x_sample, const ConvShape& s, const Layout& L) {
   const std::int64_t dy_plane = s.OH * L.DW, taps = s.C / s.G * s.KH * s.KW;
   V8 acc[FB][KB];
   TG_UNROLL for (int f = 0; f < FB; ++f)
@@ -240,8 +209,12 @@ TG_INLINE void dweight_tile(V8* vacc, const float* dy, const float* x, std::int6
         TG_UNROLL for (int k = 0; k < KB; ++k) {
           V8 xv = load(xr + k);
           // GCC would fold this load into each of the FB FMAs that use it, FB loads instead of one
-          // (LeNet's conv2 backward measured 8% slower): pin it in a register.
-          if constexpr (kAvx2) asm("" : "+x"(xv));
+          // (LeNet's conv2 backward measured 8% slower): pin it in a register ("v": any of AVX-512's
+          // 32). Clang cannot give a 256-bit vector an "x" register here, and does not need the hint.
+#if !defined(__clang__)
+          if constexpr (I == Isa::Avx2) asm("" : "+x"(xv));
+          if constexpr (I == Isa::Avx512) asm("" : "+v"(xv));
+#endif
           TG_UNROLL for (int f = 0; f < FB; ++f) acc[f][k] += g[f] * xv;
         }
       }
@@ -257,15 +230,18 @@ TG_INLINE void dweight_tile(V8* vacc, const float* dy, const float* x, std::int6
 // (those adds drew a third of the kernel's profile samples). Instead, parts are stored to scratch
 // rows of DW values between Mz zeros on each side and summed once all are written: each dx vector is
 // KW loads from shifted offsets, where the zeros stand for the parts' ends (12% faster, measured).
-std::int64_t part_margin(std::int64_t KW) { return (KW + 7 + kLanes - 1) / kLanes * kLanes; }
-std::int64_t part_row(const DirectConvShape& s, const Layout& L) { return 2 * part_margin(s.KW) + L.DW; }
+// Those loads reach KW − 1 columns left of a row's DW values and KW + 6 right of them (a vector's
+// last lane is kLanes − 1 past its first): margins of KW + kLanes − 1 zeros cover both, rounded up
+// to whole vectors so that every row stays aligned.
+std::int64_t part_margin(std::int64_t KW) { return (KW + kLanes - 1 + kLanes - 1) / kLanes * kLanes; }
+std::int64_t part_row(const ConvShape& s, const Layout& L) { return 2 * part_margin(s.KW) + L.DW; }
 
 // part rows of CB channels × KB offsets for padded row ih, columns [ow, ow + 8), over the group's Fg
 // filters and kh in [kh0, kh1). part points at (channel 0, row ih, offset kw0, column Mz + ow), dy at
 // (filter 0, row 0, column ow), w at (filter 0, channel 0, kh 0, kw0).
 template <int CB, int KB>
-TG_INLINE void dinput_tile(float* part, const float* dy, const float* w, std::int64_t ih, std::int64_t kh0,
-                           std::int64_t kh1, const DirectConvShape& s, const Layout& L) {
+TG_SIMD_INLINE void dinput_tile(float* part, const float* dy, const float* w, std::int64_t ih, std::int64_t kh0,
+                           std::int64_t kh1, const ConvShape& s, const Layout& L) {
   const std::int64_t Fg = s.F / s.G, taps = s.C / s.G * s.KH * s.KW, kk = s.KH * s.KW, PR = part_row(s, L);
   V8 acc[CB][KB] = {};
   for (std::int64_t kh = kh0; kh < kh1; ++kh)
@@ -281,9 +257,9 @@ TG_INLINE void dinput_tile(float* part, const float* dy, const float* w, std::in
 
 // vacc ([F, C/G·KH·KW] vectors, 32-byte aligned) += nb samples' weight gradient, from padded-layout
 // dy and x (samples dy_sample and x_sample floats apart).
-template <bool kAvx2>
-TG_INLINE void dweight_samples(V8* vacc, const float* dy, const float* x, std::int64_t nb, std::int64_t dy_sample,
-                               std::int64_t x_sample, const DirectConvShape& s, const Layout& L) {
+template <Isa I>
+TG_SIMD_INLINE void dweight_samples(V8* vacc, const float* dy, const float* x, std::int64_t nb, std::int64_t dy_sample,
+                               std::int64_t x_sample, const ConvShape& s, const Layout& L) {
   const std::int64_t Cg = s.C / s.G, Fg = s.F / s.G, taps = Cg * s.KH * s.KW, KB = kw_block(s.KW),
                      FB = row_block(KB);
   for (std::int64_t g = 0; g < s.G; ++g)
@@ -292,8 +268,8 @@ TG_INLINE void dweight_samples(V8* vacc, const float* dy, const float* x, std::i
         for (std::int64_t kw = 0; kw < s.KW; kw += KB)
           for (std::int64_t f0 = 0; f0 < Fg; f0 += FB) {
             const std::int64_t f = g * Fg + f0;
-            auto tile = [&]<int TF, int TK>() TG_LAMBDA_INLINE {
-              dweight_tile<TF, TK, kAvx2>(vacc + f * taps + (c * s.KH + kh) * s.KW + kw, dy + f * s.OH * L.DW,
+            auto tile = [&]<int TF, int TK>() TG_SIMD_LAMBDA {
+              dweight_tile<TF, TK, I>(vacc + f * taps + (c * s.KH + kh) * s.KW + kw, dy + f * s.OH * L.DW,
                                           x + ((g * Cg + c) * L.XH + kh) * L.XW + kw, nb, dy_sample, x_sample, s, L);
             };
             dispatch_tile<kMaxRows, kMaxKw>(std::min(FB, Fg - f0), std::min(KB, s.KW - kw), tile);
@@ -302,7 +278,7 @@ TG_INLINE void dweight_samples(V8* vacc, const float* dy, const float* x, std::i
 
 // One sample's dx into dxp ([C, XH, XW], every element written) from padded-layout dy, through the
 // part rows in `part` ([C, XH, KW] rows of part_row floats, whose margins are zero and stay so).
-TG_INLINE void dinput_sample(float* dxp, float* part, const float* dy, const float* w, const DirectConvShape& s,
+TG_SIMD_INLINE void dinput_sample(float* dxp, float* part, const float* dy, const float* w, const ConvShape& s,
                              const Layout& L) {
   const std::int64_t Cg = s.C / s.G, Fg = s.F / s.G, KB = kw_block(s.KW), CB = row_block(KB), PR = part_row(s, L),
                      Mz = part_margin(s.KW);
@@ -313,7 +289,7 @@ TG_INLINE void dinput_sample(float* dxp, float* part, const float* dy, const flo
           const std::int64_t kh0 = std::max<std::int64_t>(0, ih - s.OH + 1), kh1 = std::min(s.KH, ih + 1);
           float* prow = part + (((g * Cg + c0) * L.XH + ih) * s.KW + kw) * PR + Mz;
           for (std::int64_t ow = 0; ow < L.DW; ow += kLanes) {
-            auto tile = [&]<int TC, int TK>() TG_LAMBDA_INLINE {
+            auto tile = [&]<int TC, int TK>() TG_SIMD_LAMBDA {
               dinput_tile<TC, TK>(prow + ow, dy + g * Fg * s.OH * L.DW + ow,
                                   w + (g * Fg * Cg + c0) * s.KH * s.KW + kw, ih, kh0, kh1, s, L);
             };
@@ -338,7 +314,7 @@ TG_INLINE void dinput_sample(float* dxp, float* part, const float* dy, const flo
 }
 
 // db[f] += Σ dy[n, f, ...] over nb samples of dy [N, F, OH, OW], in four vectors of lanes per plane.
-TG_INLINE void bias_sums(double* db, const float* dy, std::int64_t nb, const DirectConvShape& s) {
+TG_SIMD_INLINE void bias_sums(double* db, const float* dy, std::int64_t nb, const ConvShape& s) {
   const std::int64_t P = s.OH * s.OW;
   for (std::int64_t n = 0; n < nb; ++n)
     for (std::int64_t f = 0; f < s.F; ++f) {
@@ -354,107 +330,136 @@ TG_INLINE void bias_sums(double* db, const float* dy, std::int64_t nb, const Dir
     }
 }
 
-// n floats of scratch from the tensors' caching allocator, 64-byte aligned and not zeroed, held by
-// `owner`: in the steady state a step neither calls malloc nor faults in pages for it.
-float* scratch(Tensor& owner, std::int64_t n) {
-  if (n == 0) return nullptr;
-  owner = Tensor::empty({n}, kFloat32);
-  return owner.data_ptr<float>();
-}
-
 // Samples whose weight gradient accumulates in the float lanes of vacc before it is added into the
 // double partial sums.
 constexpr std::int64_t kSamplesPerFlush = 16;
 
-// Samples per pass of the weight gradient's tiles: as many as keep their x and dy within 24 KB of L1
+// What the x and dy of one pass of the weight gradient's tiles may take of L1d (32 KiB on Zen 4, 48 on
+// Zen 5), leaving room for the accumulators and the weights.
+constexpr std::int64_t kL1Budget = 24 * 1024;
+
+// Samples per pass of the weight gradient's tiles: as many as keep their x and dy within kL1Budget
 // (one sample of LeNet's conv1, two of its conv2), a divisor of kSamplesPerFlush.
-std::int64_t samples_per_pass(const DirectConvShape& s, const Layout& L) {
+std::int64_t samples_per_pass(const ConvShape& s, const Layout& L) {
   const std::int64_t bytes = 4 * (s.C * L.XH * L.XW + s.F * s.OH * L.DW);
   std::int64_t nb = 1;
-  while (2 * nb <= kSamplesPerFlush && 2 * nb * bytes <= 24 * 1024) nb *= 2;
+  while (2 * nb <= kSamplesPerFlush && 2 * nb * bytes <= kL1Budget) nb *= 2;
   return nb;
+}
+
+// One thread slot's scratch in one allocation from the tensors' caching allocator (64-byte aligned
+// pieces, not zeroed unless said): in the steady state a step neither calls malloc nor faults in
+// pages for it. A piece that is not needed is null.
+struct SlotScratch {
+  float* x_pad = nullptr;   // [NB, C, XH, XW]: padded input samples (dweight, when L.copy)
+  float* dy_pad = nullptr;  // [NB, F, OH, DW]: padded gradient samples (when L.copy)
+  float* dx_pad = nullptr;  // [C, XH, XW]: one sample's padded input gradient (dx, when L.copy)
+  float* part = nullptr;    // [C, XH, KW] rows of part_row floats, margins zeroed (dx)
+  float* vacc = nullptr;    // [F, C/G·KH·KW] vectors: dweight's lane accumulators, zeroed (dweight)
+  Tensor owner;
+
+  SlotScratch(std::int64_t x_pad_n, std::int64_t dy_pad_n, std::int64_t dx_pad_n, std::int64_t part_n,
+              std::int64_t vacc_n) {
+    auto whole_lines = [](std::int64_t n) { return (n + 15) / 16 * 16; };  // 64-byte pieces
+    const std::int64_t sizes[] = {x_pad_n, dy_pad_n, dx_pad_n, part_n, vacc_n};
+    float** pieces[] = {&x_pad, &dy_pad, &dx_pad, &part, &vacc};
+    std::int64_t total = 0;
+    for (std::int64_t n : sizes) total += whole_lines(n);
+    if (total == 0) return;
+    owner = Tensor::empty({total}, kFloat32);
+    float* next = owner.data_ptr<float>();
+    for (int i = 0; i < 5; ++i) {
+      if (sizes[i] > 0) *pieces[i] = next;
+      next += whole_lines(sizes[i]);
+    }
+    if (part) std::memset(part, 0, sizeof(float) * static_cast<std::size_t>(part_n));
+    if (vacc) std::memset(vacc, 0, sizeof(float) * static_cast<std::size_t>(vacc_n));
+  }
+};
+
+// Adds vacc's lanes ([wnum] vectors) into the double sums dw_sum [wnum] and zeroes them.
+void flush_lanes(double* dw_sum, float* vacc, std::int64_t wnum) {
+  for (std::int64_t i = 0; i < wnum; ++i) {
+    double sum = 0;
+    for (std::int64_t l = 0; l < kLanes; ++l) sum += vacc[i * kLanes + l];
+    dw_sum[i] += sum;
+  }
+  std::memset(vacc, 0, sizeof(float) * static_cast<std::size_t>(wnum * kLanes));
+}
+
+// The backward of samples [n_lo, n_hi): their dx (when dx is not null), and their weight and bias
+// gradients added into the double sums dw_sum [F·C/G·KH·KW] and db_sum [F] (when not null), in
+// passes of samples_per_pass samples.
+void backward_samples(float* dx, double* dw_sum, double* db_sum, const float* dy, const float* x,
+                      const float* weight, std::int64_t n_lo, std::int64_t n_hi, const ConvShape& s,
+                      const Layout& L) {
+  const std::int64_t wnum = s.F * s.R(), NB = samples_per_pass(s, L);
+  const std::int64_t x_sample = s.C * L.XH * L.XW, dy_sample = s.F * s.OH * L.DW;  // padded layouts
+  const std::int64_t x_numel = s.C * s.H * s.W, dy_numel = s.F * s.OH * s.OW;      // the tensors'
+  SlotScratch sc(dw_sum && L.copy ? NB * x_sample : 0, (dw_sum || dx) && L.copy ? NB * dy_sample : 0,
+                 dx && L.copy ? x_sample : 0, dx ? s.C * L.XH * s.KW * part_row(s, L) : 0,
+                 dw_sum ? wnum * kLanes : 0);
+  for (std::int64_t n0 = n_lo; n0 < n_hi; n0 += NB) {
+    const std::int64_t nb = std::min(NB, n_hi - n0);
+    const float* dyb = dy + n0 * dy_numel;
+    if (db_sum) simd::with_isa([&]<Isa>() TG_SIMD_LAMBDA { bias_sums(db_sum, dyb, nb, s); });
+    if (!dw_sum && !dx) continue;
+    if (L.copy) {
+      for (std::int64_t n = 0; n < nb; ++n) pad_grad(sc.dy_pad + n * dy_sample, dyb + n * dy_numel, s, L);
+      dyb = sc.dy_pad;
+    }
+    if (dw_sum) {
+      const float* xb = x + n0 * x_numel;
+      if (L.copy) {
+        for (std::int64_t n = 0; n < nb; ++n) pad_input(sc.x_pad + n * x_sample, xb + n * x_numel, s, L);
+        xb = sc.x_pad;
+      }
+      simd::with_isa([&]<Isa I>() TG_SIMD_LAMBDA {
+        dweight_samples<I>(reinterpret_cast<V8*>(sc.vacc), dyb, xb, nb, dy_sample, x_sample, s, L);
+      });
+      if ((n0 + nb - n_lo) % kSamplesPerFlush == 0 || n0 + nb == n_hi) flush_lanes(dw_sum, sc.vacc, wnum);
+    }
+    if (dx)
+      for (std::int64_t n = 0; n < nb; ++n) {
+        float* dxn = dx + (n0 + n) * x_numel;
+        simd::with_isa([&]<Isa>() TG_SIMD_LAMBDA {
+          dinput_sample(L.copy ? sc.dx_pad : dxn, sc.part, dyb + n * dy_sample, weight, s, L);
+        });
+        if (!L.copy) continue;
+        for (std::int64_t c = 0; c < s.C; ++c)
+          for (std::int64_t h = 0; h < s.H; ++h)
+            std::memcpy(dxn + (c * s.H + h) * s.W, sc.dx_pad + (c * L.XH + h + s.PH) * L.XW + s.PW,
+                        sizeof(float) * static_cast<std::size_t>(s.W));
+      }
+  }
 }
 
 }  // namespace
 
-void direct_conv2d_forward(float* y, const float* x, const float* weight, const float* bias,
-                           const DirectConvShape& s) {
+void direct_conv2d_forward(float* y, const float* x, const float* weight, const float* bias, const ConvShape& s) {
   const Layout L = layout_of(s);
-  const std::int64_t macs = s.N * s.F * s.OH * s.OW * (s.C / s.G) * s.KH * s.KW;
+  const std::int64_t macs = s.N * s.F * s.P() * s.R();
   parallel_for(0, s.N, macs, [&](std::int64_t n0, std::int64_t n1) {
-    Tensor owner;
-    float* xp = scratch(owner, L.copy ? s.C * L.XH * L.XW : 0);
-    with_isa([&]<bool kAvx2>() TG_LAMBDA_INLINE { forward_samples(y, x, weight, bias, xp, n0, n1, s, L); });
+    SlotScratch sc(L.copy ? s.C * L.XH * L.XW : 0, 0, 0, 0, 0);  // one padded sample
+    simd::with_isa([&]<Isa>() TG_SIMD_LAMBDA { forward_samples(y, x, weight, bias, sc.x_pad, n0, n1, s, L); });
   });
 }
 
 // Slot t of `slots` takes samples [N·t/slots, N·(t+1)/slots), with its own double partial sums of
-// dweight and dbias, added in slot order at the end: the same numbers for the same thread count,
-// run to run.
+// dweight and dbias, added in slot order at the end (sum_slots): the same numbers for the same thread
+// count, run to run.
 void direct_conv2d_backward(float* dx, float* dweight, float* dbias, const float* dy, const float* x,
-                            const float* weight, const DirectConvShape& s) {
+                            const float* weight, const ConvShape& s) {
   const Layout L = layout_of(s);
-  const std::int64_t taps = s.C / s.G * s.KH * s.KW, wnum = s.F * taps;
-  const std::int64_t macs = s.N * s.F * s.OH * s.OW * taps;
+  const std::int64_t wnum = s.F * s.R(), macs = s.N * s.F * s.P() * s.R();
   const int slots = in_parallel_region() || macs < kParallelGrain
                         ? 1
                         : static_cast<int>(std::min<std::int64_t>(get_num_threads(), s.N));
-  std::vector<double> dw_part(dweight ? static_cast<std::size_t>(slots * wnum) : 0);
-  std::vector<double> db_part(dbias ? static_cast<std::size_t>(slots * s.F) : 0);
-  const std::int64_t NB = samples_per_pass(s, L), x_sample = s.C * L.XH * L.XW, dy_sample = s.F * s.OH * L.DW;
+  std::vector<double> dw_sums(dweight ? static_cast<std::size_t>(slots * wnum) : 0);
+  std::vector<double> db_sums(dbias ? static_cast<std::size_t>(slots * s.F) : 0);
   auto run_slot = [&](std::int64_t t) {
-    const std::int64_t n_lo = s.N * t / slots, n_hi = s.N * (t + 1) / slots;
-    const bool dx_in_place = !L.copy;
-    Tensor owners[5];
-    float* xp = scratch(owners[0], dweight && L.copy ? NB * x_sample : 0);
-    float* dyp = scratch(owners[1], (dweight || dx) && L.copy ? NB * dy_sample : 0);
-    float* dxp = scratch(owners[2], dx && !dx_in_place ? x_sample : 0);
-    const std::int64_t part_size = dx ? s.C * L.XH * s.KW * part_row(s, L) : 0;
-    float* part = scratch(owners[3], part_size);
-    if (part) std::memset(part, 0, sizeof(float) * static_cast<std::size_t>(part_size));  // the margins
-    float* vacc = scratch(owners[4], dweight ? wnum * kLanes : 0);
-    if (vacc) std::memset(vacc, 0, sizeof(float) * static_cast<std::size_t>(wnum * kLanes));
-    for (std::int64_t n0 = n_lo; n0 < n_hi; n0 += NB) {
-      const std::int64_t nb = std::min(NB, n_hi - n0);
-      const float* dyb = dy + n0 * s.F * s.OH * s.OW;
-      if (dbias)
-        with_isa([&]<bool kAvx2>() TG_LAMBDA_INLINE { bias_sums(db_part.data() + t * s.F, dyb, nb, s); });
-      if (!dweight && !dx) continue;
-      if (L.copy) {
-        for (std::int64_t n = 0; n < nb; ++n) pad_grad(dyp + n * dy_sample, dyb + n * s.F * s.OH * s.OW, s, L);
-        dyb = dyp;
-      }
-      if (dweight) {
-        const float* xb = x + n0 * s.C * s.H * s.W;
-        if (L.copy) {
-          for (std::int64_t n = 0; n < nb; ++n) pad_input(xp + n * x_sample, xb + n * s.C * s.H * s.W, s, L);
-          xb = xp;
-        }
-        with_isa([&]<bool kAvx2>() TG_LAMBDA_INLINE {
-          dweight_samples<kAvx2>(reinterpret_cast<V8*>(vacc), dyb, xb, nb, dy_sample, x_sample, s, L);
-        });
-        if ((n0 + nb - n_lo) % kSamplesPerFlush == 0 || n0 + nb == n_hi) {  // vacc's lanes into the partial sums
-          for (std::int64_t i = 0; i < wnum; ++i) {
-            double sum = 0;
-            for (std::int64_t l = 0; l < kLanes; ++l) sum += vacc[i * kLanes + l];
-            dw_part[static_cast<std::size_t>(t * wnum + i)] += sum;
-          }
-          std::memset(vacc, 0, sizeof(float) * static_cast<std::size_t>(wnum * kLanes));
-        }
-      }
-      if (dx)
-        for (std::int64_t n = 0; n < nb; ++n) {
-          float* dxn = dx + (n0 + n) * s.C * s.H * s.W;
-          with_isa([&]<bool kAvx2>() TG_LAMBDA_INLINE {
-            dinput_sample(dx_in_place ? dxn : dxp, part, dyb + n * dy_sample, weight, s, L);
-          });
-          if (dx_in_place) continue;
-          for (std::int64_t c = 0; c < s.C; ++c)
-            for (std::int64_t h = 0; h < s.H; ++h)
-              std::memcpy(dxn + (c * s.H + h) * s.W, dxp + (c * L.XH + h + s.PH) * L.XW + s.PW,
-                          sizeof(float) * static_cast<std::size_t>(s.W));
-        }
-    }
+    backward_samples(dx, dweight ? dw_sums.data() + t * wnum : nullptr, dbias ? db_sums.data() + t * s.F : nullptr,
+                     dy, x, weight, s.N * t / slots, s.N * (t + 1) / slots, s, L);
   };
   if (slots == 1)
     run_slot(0);
@@ -462,20 +467,8 @@ void direct_conv2d_backward(float* dx, float* dweight, float* dbias, const float
     parallel_for(0, slots, macs, [&](std::int64_t t0, std::int64_t t1) {
       for (std::int64_t t = t0; t < t1; ++t) run_slot(t);
     });
-  if (dweight)
-    for (std::int64_t i = 0; i < wnum; ++i) {
-      double sum = 0;
-      for (int t = 0; t < slots; ++t) sum += dw_part[static_cast<std::size_t>(t * wnum + i)];
-      dweight[i] = static_cast<float>(sum);
-    }
-  if (dbias)
-    for (std::int64_t f = 0; f < s.F; ++f) {
-      double sum = 0;
-      for (int t = 0; t < slots; ++t) sum += db_part[static_cast<std::size_t>(t * s.F + f)];
-      dbias[f] = static_cast<float>(sum);
-    }
+  if (dweight) sum_slots(dweight, dw_sums.data(), slots, wnum);
+  if (dbias) sum_slots(dbias, db_sums.data(), slots, s.F);
 }
-
-void force_portable_conv_kernels(bool on) { force_portable.store(on); }
 
 }  // namespace tg::detail

@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "tapegrad/core/native.h"
+#include "tapegrad/core/simd.h"
 
 using tg::Tensor;
 
@@ -221,4 +222,22 @@ TEST_CASE("float32 exp of a tensor split across threads gives the bits of the si
     const std::vector<float> piece = run(kExp, std::vector<float>(xs.begin() + start, xs.begin() + end));
     for (std::size_t i = start; i < end; ++i) REQUIRE(bits(got[i]) == bits(piece[i - start]));
   }
+}
+
+TEST_CASE("float32 exp, sigmoid and tanh: every instruction set's version, AVX2 and AVX-512 bit for bit", "[core]") {
+  // core/simd.h runs the best version the processor has; lowering the ceiling runs the others.
+  std::vector<float> xs = linspace(-87.0, 88.0, 20001);  // where sigmoid keeps 2 ulps too
+  const std::vector<float> specials = {Lim::quiet_NaN(), Lim::infinity(), -Lim::infinity(), 0.0f, -0.0f, 1e-5f};
+  xs.insert(xs.end(), specials.begin(), specials.end());
+  const auto [name, f, ref] = GENERATE(table<const char*, UnaryFn, float (*)(float)>(
+      {{"exp", kExp, exp_ref}, {"sigmoid", kSigmoid, sigmoid_ref}, {"tanh", kTanh, tanh_ref}}));
+  CAPTURE(name);
+  std::vector<std::vector<float>> by_isa;
+  for (tg::simd::Isa isa : {tg::simd::Isa::Portable, tg::simd::Isa::Avx2, tg::simd::Isa::Avx512}) {
+    const tg::simd::IsaLimit limit(isa);
+    CAPTURE(tg::simd::isa_name(tg::simd::active_isa()));
+    CHECK(max_ulps(f, ref, xs) <= 2);
+    by_isa.push_back(run(f, xs));
+  }
+  for (std::size_t i = 0; i < xs.size(); ++i) CHECK(bits(by_isa[1][i]) == bits(by_isa[2][i]));
 }

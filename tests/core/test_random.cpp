@@ -13,6 +13,7 @@
 
 #include "tapegrad/core/native.h"
 #include "tapegrad/core/random.h"
+#include "tapegrad/core/simd.h"
 #include "tapegrad/core/tensor.h"
 
 using Catch::Matchers::Contains;
@@ -109,8 +110,11 @@ double var_of(const std::vector<double>& v) {
 }  // namespace
 
 TEST_CASE("random streams match PyTorch bit for bit for every reference row", "[core]") {
+  // Every instruction set's version of the samplers (core/simd.h), the portable one's std::fma a libm call.
+  const tg::simd::Isa isa = GENERATE(tg::simd::Isa::Avx512, tg::simd::Isa::Avx2, tg::simd::Isa::Portable);
+  const tg::simd::IsaLimit limit(isa);
   for (const RandomRef& ref : kRandomRefs) {
-    INFO("case: " << ref.name);
+    INFO("case: " << ref.name << ", " << tg::simd::isa_name(tg::simd::active_isa()));
     if (ref.reseed) tg::manual_seed(ref.seed);
     const Tensor t = run(ref);
     CHECK(t.sizes() == ref.shape);

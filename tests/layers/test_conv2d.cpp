@@ -9,7 +9,7 @@
 #include <vector>
 
 #include "tapegrad/core/native.h"
-#include "tapegrad/layers/conv2d_direct.h"
+#include "tapegrad/core/simd.h"
 #include "tapegrad/layers/functional.h"
 #include "ref_helpers.h"
 #include "tapegrad.h"
@@ -209,8 +209,8 @@ TEST_CASE("float32 stride-1 conv2d (direct kernels) agrees with float64 conv2d (
   // shapes cover both of LeNet's convolutions in place (OW a multiple of 8, several blocks of samples),
   // padded copies (padding, OW not a multiple of 8, one output column), groups, a 1x1 kernel, a
   // kernel wider than one tile (KW 7), filter and row counts that leave partial tiles, no bias, and
-  // an input that needs no gradient, on one thread and on two, with the AVX2 kernels (where the
-  // processor has them) and with the portable ones.
+  // an input that needs no gradient, on one thread and on two, with each instruction set's kernels
+  // (core/simd.h; those the processor lacks run as the best it has).
   struct Config {
     Shape xs, ws;
     Size2 padding;
@@ -224,13 +224,13 @@ TEST_CASE("float32 stride-1 conv2d (direct kernels) agrees with float64 conv2d (
       {{2, 2, 5, 5}, {2, 2, 5, 5}, 0, 1, true, true},     {{2, 1, 3, 9}, {4, 1, 5, 3}, {2, 0}, 1, true, true},
       {{2, 3, 4, 10}, {9, 3, 2, 3}, 0, 1, false, true},   {{5, 6, 7, 7}, {6, 1, 3, 3}, 1, 6, true, true}};
   const int threads = GENERATE(1, 2);
-  const bool portable = GENERATE(false, true);
+  const tg::simd::Isa isa = GENERATE(tg::simd::Isa::Avx512, tg::simd::Isa::Avx2, tg::simd::Isa::Portable);
   const int before = tg::get_num_threads();
   tg::set_num_threads(threads);
-  tg::detail::force_portable_conv_kernels(portable);
+  const tg::simd::IsaLimit limit(isa);
   for (const Config& c : configs) {
     INFO(fmt::format("x {} w {} padding [{}, {}] groups {}, {} thread(s){}", c.xs, c.ws, c.padding.h, c.padding.w,
-                     c.groups, threads, portable ? ", portable kernels" : ""));
+                     c.groups, threads, tg::simd::isa_name(tg::simd::active_isa())));
     tg::manual_seed(17);
     Tensor x64 = tg::randn(c.xs, tg::kFloat64), w64 = tg::randn(c.ws, tg::kFloat64);
     Tensor b64 = c.bias ? tg::randn({c.ws[0]}, tg::kFloat64) : Tensor();
@@ -260,7 +260,6 @@ TEST_CASE("float32 stride-1 conv2d (direct kernels) agrees with float64 conv2d (
       CHECK(bad == 0);
     }
   }
-  tg::detail::force_portable_conv_kernels(false);
   tg::set_num_threads(before);
 }
 
