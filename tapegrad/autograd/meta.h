@@ -16,20 +16,33 @@ namespace tg::autograd {
 // One tape entry: the op's name, its inputs (those that need a gradient), and the backward that
 // maps the output's gradient to one gradient per input. The output owns its entry; the entry
 // never holds its output (only its address, as the key of the output's gradient).
+// A tensor the backward reads: its storage, the storage's version when recorded (in-place
+// detection), and its shape (for to_dot).
+struct Saved {
+  std::shared_ptr<Storage> storage;
+  std::uint64_t version = 0;
+  Shape sizes;
+};
+
 struct Node {
   std::string name;
   std::uint64_t seq = 0;                 // position on the tape
   const TensorImpl* output = nullptr;    // key only
   std::vector<Tensor> inputs;            // undefined where no gradient is needed
-  BackwardFn backward;                   // released once consumed
-  // Storages the backward reads, with their versions when recorded (in-place detection).
-  std::vector<std::pair<std::shared_ptr<Storage>, std::uint64_t>> saved_versions;
+  BackwardFn backward;                   // released once consumed (unless retain_graph)
+  std::vector<Saved> saved;              // released with `backward`
+  std::string recorded_in;               // anomaly mode only: the module path it was recorded under
+  std::uint64_t visited = 0;             // engine scratch: the last walk that counted its edges
 };
 
 struct Meta final : AutogradMetaInterface {
   bool requires_grad_flag = false;
   Tensor grad;                      // leaves only
   std::shared_ptr<Node> grad_fn;    // null for leaves
+  // Hooks in registration order, each with the id its RemovableHandle removes.
+  std::vector<std::pair<std::uint64_t, Tensor::GradientHook>> hooks;
+  std::vector<std::pair<std::uint64_t, Tensor::PostAccumulateGradHook>> post_accumulate_hooks;  // leaves only
+  std::uint64_t next_hook_id = 0;
 
   bool requires_grad() const override { return requires_grad_flag; }
   std::string grad_fn_name() const override { return grad_fn ? grad_fn->name : std::string(); }

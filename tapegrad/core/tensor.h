@@ -7,13 +7,16 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <memory>
+#include <type_traits>
 #include <string>
 #include <utility>
 #include <vector>
 
 #include "tapegrad/core/dtype.h"
 #include "tapegrad/core/error.h"
+#include "tapegrad/core/removable_handle.h"
 #include "tapegrad/core/scalar.h"
 #include "tapegrad/core/shape.h"
 #include "tapegrad/core/storage.h"
@@ -175,14 +178,31 @@ class Tensor {
   Tensor requires_grad_(bool flag = true);  // only on leaves; returns *this
   Tensor grad() const;                          // undefined until a backward reaches the leaf
   void set_grad(const Tensor& grad);            // replace (or, undefined, clear) .grad
-  void backward() const;                        // the tensor must hold one element
-  void backward(const Tensor& gradient) const;
+  // As torch.Tensor.backward: an undefined `gradient` means ones (the tensor must then hold one
+  // element). retain_graph keeps the entries' saved state for another backward through them.
+  void backward(const Tensor& gradient = Tensor(), bool retain_graph = false) const;
   Tensor detach() const;  // shares storage, cut from the tape
   bool is_leaf() const;
   std::string grad_fn_name() const;  // "" for leaves and tensors outside the tape
 
+  // As torch.Tensor.register_hook: fn(grad) runs once this tensor's gradient in a backward is
+  // complete, hooks in registration order, each seeing the previous one's result. fn may return
+  // a replacement of the same shape and dtype, which flows on (an undefined Tensor, or a void fn,
+  // keeps the gradient). On a leaf the hooks run before the gradient is accumulated into .grad.
+  // The tensor must require grad.
+  using GradientHook = std::function<Tensor(const Tensor& grad)>;
+  template <class F>
+    requires std::is_invocable_v<F&, const Tensor&>
+  RemovableHandle register_hook(F&& fn);
+  // As torch.Tensor.register_post_accumulate_grad_hook (PyTorch 2.1): fn(leaf) runs once per
+  // backward, after the leaf's whole gradient of that backward has been added into .grad (the
+  // moment a data-parallel wrapper can reduce it). Leaves that require grad only.
+  using PostAccumulateGradHook = std::function<void(const Tensor& leaf)>;
+  RemovableHandle register_post_accumulate_grad_hook(PostAccumulateGradHook fn);
+
  private:
   const TensorImpl& checked() const;
+  RemovableHandle register_gradient_hook(GradientHook fn);
   std::shared_ptr<TensorImpl> impl_;
 };
 
@@ -239,6 +259,19 @@ T Tensor::item() const {
   TG_CHECK(numel() == 1, "[item] a Tensor with {} elements (shape {}) cannot be converted to a Scalar", numel(),
            sizes());
   return dispatch(dtype(), [&]<class S>() { return static_cast<T>(*static_cast<const S*>(raw_data())); });
+}
+
+template <class F>
+  requires std::is_invocable_v<F&, const Tensor&>
+RemovableHandle Tensor::register_hook(F&& fn) {
+  if constexpr (std::is_void_v<std::invoke_result_t<F&, const Tensor&>>) {
+    return register_gradient_hook([f = std::forward<F>(fn)](const Tensor& grad) mutable {
+      f(grad);
+      return Tensor();
+    });
+  } else {
+    return register_gradient_hook(GradientHook(std::forward<F>(fn)));
+  }
 }
 
 namespace detail {
