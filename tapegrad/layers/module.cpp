@@ -1,7 +1,8 @@
-// nn::Module's registries, recursion and printing. Layer: layers.
+// nn::Module's call operator and hooks, registries, recursion and printing. Layer: layers.
 #include "tapegrad/layers/module.h"
 
 #include <functional>
+#include <optional>
 #include <ostream>
 
 #include "tapegrad/autograd/tape.h"
@@ -30,6 +31,131 @@ Tensor Module::forward(const Tensor& input) {
            input.defined() ? input.sizes() : Shape{});
   return input;
 }
+
+// --- the call operator and its hooks ---------------------------------------------------------
+
+struct Module::Hooks {
+  std::vector<std::pair<std::uint64_t, ForwardHook>> forward;
+  std::vector<std::pair<std::uint64_t, BackwardHook>> backward;
+  std::uint64_t next_id = 0;
+};
+
+namespace {
+
+// The modules being called on this thread, outermost first, with their paths ("" for the
+// outermost, then "features", "features.3"): kept in anomaly mode only, to tag recorded ops.
+struct Call {
+  const Module* module;
+  std::string path;
+};
+thread_local std::vector<Call> calls;
+
+std::string path_in_caller(const Module& m) {
+  if (calls.empty()) return "";
+  const Call& caller = calls.back();
+  for (const auto& [n, child] : caller.module->named_children())
+    if (child.get() == &m) return caller.path.empty() ? n : caller.path + "." + n;
+  return caller.path;  // called by a module that has not registered it: reported as the caller
+}
+
+// Shared by the two identity entries a full backward hook puts around a call.
+struct BackwardHookCall {
+  Module* module;
+  std::vector<Module::BackwardHook> hooks;
+  bool input_requires_grad;
+  Tensor grad_output;
+};
+
+constexpr const char* kHookEntry = "BackwardHookFunctionBackward";
+
+// An identity entry on `t` (a new handle on the same memory) whose backward is `backward`.
+Tensor identity_entry(const Tensor& t, std::function<Tensor(const Tensor&)> backward) {
+  Tensor same = native::alias(t);
+  return autograd::record(
+      kHookEntry, same, {t}, [backward = std::move(backward)](const Tensor& g) { return std::vector<Tensor>{backward(g)}; },
+      {});
+}
+
+}  // namespace
+
+Tensor Module::operator()(const Tensor& input) {
+  if (!hooks_ && !autograd::is_anomaly_enabled()) return forward(input);
+  return call_with_hooks(input);
+}
+
+Tensor Module::call_with_hooks(const Tensor& input) {
+  std::optional<autograd::RecordingLocationGuard> where;
+  if (autograd::is_anomaly_enabled()) {
+    std::string path = path_in_caller(*this);
+    where.emplace(path.empty() ? name() : path + " (" + name() + ")");
+    calls.push_back({this, std::move(path)});
+  }
+  struct PopCall {
+    bool active;
+    ~PopCall() {
+      if (active) calls.pop_back();
+    }
+  } pop{where.has_value()};
+
+  std::shared_ptr<Hooks> hooks = hooks_;  // a hook may remove hooks while they run
+  std::shared_ptr<BackwardHookCall> bw;
+  Tensor x = input;
+  if (hooks && !hooks->backward.empty() && is_grad_enabled()) {
+    bw = std::make_shared<BackwardHookCall>(BackwardHookCall{this, {}, input.defined() && input.requires_grad(), {}});
+    for (const auto& [id, hook] : hooks->backward) bw->hooks.push_back(hook);
+    if (bw->input_requires_grad)
+      x = identity_entry(input, [bw](const Tensor& grad_input) {
+        Tensor g = grad_input;
+        for (const BackwardHook& hook : bw->hooks) {
+          Tensor replaced = hook(*bw->module, g, bw->grad_output);
+          if (replaced.defined()) g = replaced;
+        }
+        return g;
+      });
+  }
+  Tensor out = forward(x);
+  if (hooks) {
+    auto forward_hooks = hooks->forward;
+    for (const auto& [id, hook] : forward_hooks) {
+      Tensor replaced = hook(*this, x, out);
+      if (replaced.defined()) out = replaced;
+    }
+  }
+  if (!bw || !out.defined() || !out.requires_grad()) return out;
+  return identity_entry(out, [bw](const Tensor& grad_output) {
+    bw->grad_output = grad_output;
+    if (bw->input_requires_grad) return grad_output;
+    for (const BackwardHook& hook : bw->hooks)
+      TG_CHECK(!hook(*bw->module, Tensor(), grad_output).defined(),
+               "[register_full_backward_hook] a backward hook of {} returned a grad_input, but the module's input "
+               "does not require grad: it should return nothing",
+               bw->module->name());
+    return grad_output;
+  });
+}
+
+// Appends fn to one of the module's hook lists; the handle erases it by id.
+template <class Fn>
+RemovableHandle Module::add_hook(std::shared_ptr<Hooks>& hooks, std::vector<std::pair<std::uint64_t, Fn>> Hooks::*list,
+                                 Fn fn, const char* op) {
+  TG_CHECK(fn != nullptr, "[{}] the hook is empty", op);
+  if (!hooks) hooks = std::make_shared<Hooks>();
+  std::uint64_t id = hooks->next_id++;
+  ((*hooks).*list).emplace_back(id, std::move(fn));
+  return RemovableHandle([weak = std::weak_ptr(hooks), list, id] {
+    if (auto live = weak.lock()) std::erase_if((*live).*list, [id](const auto& h) { return h.first == id; });
+  });
+}
+
+RemovableHandle Module::add_forward_hook(ForwardHook fn) {
+  return add_hook(hooks_, &Hooks::forward, std::move(fn), "register_forward_hook");
+}
+
+RemovableHandle Module::add_backward_hook(BackwardHook fn) {
+  return add_hook(hooks_, &Hooks::backward, std::move(fn), "register_full_backward_hook");
+}
+
+// --- registries -------------------------------------------------------------------------------
 
 Tensor Module::register_parameter(std::string name, Tensor tensor, bool requires_grad) {
   check_name(name, "parameter");

@@ -9,7 +9,7 @@ void Sequential::push_back(std::shared_ptr<Module> module) {
 
 Tensor Sequential::forward(const Tensor& input) {
   Tensor x = input;
-  for (const auto& [_, m] : named_children()) x = m->forward(x);
+  for (const auto& [_, m] : named_children()) x = (*m)(x);  // through each child's hooks
   return x;
 }
 
