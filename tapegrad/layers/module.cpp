@@ -73,7 +73,7 @@ Tensor identity_entry(const Tensor& t, std::function<Tensor(const Tensor&)> back
   Tensor same = native::alias(t);
   return autograd::record(
       kHookEntry, same, {t}, [backward = std::move(backward)](const Tensor& g) { return std::vector<Tensor>{backward(g)}; },
-      {});
+      /*saved: nothing, an identity reads no values*/ {});
 }
 
 }  // namespace
