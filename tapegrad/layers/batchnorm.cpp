@@ -111,106 +111,121 @@ template <class T>
     }
 }
 
-// Training: mean and biased var of each channel, two-pass (never E[x²] − E[x]²). Eval: mean and
-// var come in holding the running statistics. Then, in one pass,
-//   y = x·scale + shift,  scale = weight·rstd,  shift = bias − mean·scale,  rstd = 1/sqrt(var + eps).
+// Per channel: the mean (in T, as normalization uses it) and, in double, the sum Σ x and the
+// centred second moment m2 = Σ (x − mean)², two-pass (never E[x²] − E[x]²).
 template <class T>
-void batch_norm_forward(T* y, T* mean, T* var, T* rstd, const T* x, const T* weight, const T* bias, std::int64_t N,
-                        std::int64_t C, std::int64_t S, double eps, bool training) {
+void batch_norm_moments(T* mean, double* sum, double* m2, const T* x, std::int64_t N, std::int64_t C,
+                        std::int64_t S) {
   const double M = static_cast<double>(N * S);
-  auto affine = [&](std::int64_t c, T& scale, T& shift) {
-    rstd[c] = static_cast<T>(1.0 / std::sqrt(static_cast<double>(var[c]) + eps));
-    scale = (weight ? weight[c] : T(1)) * rstd[c];
-    shift = (bias ? bias[c] : T(0)) - mean[c] * scale;
-  };
   if (S == 1) {
     std::vector<double> acc(static_cast<std::size_t>(C), 0.0);
-    std::vector<T> scale(static_cast<std::size_t>(C)), shift(static_cast<std::size_t>(C));
-    if (training) {
-      for (std::int64_t n = 0; n < N; ++n)  // pass 1: mean
-        for (std::int64_t c = 0; c < C; ++c) acc[c] += static_cast<double>(x[n * C + c]);
-      for (std::int64_t c = 0; c < C; ++c) mean[c] = static_cast<T>(acc[c] / M), acc[c] = 0;
-      for (std::int64_t n = 0; n < N; ++n)  // pass 2: Σ (x − mean)²
-        for (std::int64_t c = 0; c < C; ++c) {
-          T d = x[n * C + c] - mean[c];
-          acc[c] += static_cast<double>(d * d);
-        }
-      for (std::int64_t c = 0; c < C; ++c) var[c] = static_cast<T>(acc[c] / M);
-    }
-    for (std::int64_t c = 0; c < C; ++c) affine(c, scale[c], shift[c]);
-    for (std::int64_t n = 0; n < N; ++n)  // pass 3: normalize and affine
-      for (std::int64_t c = 0; c < C; ++c) y[n * C + c] = x[n * C + c] * scale[c] + shift[c];
+    for (std::int64_t n = 0; n < N; ++n)  // pass 1: Σ x
+      for (std::int64_t c = 0; c < C; ++c) acc[c] += static_cast<double>(x[n * C + c]);
+    for (std::int64_t c = 0; c < C; ++c) sum[c] = acc[c], mean[c] = static_cast<T>(acc[c] / M), acc[c] = 0;
+    for (std::int64_t n = 0; n < N; ++n)  // pass 2: Σ (x − mean)²
+      for (std::int64_t c = 0; c < C; ++c) {
+        T d = x[n * C + c] - mean[c];
+        acc[c] += static_cast<double>(d * d);
+      }
+    for (std::int64_t c = 0; c < C; ++c) m2[c] = acc[c];
     return;
   }
   const std::int64_t work = N * C * S;
   auto run = [&](std::int64_t n, std::int64_t c) { return x + (n * C + c) * S; };
-  if (training) {
-    std::vector<Sums> sum = channel_sums(N, C, work, [&](std::int64_t n, std::int64_t c, Sums& acc) {  // pass 1
-      const T* xr = run(n, c);
-      add_run<T>(S, [xr](std::int64_t i) { return xr[i]; }, acc[0]);
-    });
-    for (std::int64_t c = 0; c < C; ++c) mean[c] = static_cast<T>(fold(sum[c][0]) / M);
-    std::vector<Sums> sq = channel_sums(N, C, work, [&](std::int64_t n, std::int64_t c, Sums& acc) {  // pass 2
-      const T* xr = run(n, c);
-      const T mu = mean[c];
-      add_run<T>(S, [xr, mu](std::int64_t i) { return (xr[i] - mu) * (xr[i] - mu); }, acc[0]);
-    });
-    for (std::int64_t c = 0; c < C; ++c) var[c] = static_cast<T>(fold(sq[c][0]) / M);
-  }
+  std::vector<Sums> sx = channel_sums(N, C, work, [&](std::int64_t n, std::int64_t c, Sums& acc) {  // pass 1
+    const T* xr = run(n, c);
+    add_run<T>(S, [xr](std::int64_t i) { return xr[i]; }, acc[0]);
+  });
+  for (std::int64_t c = 0; c < C; ++c) sum[c] = fold(sx[c][0]), mean[c] = static_cast<T>(sum[c] / M);
+  std::vector<Sums> sq = channel_sums(N, C, work, [&](std::int64_t n, std::int64_t c, Sums& acc) {  // pass 2
+    const T* xr = run(n, c);
+    const T mu = mean[c];
+    add_run<T>(S, [xr, mu](std::int64_t i) { return (xr[i] - mu) * (xr[i] - mu); }, acc[0]);
+  });
+  for (std::int64_t c = 0; c < C; ++c) m2[c] = fold(sq[c][0]);
+}
+
+// y = x·scale + shift in one pass, from the channel's mean and var:
+//   scale = weight·rstd,  shift = bias − mean·scale,  rstd = 1/sqrt(var + eps).
+template <class T>
+void batch_norm_normalize(T* y, T* rstd, const T* x, const T* mean, const T* var, const T* weight, const T* bias,
+                          std::int64_t N, std::int64_t C, std::int64_t S, double eps) {
   std::vector<T> scale(static_cast<std::size_t>(C)), shift(static_cast<std::size_t>(C));
-  for (std::int64_t c = 0; c < C; ++c) affine(c, scale[c], shift[c]);
-  parallel_for(0, N, work, [&](std::int64_t lo, std::int64_t hi) {  // pass 3: normalize and affine
+  for (std::int64_t c = 0; c < C; ++c) {
+    rstd[c] = static_cast<T>(1.0 / std::sqrt(static_cast<double>(var[c]) + eps));
+    scale[c] = (weight ? weight[c] : T(1)) * rstd[c];
+    shift[c] = (bias ? bias[c] : T(0)) - mean[c] * scale[c];
+  }
+  if (S == 1) {
+    for (std::int64_t n = 0; n < N; ++n)
+      for (std::int64_t c = 0; c < C; ++c) y[n * C + c] = x[n * C + c] * scale[c] + shift[c];
+    return;
+  }
+  parallel_for(0, N, N * C * S, [&](std::int64_t lo, std::int64_t hi) {
     normalize_rows(y, x, scale.data(), shift.data(), lo, hi, C, S);
   });
 }
 
-// xhat = (x − mean) · rstd, y = weight · xhat + bias; per channel, over M values:
-//   dbias = Σ dy,  dweight = Σ dy·xhat,
-//   training: dx = weight·rstd/M · (M·dy − dbias − xhat·dweight)   (mean and rstd depend on x)
-//   eval:     dx = weight·rstd · dy                                (they are constants)
-// Pass 1 forms the two sums, pass 2 writes dx = a·dy + b·(x − mean) + k with per-channel a, b, k.
-// dx, dweight, dbias may be null (not wanted); x may be null when neither needs it.
+// Training: the batch's mean and biased var (m2 / M). Eval: mean and var come in holding the
+// running statistics. Then normalize.
 template <class T>
-void batch_norm_backward(T* dx, T* dweight, T* dbias, const T* dy, const T* x, const T* mean, const T* rstd,
-                         const T* weight, std::int64_t N, std::int64_t C, std::int64_t S, bool training) {
-  const double M = static_cast<double>(N * S);
-  const bool need_sums = dweight || dbias || (dx && training);
-  // From Σ dy and Σ dy·(x − mean): dbias, dweight, and dx's coefficients.
-  auto finish = [&](std::int64_t c, double sum_dy, double sum_dy_xmu, T& a, T& b, T& k) {
-    const double r = static_cast<double>(rstd[c]), dw = sum_dy_xmu * r;  // dw = Σ dy·xhat
-    if (dbias) dbias[c] = static_cast<T>(sum_dy);
-    if (dweight) dweight[c] = static_cast<T>(dw);
-    const double wr = static_cast<double>(weight ? weight[c] : T(1)) * r;
-    a = static_cast<T>(wr);  // dx = wr·(dy − dbias/M − (x − mean)·rstd·dweight/M)
-    b = training ? static_cast<T>(-wr * r * dw / M) : T(0);
-    k = training ? static_cast<T>(-wr * sum_dy / M) : T(0);
-  };
+void batch_norm_forward(T* y, T* mean, T* var, T* rstd, const T* x, const T* weight, const T* bias, std::int64_t N,
+                        std::int64_t C, std::int64_t S, double eps, bool training) {
+  if (training) {
+    std::vector<double> sum(static_cast<std::size_t>(C)), m2(static_cast<std::size_t>(C));
+    batch_norm_moments(mean, sum.data(), m2.data(), x, N, C, S);
+    for (std::int64_t c = 0; c < C; ++c) var[c] = static_cast<T>(m2[c] / static_cast<double>(N * S));
+  }
+  batch_norm_normalize(y, rstd, x, mean, var, weight, bias, N, C, S, eps);
+}
+
+// Pass 1 of the backward: per channel, in double, Σ dy and (x given) Σ dy·(x − mean).
+template <class T>
+void batch_norm_grad_sums(double* sum_dy, double* sum_dy_xmu, const T* dy, const T* x, const T* mean, std::int64_t N,
+                          std::int64_t C, std::int64_t S) {
+  std::fill(sum_dy, sum_dy + C, 0.0);
+  std::fill(sum_dy_xmu, sum_dy_xmu + C, 0.0);
   if (S == 1) {
-    std::vector<double> sum_dy(static_cast<std::size_t>(C), 0.0), sum_dy_xmu(static_cast<std::size_t>(C), 0.0);
-    std::vector<T> a(static_cast<std::size_t>(C)), b(static_cast<std::size_t>(C)), k(static_cast<std::size_t>(C));
-    for (std::int64_t n = 0; n < N && need_sums; ++n)  // pass 1: Σ dy and Σ dy·(x − mean)
+    for (std::int64_t n = 0; n < N; ++n)
       for (std::int64_t c = 0; c < C; ++c) {
         sum_dy[c] += static_cast<double>(dy[n * C + c]);
         if (x) sum_dy_xmu[c] += static_cast<double>(dy[n * C + c] * (x[n * C + c] - mean[c]));
       }
-    for (std::int64_t c = 0; c < C; ++c) finish(c, sum_dy[c], sum_dy_xmu[c], a[c], b[c], k[c]);
-    for (std::int64_t n = 0; n < N && dx; ++n)  // pass 2: dx
+    return;
+  }
+  std::vector<Sums> sums = channel_sums(N, C, N * C * S, [&](std::int64_t n, std::int64_t c, Sums& acc) {
+    const T* dyr = dy + (n * C + c) * S;
+    if (x) add_run_dy(dyr, x + (n * C + c) * S, mean[c], S, acc[0], acc[1]);
+    else add_run<T>(S, [dyr](std::int64_t i) { return dyr[i]; }, acc[0]);
+  });
+  for (std::int64_t c = 0; c < C; ++c) sum_dy[c] = fold(sums[c][0]), sum_dy_xmu[c] = fold(sums[c][1]);
+}
+
+// xhat = (x − mean) · rstd, y = weight · xhat + bias; per channel, over M values:
+//   dbias = Σ dy,  dweight = Σ dy·xhat = rstd · Σ dy·(x − mean),
+//   training: dx = weight·rstd/M · (M·dy − dbias − xhat·dweight)   (mean and rstd depend on x)
+//   eval:     dx = weight·rstd · dy                                (they are constants)
+// Pass 2 writes dx = a·dy + b·(x − mean) + k with per-channel a, b, k from the pass-1 sums.
+// M and the sums may span more values than these N·S (SyncBatchNorm adds other ranks' in).
+template <class T>
+void batch_norm_grad_input(T* dx, const T* dy, const T* x, const T* mean, const T* rstd, const T* weight,
+                           const double* sum_dy, const double* sum_dy_xmu, double M, std::int64_t N, std::int64_t C,
+                           std::int64_t S, bool training) {
+  std::vector<T> a(static_cast<std::size_t>(C)), b(static_cast<std::size_t>(C)), k(static_cast<std::size_t>(C));
+  for (std::int64_t c = 0; c < C; ++c) {
+    const double r = static_cast<double>(rstd[c]), dw = sum_dy_xmu[c] * r;
+    const double wr = static_cast<double>(weight ? weight[c] : T(1)) * r;
+    a[c] = static_cast<T>(wr);  // dx = wr·(dy − dbias/M − (x − mean)·rstd·dweight/M)
+    b[c] = training ? static_cast<T>(-wr * r * dw / M) : T(0);
+    k[c] = training ? static_cast<T>(-wr * sum_dy[c] / M) : T(0);
+  }
+  if (S == 1) {
+    for (std::int64_t n = 0; n < N; ++n)
       for (std::int64_t c = 0; c < C; ++c)
         dx[n * C + c] = training ? a[c] * dy[n * C + c] + b[c] * (x[n * C + c] - mean[c]) + k[c] : a[c] * dy[n * C + c];
     return;
   }
-  const std::int64_t work = N * C * S;
-  std::vector<Sums> sums(static_cast<std::size_t>(C), Sums{});
-  if (need_sums)
-    sums = channel_sums(N, C, work, [&](std::int64_t n, std::int64_t c, Sums& acc) {  // pass 1: Σ dy, Σ dy·(x − mean)
-      const T* dyr = dy + (n * C + c) * S;
-      if (x) add_run_dy(dyr, x + (n * C + c) * S, mean[c], S, acc[0], acc[1]);
-      else add_run<T>(S, [dyr](std::int64_t i) { return dyr[i]; }, acc[0]);
-    });
-  std::vector<T> a(static_cast<std::size_t>(C)), b(static_cast<std::size_t>(C)), k(static_cast<std::size_t>(C));
-  for (std::int64_t c = 0; c < C; ++c) finish(c, fold(sums[c][0]), fold(sums[c][1]), a[c], b[c], k[c]);
-  if (!dx) return;
-  parallel_for(0, N, work, [&](std::int64_t lo, std::int64_t hi) {  // pass 2: dx
+  parallel_for(0, N, N * C * S, [&](std::int64_t lo, std::int64_t hi) {
     for (std::int64_t n = lo; n < hi; ++n)
       for (std::int64_t c = 0; c < C; ++c) {
         const T* dyr = dy + (n * C + c) * S;
@@ -226,6 +241,21 @@ void batch_norm_backward(T* dx, T* dweight, T* dbias, const T* dy, const T* x, c
         }
       }
   });
+}
+
+// dx, dweight, dbias may be null (not wanted); x may be null when neither needs it.
+template <class T>
+void batch_norm_backward(T* dx, T* dweight, T* dbias, const T* dy, const T* x, const T* mean, const T* rstd,
+                         const T* weight, std::int64_t N, std::int64_t C, std::int64_t S, bool training) {
+  std::vector<double> sum_dy(static_cast<std::size_t>(C), 0.0), sum_dy_xmu(static_cast<std::size_t>(C), 0.0);
+  if (dweight || dbias || (dx && training)) batch_norm_grad_sums(sum_dy.data(), sum_dy_xmu.data(), dy, x, mean, N, C, S);
+  for (std::int64_t c = 0; c < C; ++c) {
+    if (dbias) dbias[c] = static_cast<T>(sum_dy[c]);
+    if (dweight) dweight[c] = static_cast<T>(sum_dy_xmu[c] * static_cast<double>(rstd[c]));
+  }
+  if (dx)
+    batch_norm_grad_input(dx, dy, x, mean, rstd, weight, sum_dy.data(), sum_dy_xmu.data(),
+                          static_cast<double>(N * S), N, C, S, training);
 }
 
 // --- the differentiable function ------------------------------------------------------------------
@@ -274,14 +304,7 @@ Tensor batch_norm(const Tensor& x, const Tensor& running_mean, const Tensor& run
                           xc.data_ptr<T>(), wc.defined() ? wc.data_ptr<T>() : nullptr,
                           bc.defined() ? bc.data_ptr<T>() : nullptr, N, C, S, eps, training);
   });
-  // running = (1 − momentum)·running + momentum·batch; an empty batch leaves them, as in PyTorch.
-  if (training && running_mean.defined() && N * S > 0) {
-    const double m = static_cast<double>(N * S);
-    native::binary_(native::BinaryOp::Mul, running_mean, 1.0 - momentum);
-    native::add_scaled_(running_mean, mean, momentum);
-    native::binary_(native::BinaryOp::Mul, running_var, 1.0 - momentum);
-    native::add_scaled_(running_var, var, momentum * m / (m - 1.0));  // the unbiased batch variance
-  }
+  if (training && running_mean.defined()) batch_norm_update_running_stats(running_mean, running_var, mean, var, N * S, momentum);
 
   const bool gx = x.requires_grad(), gw = weight.defined() && weight.requires_grad();
   const bool gb = bias.defined() && bias.requires_grad();
@@ -301,6 +324,87 @@ Tensor batch_norm(const Tensor& x, const Tensor& running_mean, const Tensor& run
         return std::vector<Tensor>{dx, dweight, dbias};
       },
       {x, weight});
+}
+
+// --- the pieces ------------------------------------------------------------------------------------
+
+namespace {
+
+struct Dims {
+  std::int64_t N, C, S;
+};
+
+Dims dims_of(const Tensor& x) {
+  return {x.size(0), x.size(1), numel_of(Shape(x.sizes().begin() + 2, x.sizes().end()))};
+}
+
+template <class T>
+const T* ptr_or_null(const Tensor& t) {
+  return t.defined() ? t.data_ptr<T>() : nullptr;
+}
+
+}  // namespace
+
+BatchNormMoments batch_norm_moments(const Tensor& x) {
+  const auto [N, C, S] = dims_of(x);
+  Tensor xc = native::contiguous(x);
+  BatchNormMoments out{Tensor::empty({C}, kFloat64), Tensor::empty({C}, kFloat64), N * S};
+  dispatch_floating(x.dtype(), [&]<class T>() {
+    std::vector<T> mean(static_cast<std::size_t>(C));
+    batch_norm_moments<T>(mean.data(), out.sum.data_ptr<double>(), out.m2.data_ptr<double>(), xc.data_ptr<T>(), N, C,
+                          S);
+  });
+  return out;
+}
+
+std::pair<Tensor, Tensor> batch_norm_normalize(const Tensor& x, const Tensor& mean, const Tensor& var,
+                                               const Tensor& weight, const Tensor& bias, double eps) {
+  const auto [N, C, S] = dims_of(x);
+  Tensor xc = native::contiguous(x), meanc = native::contiguous(mean), varc = native::contiguous(var);
+  Tensor wc = weight.defined() ? native::contiguous(weight) : Tensor();
+  Tensor bc = bias.defined() ? native::contiguous(bias) : Tensor();
+  Tensor y = Tensor::empty(x.sizes(), x.dtype()), rstd = Tensor::empty({C}, x.dtype());
+  dispatch_floating(x.dtype(), [&]<class T>() {
+    batch_norm_normalize<T>(y.data_ptr<T>(), rstd.data_ptr<T>(), xc.data_ptr<T>(), meanc.data_ptr<T>(),
+                            varc.data_ptr<T>(), ptr_or_null<T>(wc), ptr_or_null<T>(bc), N, C, S, eps);
+  });
+  return {y, rstd};
+}
+
+void batch_norm_update_running_stats(const Tensor& running_mean, const Tensor& running_var, const Tensor& mean,
+                                     const Tensor& var, std::int64_t count, double momentum) {
+  if (count == 0) return;
+  const double m = static_cast<double>(count);
+  native::binary_(native::BinaryOp::Mul, running_mean, 1.0 - momentum);
+  native::add_scaled_(running_mean, mean, momentum);
+  native::binary_(native::BinaryOp::Mul, running_var, 1.0 - momentum);
+  native::add_scaled_(running_var, var, momentum * m / (m - 1.0));  // the unbiased batch variance
+}
+
+std::pair<Tensor, Tensor> batch_norm_grad_sums(const Tensor& dy, const Tensor& x, const Tensor& mean) {
+  const auto [N, C, S] = dims_of(x);
+  Tensor dyc = native::contiguous(dy), xc = native::contiguous(x), meanc = native::contiguous(mean);
+  Tensor sum_dy = Tensor::empty({C}, kFloat64), sum_dy_xmu = Tensor::empty({C}, kFloat64);
+  dispatch_floating(x.dtype(), [&]<class T>() {
+    batch_norm_grad_sums<T>(sum_dy.data_ptr<double>(), sum_dy_xmu.data_ptr<double>(), dyc.data_ptr<T>(),
+                            xc.data_ptr<T>(), meanc.data_ptr<T>(), N, C, S);
+  });
+  return {sum_dy, sum_dy_xmu};
+}
+
+Tensor batch_norm_grad_input(const Tensor& dy, const Tensor& x, const Tensor& mean, const Tensor& rstd,
+                             const Tensor& weight, const Tensor& sum_dy, const Tensor& sum_dy_xmu, std::int64_t count) {
+  const auto [N, C, S] = dims_of(x);
+  Tensor dyc = native::contiguous(dy), xc = native::contiguous(x), meanc = native::contiguous(mean);
+  Tensor rstdc = native::contiguous(rstd), wc = weight.defined() ? native::contiguous(weight) : Tensor();
+  Tensor sdy = native::contiguous(sum_dy), sdyx = native::contiguous(sum_dy_xmu);
+  Tensor dx = Tensor::empty(x.sizes(), x.dtype());
+  dispatch_floating(x.dtype(), [&]<class T>() {
+    batch_norm_grad_input<T>(dx.data_ptr<T>(), dyc.data_ptr<T>(), xc.data_ptr<T>(), meanc.data_ptr<T>(),
+                             rstdc.data_ptr<T>(), ptr_or_null<T>(wc), sdy.data_ptr<double>(), sdyx.data_ptr<double>(),
+                             static_cast<double>(count), N, C, S, true);
+  });
+  return dx;
 }
 
 // --- the module ---------------------------------------------------------------------------
@@ -349,6 +453,10 @@ Tensor BatchNormBase::forward(const Tensor& input) {
   }
   // Batch statistics in training, and in evaluation too when no running statistics are kept.
   bool use_batch_stats = is_training() || !options.track_running_stats;
+  return normalize(input, use_batch_stats, momentum);
+}
+
+Tensor BatchNormBase::normalize(const Tensor& input, bool use_batch_stats, double momentum) {
   return batch_norm(input, running_mean, running_var, weight, bias, use_batch_stats, momentum, options.eps);
 }
 

@@ -6,6 +6,7 @@
 #pragma once
 
 #include <optional>
+#include <utility>
 
 #include "tapegrad/layers/module.h"
 
@@ -18,6 +19,31 @@ namespace tg {
 // Throws "Expected more than 1 value per channel when training" for one value per channel.
 Tensor batch_norm(const Tensor& x, const Tensor& running_mean, const Tensor& running_var, const Tensor& weight,
                   const Tensor& bias, bool training, double momentum = 0.1, double eps = 1e-5);
+
+// --- batch_norm's kernels in pieces, for a batch norm whose statistics span more than one tensor
+// (SyncBatchNorm reduces them across ranks between the pieces). None records. x and dy [N, C, *]
+// of one floating dtype; mean, var, rstd, weight, bias [C] of that dtype; weight, bias may be
+// undefined. Sums come in float64 [C].
+
+// Over the count = N·S values of each channel of x: sum = Σ x and m2 = Σ (x − mean)², two-pass.
+struct BatchNormMoments {
+  Tensor sum, m2;
+  std::int64_t count = 0;
+};
+BatchNormMoments batch_norm_moments(const Tensor& x);
+// {y, rstd}: y = (x − mean)·rstd·weight + bias, rstd = 1/sqrt(var + eps), var the biased variance.
+std::pair<Tensor, Tensor> batch_norm_normalize(const Tensor& x, const Tensor& mean, const Tensor& var,
+                                               const Tensor& weight, const Tensor& bias, double eps);
+// running = (1 − momentum)·running + momentum·batch, in place; running_var takes the unbiased
+// variance var·count/(count − 1). A count of 0 leaves them, as in PyTorch.
+void batch_norm_update_running_stats(const Tensor& running_mean, const Tensor& running_var, const Tensor& mean,
+                                     const Tensor& var, std::int64_t count, double momentum);
+// {Σ dy, Σ dy·(x − mean)} per channel, float64 [C].
+std::pair<Tensor, Tensor> batch_norm_grad_sums(const Tensor& dy, const Tensor& x, const Tensor& mean);
+// Training mode's dx, from the two sums over `count` values per channel (which may span more
+// than x: other ranks' values too).
+Tensor batch_norm_grad_input(const Tensor& dy, const Tensor& x, const Tensor& mean, const Tensor& rstd,
+                             const Tensor& weight, const Tensor& sum_dy, const Tensor& sum_dy_xmu, std::int64_t count);
 
 }  // namespace tg
 
@@ -45,6 +71,9 @@ class BatchNormBase : public Module {
  protected:
   BatchNormBase(std::int64_t num_features, BatchNormOptions options);
   virtual void check_input(const Tensor& input) const = 0;
+  // forward's batch_norm call, after the checks and the num_batches_tracked step (SyncBatchNorm
+  // reduces the statistics across ranks here).
+  virtual Tensor normalize(const Tensor& input, bool use_batch_stats, double momentum);
 };
 
 // Input [N, C] or [N, C, L].

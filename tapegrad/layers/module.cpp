@@ -190,6 +190,16 @@ void Module::collect(const std::string& prefix, bool params, bool recurse, Named
   for (const auto& [n, child] : children_) child->collect(prefix + n + ".", params, true, out);
 }
 
+void Module::replace_child(const std::string& name, std::shared_ptr<Module> module) {
+  TG_CHECK(module != nullptr, "[Module] replacement for submodule \"{}\" is null", name);
+  for (auto& [n, child] : children_)
+    if (n == name) {
+      child = std::move(module);
+      return;
+    }
+  TG_CHECK(false, "[Module] expected a submodule named \"{}\" to replace, got none", name);
+}
+
 NamedTensors Module::named_parameters(bool recurse) const {
   NamedTensors out;
   collect("", true, recurse, out);
@@ -240,6 +250,27 @@ void Module::zero_grad() {
   NoGradGuard no_grad;
   for (Tensor& p : parameters())
     if (p.grad().defined()) native::fill_(p.grad(), 0);
+}
+
+Module& Module::to(DType dtype) {
+  TG_CHECK(is_floating(dtype), "[Module::to] expected a floating point dtype (float32 or float64), got {}",
+           dtype_name(dtype));
+  NoGradGuard no_grad;
+  // The converted copy's storage and layout go into the tensor's own TensorImpl, which every
+  // handle to the tensor shares: they all see the new dtype.
+  auto convert = [dtype](Tensor t) {
+    if (!t.defined() || !is_floating(t.dtype()) || t.dtype() == dtype) return;
+    Tensor grad = t.grad();
+    Tensor converted = native::to(t, dtype);
+    TensorImpl& impl = *t.impl();
+    impl.storage = converted.storage();
+    impl.strides = converted.strides();
+    impl.offset = converted.storage_offset();
+    impl.dtype = dtype;
+    if (grad.defined()) t.set_grad(native::to(grad, dtype));
+  };
+  for (const auto& [_, t] : state_dict()) convert(t);
+  return *this;
 }
 
 std::string Module::to_string() const {

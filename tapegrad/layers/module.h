@@ -57,6 +57,13 @@ class Module {
     add_child(std::move(name), module);
     return module;
   }
+  // Puts `module` in the place of the existing child `name` (PyTorch's C++ replace_module);
+  // throws when there is no such child.
+  template <class M>
+  std::shared_ptr<M> replace_module(const std::string& name, std::shared_ptr<M> module) {
+    replace_child(name, module);
+    return module;
+  }
 
   std::vector<Tensor> parameters(bool recurse = true) const;
   NamedTensors named_parameters(bool recurse = true) const;
@@ -72,6 +79,11 @@ class Module {
   bool is_training() const { return training_; }
   // Zeroes every parameter's gradient in place (PyTorch 1.13's default).
   void zero_grad();
+  // Converts every floating parameter and buffer (and gradient) to `dtype` in place, as
+  // module.to(torch.float64): each tensor keeps its identity (handles to it, the layers' public
+  // members, see the new data), int64 buffers stay. Optimizers made before keep the old tensors'
+  // state: make them after.
+  Module& to(DType dtype);
 
   // PyTorch's printed form: "Linear(in_features=4, out_features=2, bias=True)", children
   // nested and indented.
@@ -106,6 +118,7 @@ class Module {
   RemovableHandle add_backward_hook(BackwardHook fn);
   Tensor call_with_hooks(const Tensor& input);
   void add_child(std::string name, std::shared_ptr<Module> module);
+  void replace_child(const std::string& name, std::shared_ptr<Module> module);
   void collect(const std::string& prefix, bool params, bool recurse, NamedTensors& out) const;
 
   NamedTensors parameters_;

@@ -80,3 +80,47 @@ TEST_CASE("modules print like PyTorch", "[layers]") {
   CHECK(net[3]->name() == "AvgPool2d");
   CHECK_THROWS_WITH(net[16], Contains("[Sequential]"));
 }
+
+TEST_CASE("Module::to converts floating parameters, buffers and gradients in place, keeping each tensor",
+          "[layers]") {
+  TwoLayer m;
+  m(tg::randn({5, 4})).sum().backward();
+  auto before = m.state_dict();
+  std::vector<std::vector<double>> values;
+  for (const auto& [_, t] : before) values.push_back(t.to_vector<double>());
+  Tensor weight = m.fc1->weight;  // a handle taken before: it sees the conversion
+  std::vector<double> grad = weight.grad().to_vector<double>();
+  CHECK(&m.to(tg::kFloat64) == &m);
+  auto after = m.state_dict();
+  REQUIRE(after.size() == before.size());
+  for (std::size_t i = 0; i < after.size(); ++i) {
+    INFO(after[i].first);
+    CHECK(after[i].second.is_same(before[i].second));
+    CHECK(after[i].second.dtype() == (after[i].first.ends_with("num_batches_tracked") || after[i].first == "steps"
+                                          ? tg::kInt64
+                                          : tg::kFloat64));
+    CHECK(after[i].second.to_vector<double>() == values[i]);  // float32 -> float64 is exact
+  }
+  CHECK(weight.dtype() == tg::kFloat64);
+  CHECK(weight.requires_grad());
+  CHECK(weight.grad().dtype() == tg::kFloat64);
+  CHECK(weight.grad().to_vector<double>() == grad);
+  Tensor y = m(tg::randn({5, 4}, tg::kFloat64));  // the module runs in float64 now
+  CHECK(y.dtype() == tg::kFloat64);
+  m.to(tg::kFloat32);
+  CHECK(m.bn->running_var.dtype() == tg::kFloat32);
+  CHECK_THROWS_WITH(m.to(tg::kInt64), Contains("[Module::to] expected a floating point dtype (float32 or float64), got int64"));
+  CHECK(m.fc1->weight.dtype() == tg::kFloat32);
+}
+
+TEST_CASE("replace_module puts a module in a child's place, under its name", "[layers]") {
+  nn::Sequential net{nn::Linear(2, 3), nn::Sigmoid()};
+  auto relu = net.replace_module("1", std::make_shared<nn::ReLU>());
+  CHECK(net[1].get() == relu.get());
+  CHECK(net.named_children()[1].first == "1");
+  tg::manual_seed(0);
+  CHECK(net(tg::randn({8, 2}) * 10).min().item<float>() == 0.0f);  // ReLU's zeros; a sigmoid is never 0
+  CHECK_THROWS_WITH(net.replace_module("2", std::make_shared<nn::ReLU>()),
+                    Contains("[Module] expected a submodule named \"2\" to replace, got none"));
+  CHECK(net.size() == 2);
+}
