@@ -1,5 +1,9 @@
-// tapegrad's umbrella header: everything a user program needs.
+// tapegrad's umbrella header: everything a user program needs. The distributed layer
+// (tg::dist, SyncBatchNorm, DistributedDataParallel, DistributedSampler) is there when the library
+// was built on MPI: TG_WITH_MPI (tapegrad/config.h) is then 1.
 #pragma once
+
+#include "tapegrad/config.h"
 
 #include "tapegrad/autograd/gradcheck.h"
 #include "tapegrad/autograd/tape.h"
@@ -24,3 +28,8 @@
 #include "tapegrad/layers/sequential.h"
 #include "tapegrad/layers/serialize.h"
 #include "tapegrad/optim/sgd.h"
+
+#if TG_WITH_MPI
+#include "tapegrad/distributed/collectives.h"
+#include "tapegrad/distributed/sync_batchnorm.h"
+#endif
