@@ -15,6 +15,7 @@
 #include "tapegrad/data/dataset.h"
 #include "tapegrad/data/fashion_mnist.h"
 #include "tapegrad/data/idx.h"
+#include "tapegrad/data/sampler.h"
 #include "tapegrad/layers/activation.h"
 #include "tapegrad/layers/batchnorm.h"
 #include "tapegrad/layers/conv2d.h"
@@ -31,5 +32,6 @@
 
 #if TG_WITH_MPI
 #include "tapegrad/distributed/collectives.h"
+#include "tapegrad/distributed/distributed_sampler.h"
 #include "tapegrad/distributed/sync_batchnorm.h"
 #endif

@@ -1,4 +1,5 @@
-// tg::data::DataLoader: batches of a Dataset in order or shuffled, one epoch per loop over it.
+// tg::data::DataLoader: batches of a Dataset in order, shuffled, or in a Sampler's order, one
+// epoch per loop over it.
 // Layer: data; may use core, knows nothing of models or apps.
 #pragma once
 
@@ -11,6 +12,7 @@
 #include <vector>
 
 #include "tapegrad/data/dataset.h"
+#include "tapegrad/data/sampler.h"
 
 namespace tg::data {
 
@@ -23,7 +25,10 @@ struct DataLoaderOptions {
 // Each begin() starts an epoch (each `for (auto& [X, y] : loader)` calls it once). With shuffle,
 // begin() draws the epoch's order from tg::randperm(size), on the calling thread, from the global
 // generator: tg::manual_seed makes the order reproducible and tg::get_rng_state checkpoints it.
-// The loader keeps a reference to the dataset, which must outlive it and its iterators.
+// With a sampler, begin() takes the epoch's order from sampler.indices() instead (the caller
+// moves the sampler to the next epoch, e.g. DistributedSampler::set_epoch, before the loop).
+// The loader keeps references to the dataset and the sampler, which must outlive it and its
+// iterators.
 class DataLoader {
  public:
   using Batch = std::pair<Tensor, Tensor>;
@@ -54,9 +59,11 @@ class DataLoader {
     mutable std::optional<Batch> current_;
   };
 
-  // Throws for batch_size < 1.
+  // Throws for batch_size < 1, and for shuffle with a sampler (the sampler decides the order).
   explicit DataLoader(const Dataset& dataset, DataLoaderOptions options = {});
+  DataLoader(const Dataset& dataset, const Sampler& sampler, DataLoaderOptions options = {});
   DataLoader(const Dataset&& dataset, DataLoaderOptions options = {}) = delete;  // would dangle
+  DataLoader(const Dataset& dataset, const Sampler&& sampler, DataLoaderOptions options = {}) = delete;
 
   Iterator begin() const;
   Iterator end() const;
@@ -65,7 +72,10 @@ class DataLoader {
   const DataLoaderOptions& options() const { return options_; }
 
  private:
+  std::int64_t num_samples() const;  // per epoch: the sampler's size, else the dataset's
+
   const Dataset& dataset_;
+  const Sampler* sampler_ = nullptr;
   DataLoaderOptions options_;
 };
 

@@ -438,6 +438,37 @@ TEST_CASE("DataLoader shuffles every index once per epoch, anew each epoch, repr
   CHECK(it->second.to_vector<std::int64_t>() == e1.front());
 }
 
+namespace {
+
+// Every third index from `start`, backwards: an order no other path produces.
+class EveryThird : public tg::data::Sampler {
+ public:
+  EveryThird(std::int64_t n, std::int64_t start) : n_(n), start_(start) {}
+  std::vector<std::int64_t> indices() const override {
+    std::vector<std::int64_t> out;
+    for (std::int64_t i = n_ - 1 - start_; i >= 0; i -= 3) out.push_back(i);
+    return out;
+  }
+  std::int64_t size() const override { return (n_ - start_ + 2) / 3; }
+  std::int64_t n_, start_;
+};
+
+}  // namespace
+
+TEST_CASE("DataLoader with a sampler batches the sampler's indices, asked anew each epoch", "[data]") {
+  IndexDataset data(10);
+  EveryThird sampler(10, 0);
+  tg::data::DataLoader loader(data, sampler, {.batch_size = 3});
+  CHECK(loader.num_batches() == 2);
+  CHECK(epoch(loader) == std::vector<std::vector<std::int64_t>>{{9, 6, 3}, {0}});
+  sampler.start_ = 1;  // the next epoch sees the sampler as it is then
+  CHECK(epoch(loader) == std::vector<std::vector<std::int64_t>>{{8, 5, 2}});
+  tg::data::DataLoader dropping(data, sampler, {.batch_size = 2, .drop_last = true});
+  CHECK(epoch(dropping) == std::vector<std::vector<std::int64_t>>{{8, 5}});
+  CHECK_THROWS_WITH(tg::data::DataLoader(data, sampler, {.batch_size = 2, .shuffle = true}),
+                    Contains("[DataLoader] expected shuffle=false with a sampler"));
+}
+
 // --- the real Fashion-MNIST (Debian's dataset-fashion-mnist) ----------------------------------
 
 TEST_CASE("the installed Fashion-MNIST loads: 60000 + 10000 images, known labels", "[data]") {
