@@ -21,6 +21,7 @@
 #include "tapegrad/layers/conv2d.h"
 #include "tapegrad/layers/dropout.h"
 #include "tapegrad/layers/flatten.h"
+#include "tapegrad/layers/fusion.h"
 #include "tapegrad/layers/init.h"
 #include "tapegrad/layers/linear.h"
 #include "tapegrad/layers/losses.h"

@@ -7,6 +7,7 @@
 #include <cstdio>
 #include <iostream>
 
+#include "apps/lenet/checkpoint.h"
 #include "apps/lenet/trainer.h"
 #include "tapegrad/data/fashion_mnist.h"
 
@@ -26,7 +27,7 @@ std::string thousands(double v) {
 int main(int argc, char** argv) try {
   CLI::App app{"Train d2l's LeNet with batch normalization on Fashion-MNIST"};
   lenet::TrainOptions o;
-  std::string bn = "builtin", data_dir = tg::data::kFashionMNISTRoot, metrics_path, plot_path;
+  std::string bn = "builtin", data_dir = tg::data::kFashionMNISTRoot, metrics_path, plot_path, export_path;
   int threads = 0;
   bool quiet = false;
   app.add_option("--epochs", o.epochs, "number of epochs")->capture_default_str()->check(CLI::NonNegativeNumber);
@@ -44,6 +45,9 @@ int main(int argc, char** argv) try {
   app.add_option("--plot", plot_path, "write an SVG chart of loss and accuracies");
   app.add_option("--save", o.save_path, "checkpoint after every epoch");
   app.add_option("--resume", o.resume_path, "continue from a checkpoint")->check(CLI::ExistingFile);
+  app.add_option("--export-folded", export_path,
+                 "after training, write the model with batch norm folded into its convolutions and linears "
+                 "(safetensors, for apps/infer)");
   app.add_flag("--quiet", quiet, "print only the final line");
   try {
     app.parse(argc, argv);
@@ -55,6 +59,8 @@ int main(int argc, char** argv) try {
   }
   o.bn = bn == "scratch" ? lenet::BatchNormKind::Scratch : lenet::BatchNormKind::Builtin;
   if (threads > 0) tg::set_num_threads(threads);
+  TG_CHECK(export_path.empty() || o.bn == lenet::BatchNormKind::Builtin,
+           "[lenet_bn] --export-folded needs the built-in batch norm (--bn builtin), got --bn {}", bn);
 
   tg::data::FashionMNIST train_set(data_dir, true), test_set(data_dir, false);
   bool tty = isatty(STDOUT_FILENO) && !quiet;
@@ -98,9 +104,11 @@ int main(int argc, char** argv) try {
     tg::load_tensors(o.resume_path, &meta);
     current_epoch = std::atoll(meta["epoch"].c_str());
   }
-  std::vector<lenet::EpochMetrics> metrics = lenet::train(train_set, test_set, o, cb);
+  tg::nn::Sequential trained;
+  std::vector<lenet::EpochMetrics> metrics = lenet::train(train_set, test_set, o, cb, &trained);
   if (!metrics_path.empty()) lenet::write_text_file(metrics_path, lenet::metrics_csv(metrics));
   if (!plot_path.empty()) lenet::write_text_file(plot_path, lenet::metrics_svg(metrics));
+  if (!export_path.empty()) lenet::export_folded(export_path, trained);
   if (!metrics.empty()) {
     const lenet::EpochMetrics& m = metrics.back();
     double seconds = 0;

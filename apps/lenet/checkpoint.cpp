@@ -1,6 +1,8 @@
 // LeNet-BN checkpoints. Layer: apps.
 #include "apps/lenet/checkpoint.h"
 
+#include "apps/lenet/trainer.h"
+
 namespace lenet {
 
 namespace nn = tg::nn;
@@ -70,6 +72,37 @@ std::vector<EpochMetrics> load_checkpoint(const std::string& path, nn::Module& n
   opt.load_state_dict(optim);
   tg::set_rng_state(rng);
   return metrics;
+}
+
+namespace {
+constexpr const char* kFoldedFormat = "tapegrad lenet_bn folded 1";
+}
+
+void export_folded(const std::string& path, nn::Sequential& net) {
+  net.eval();
+  const nn::Sequential folded = nn::utils::fold_batchnorm(net);
+  TG_CHECK(folded.named_buffers().empty(), "[lenet_bn] --export-folded needs the built-in batch norm (--bn builtin)");
+  tg::save_tensors(folded.state_dict(), path, {{"format", kFoldedFormat}});
+}
+
+InferenceModel load_for_inference(const std::string& path) {
+  tg::Metadata meta;
+  nn::NamedTensors all = tg::load_tensors(path, &meta);
+  nn::Sequential unfolded = make_lenet_bn();
+  unfolded.eval();
+  if (meta["format"] == kFoldedFormat) {
+    InferenceModel m{nn::utils::fold_batchnorm(unfolded), true};
+    tg::load_into(m.net.state_dict(), all, path);
+    return m;
+  }
+  if (meta["format"] == "tapegrad lenet_bn checkpoint 1") {
+    nn::NamedTensors model;
+    for (auto& [name, t] : all)
+      if (name.starts_with("model.")) model.emplace_back(name.substr(6), t);
+    all = std::move(model);
+  }
+  tg::load_into(unfolded.state_dict(), all, path);
+  return {unfolded, false};
 }
 
 }  // namespace lenet

@@ -7,6 +7,7 @@
 #include <filesystem>
 #include <fstream>
 
+#include "apps/lenet/checkpoint.h"
 #include "apps/lenet/trainer.h"
 #include "tapegrad.h"
 
@@ -173,6 +174,38 @@ TEST_CASE("the from-scratch batch norm follows the built-in one", "[apps]") {
     CHECK(ms[e].train_loss == Approx(mb[e].train_loss).margin(1e-3));
     CHECK(ms[e].test_acc == Approx(mb[e].test_acc).margin(0.02));
   }
+}
+
+TEST_CASE("a folded export classifies as the trained model does, and every saved form loads for inference",
+          "[apps]") {
+  Blocks train(128, 1), test(64, 2);
+  tg::nn::Sequential trained;
+  std::string ckpt = temp_path("infer_ckpt.safetensors"), folded = temp_path("infer_folded.safetensors"),
+              plain = temp_path("infer_plain.safetensors");
+  lenet::TrainOptions o = small(1);
+  o.save_path = ckpt;
+  lenet::train(train, test, o, {}, &trained);
+  lenet::export_folded(folded, trained);
+  tg::save(trained, plain);
+  CHECK_FALSE(trained.is_training());
+
+  tg::NoGradGuard no_grad;
+  const Tensor X = test.get_batch({0, 1, 2, 3, 4, 5, 6, 7}).first;
+  const std::vector<float> want = trained(X).to_vector<float>();
+  for (const auto& [path, is_folded] : {std::pair{folded, true}, {ckpt, false}, {plain, false}}) {
+    CAPTURE(path);
+    lenet::InferenceModel m = lenet::load_for_inference(path);
+    CHECK(m.folded == is_folded);
+    CHECK_FALSE(m.net.is_training());
+    CHECK(m.net.named_buffers().size() == (is_folded ? 0u : 12u));
+    const std::vector<float> got = m.net(X).to_vector<float>();
+    REQUIRE(got.size() == want.size());
+    for (std::size_t i = 0; i < got.size(); ++i) CHECK(got[i] == Approx(want[i]).margin(1e-5));
+  }
+  lenet::InferenceModel from_file = lenet::load_for_inference(folded);
+  CHECK(lenet::evaluate_accuracy(from_file.net, test, 32) == lenet::evaluate_accuracy(trained, test, 32));
+  CHECK_THROWS_WITH(lenet::load_for_inference(temp_path("infer_missing.safetensors")), Contains("infer_missing"));
+  for (const std::string& p : {ckpt, folded, plain}) std::filesystem::remove(p);
 }
 
 #ifdef TG_LENET_BN_APP

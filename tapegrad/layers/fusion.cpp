@@ -1,0 +1,147 @@
+// Folding eval-mode batch normalization into the preceding Conv2d or Linear (layers/fusion.h).
+// Layer: layers.
+#include "tapegrad/layers/fusion.h"
+
+#include <cmath>
+#include <vector>
+
+#include "tapegrad/autograd/tape.h"
+#include "tapegrad/core/native.h"
+#include "tapegrad/core/random.h"
+
+namespace tg::nn::utils {
+
+namespace {
+
+void check_eval(const Module& m, const Module& bn, const char* op) {
+  TG_CHECK(!m.is_training() && !bn.is_training(),
+           "[{}] fusion only for eval: expected {} and {} in evaluation mode (call eval()), got {} and {}", op,
+           m.name(), bn.name(), m.is_training() ? "training" : "eval", bn.is_training() ? "training" : "eval");
+}
+
+// Per channel f of the batch norm: scale[f] = weight[f] / √(running_var[f] + eps) and
+// shift[f] = bias[f] − running_mean[f] · scale[f], in double, so that bn(v) = v · scale + shift.
+struct Affine {
+  std::vector<double> scale, shift;
+};
+
+Affine bn_affine(const BatchNormBase& bn, std::int64_t channels, const char* op, const std::string& layer) {
+  TG_CHECK(bn.running_mean.defined() && bn.running_var.defined(),
+           "[{}] expected a {} with running statistics (track_running_stats=True)", op, bn.name());
+  TG_CHECK(bn.num_features == channels, "[{}] expected a {} of {} features for {}, got {}", op, bn.name(), channels,
+           layer, bn.num_features);
+  const std::vector<double> mean = bn.running_mean.to_vector<double>(), var = bn.running_var.to_vector<double>();
+  const std::vector<double> w = bn.weight.defined() ? bn.weight.to_vector<double>() : std::vector<double>(mean.size(), 1.0);
+  const std::vector<double> b = bn.bias.defined() ? bn.bias.to_vector<double>() : std::vector<double>(mean.size(), 0.0);
+  Affine a{std::vector<double>(mean.size()), std::vector<double>(mean.size())};
+  for (std::size_t f = 0; f < mean.size(); ++f) {
+    a.scale[f] = w[f] / std::sqrt(var[f] + bn.options.eps);
+    a.shift[f] = b[f] - mean[f] * a.scale[f];
+  }
+  return a;
+}
+
+// weight [F, ...] scaled row by row and bias' = bias · scale + shift, as tensors of dtype.
+std::pair<Tensor, Tensor> fold(const Tensor& weight, const Tensor& bias, const Affine& a, DType dtype) {
+  std::vector<double> w = weight.to_vector<double>();
+  const std::size_t F = a.scale.size(), per_row = w.size() / F;
+  for (std::size_t f = 0; f < F; ++f)
+    for (std::size_t i = 0; i < per_row; ++i) w[f * per_row + i] *= a.scale[f];
+  std::vector<double> b = bias.defined() ? bias.to_vector<double>() : std::vector<double>(F, 0.0);
+  for (std::size_t f = 0; f < F; ++f) b[f] = b[f] * a.scale[f] + a.shift[f];
+  return {native::to(tensor(w, weight.sizes()), dtype), native::to(tensor(b, Shape{static_cast<std::int64_t>(F)}), dtype)};
+}
+
+// Gives a freshly constructed module's parameter (not shared with any other module) the values, dtype
+// and requires_grad of `value`, in its own TensorImpl: the member and the registered parameter see it.
+void assign(const Tensor& param, const Tensor& value, bool requires_grad) {
+  TensorImpl& impl = *param.impl();
+  impl.storage = value.storage();
+  impl.sizes = value.sizes();
+  impl.strides = value.strides();
+  impl.offset = value.storage_offset();
+  impl.dtype = value.dtype();
+  Tensor(param).requires_grad_(requires_grad);
+}
+
+// Runs make() without drawing from the global generator: new modules initialize their parameters
+// randomly, and fusion overwrites them.
+template <class Make>
+auto without_drawing(Make make) {
+  const std::string state = get_rng_state();
+  auto module = make();
+  set_rng_state(state);
+  return module;
+}
+
+}  // namespace
+
+Conv2d fuse_conv_bn_eval(const Conv2d& conv, const BatchNorm2d& bn) {
+  check_eval(conv, bn, "fuse_conv_bn_eval");
+  const Affine a = bn_affine(bn, conv.out_channels, "fuse_conv_bn_eval", conv.to_string());
+  NoGradGuard no_grad;
+  Conv2d fused = without_drawing([&] {
+    return Conv2d(conv.in_channels, conv.out_channels, conv.kernel_size, conv.stride, conv.padding, true, conv.groups);
+  });
+  auto [w, b] = fold(conv.weight, conv.bias, a, conv.weight.dtype());
+  assign(fused.weight, w, conv.weight.requires_grad());
+  assign(fused.bias, b, conv.bias.defined() && conv.bias.requires_grad());
+  fused.eval();
+  return fused;
+}
+
+Linear fuse_linear_bn_eval(const Linear& linear, const BatchNorm1d& bn) {
+  check_eval(linear, bn, "fuse_linear_bn_eval");
+  const Affine a = bn_affine(bn, linear.out_features, "fuse_linear_bn_eval", linear.to_string());
+  NoGradGuard no_grad;
+  Linear fused = without_drawing([&] { return Linear(linear.in_features, linear.out_features, true); });
+  auto [w, b] = fold(linear.weight, linear.bias, a, linear.weight.dtype());
+  assign(fused.weight, w, linear.weight.requires_grad());
+  assign(fused.bias, b, linear.bias.defined() && linear.bias.requires_grad());
+  fused.eval();
+  return fused;
+}
+
+namespace {
+
+bool any_training(const Module& m) {
+  if (m.is_training()) return true;
+  for (const auto& [_, child] : m.named_children())
+    if (any_training(*child)) return true;
+  return false;
+}
+
+bool folds(const BatchNormBase* bn) { return bn && bn->running_mean.defined() && bn->running_var.defined(); }
+
+Sequential fold_sequential(const Sequential& model) {
+  Sequential out;
+  const auto& children = model.named_children();
+  for (std::size_t i = 0; i < children.size(); ++i) {
+    const std::shared_ptr<Module>& m = children[i].second;
+    Module* next = i + 1 < children.size() ? children[i + 1].second.get() : nullptr;
+    if (auto* conv = dynamic_cast<Conv2d*>(m.get()); conv && folds(dynamic_cast<BatchNorm2d*>(next))) {
+      out.push_back(fuse_conv_bn_eval(*conv, *dynamic_cast<BatchNorm2d*>(next)));
+      ++i;
+    } else if (auto* lin = dynamic_cast<Linear*>(m.get()); lin && folds(dynamic_cast<BatchNorm1d*>(next))) {
+      out.push_back(fuse_linear_bn_eval(*lin, *dynamic_cast<BatchNorm1d*>(next)));
+      ++i;
+    } else if (auto* seq = dynamic_cast<Sequential*>(m.get())) {
+      out.push_back(fold_sequential(*seq));
+    } else {
+      out.push_back(m);
+    }
+  }
+  out.eval();
+  return out;
+}
+
+}  // namespace
+
+Sequential fold_batchnorm(const Sequential& model) {
+  TG_CHECK(!any_training(model),
+           "[fold_batchnorm] expected a model in evaluation mode (call eval() first): batch norm folds its running "
+           "statistics, which training mode does not use");
+  return fold_sequential(model);
+}
+
+}  // namespace tg::nn::utils

@@ -1,0 +1,34 @@
+// Inference with batch normalization folded into the layer before it (PyTorch's
+// torch.nn.utils.fusion): an eval-mode BatchNorm is an affine map per channel, so a Conv2d or
+// Linear followed by one is a single Conv2d or Linear with rescaled weights and a new bias.
+// Layer: layers.
+#pragma once
+
+#include "tapegrad/layers/batchnorm.h"
+#include "tapegrad/layers/conv2d.h"
+#include "tapegrad/layers/linear.h"
+#include "tapegrad/layers/sequential.h"
+
+namespace tg::nn::utils {
+
+// PyTorch's fuse_conv_bn_eval: a new Conv2d (always with a bias, parameters in conv's dtype) equal to
+// bn(conv(x)) in evaluation mode, with s = bn.weight / √(bn.running_var + bn.eps) per filter:
+//   weight = conv.weight · s,   bias = (conv.bias − bn.running_mean) · s + bn.bias
+// (a missing conv bias counts as 0, a missing bn affine as weight 1 and bias 0). The inputs are not
+// changed, and the random generator is not drawn from. Throws when either module is in training
+// mode ("fusion only for eval"), when bn tracks no running statistics, or when the sizes disagree.
+Conv2d fuse_conv_bn_eval(const Conv2d& conv, const BatchNorm2d& bn);
+
+// The same for a Linear followed by a BatchNorm1d (PyTorch's fuse_linear_bn_eval):
+//   weight = linear.weight · s (per output row),   bias = (linear.bias − bn.running_mean) · s + bn.bias.
+Linear fuse_linear_bn_eval(const Linear& linear, const BatchNorm1d& bn);
+
+// A new eval-mode Sequential in which every Conv2d directly followed by a BatchNorm2d, and every
+// Linear directly followed by a BatchNorm1d, is one fused layer, recursing into nested Sequentials
+// (a pair split across a nested Sequential's boundary stays as it is, as does a BatchNorm without
+// running statistics). Children are renumbered "0", "1", ...; the other layers are the source's own
+// modules, shared as a Module copy shares its tensors. The source is not changed. Throws when the
+// model (or any module in it) is in training mode: call eval() first.
+Sequential fold_batchnorm(const Sequential& model);
+
+}  // namespace tg::nn::utils

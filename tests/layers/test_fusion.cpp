@@ -1,0 +1,212 @@
+// Batch norm folded into the preceding Conv2d or Linear (layers/fusion.h): the fused layers by
+// hand, a folded LeNet-BN (with a nested Sequential) against the unfolded model in float32 and
+// float64, what folding leaves alone, and the errors. Tag [layers].
+#include <catch2/catch.hpp>
+
+#include <cmath>
+#include <string>
+#include <vector>
+
+#include "tapegrad/core/native.h"
+#include "tapegrad.h"
+
+using tg::Tensor;
+namespace nn = tg::nn;
+
+namespace {
+
+// Overwrites a tensor's values in place (no recording).
+void set_values(const Tensor& t, const std::vector<double>& values) {
+  tg::NoGradGuard no_grad;
+  tg::native::copy_(t, tg::native::to(tg::tensor(values, t.sizes()), t.dtype()));
+}
+
+// Every floating tensor of the module as float64, in its own TensorImpl (what Module::to does).
+void to_float64(nn::Module& m) {
+  tg::NoGradGuard no_grad;
+  for (const auto& [_, t] : m.state_dict()) {
+    if (!tg::is_floating(t.dtype())) continue;
+    Tensor d = tg::native::to(t, tg::kFloat64);
+    tg::TensorImpl& impl = *t.impl();
+    impl.storage = d.storage();
+    impl.strides = d.strides();
+    impl.offset = d.storage_offset();
+    impl.dtype = tg::kFloat64;
+  }
+}
+
+// d2l's LeNet-BN, its first block nested in a Sequential of its own.
+nn::Sequential lenet_bn() {
+  return nn::Sequential{nn::Sequential{nn::Conv2d(1, 6, 5), nn::BatchNorm2d(6), nn::Sigmoid(), nn::AvgPool2d(2, 2)},
+                        nn::Conv2d(6, 16, 5),
+                        nn::BatchNorm2d(16),
+                        nn::Sigmoid(),
+                        nn::AvgPool2d(2, 2),
+                        nn::Flatten(),
+                        nn::Linear(256, 120),
+                        nn::BatchNorm1d(120),
+                        nn::Sigmoid(),
+                        nn::Linear(120, 84),
+                        nn::BatchNorm1d(84),
+                        nn::Sigmoid(),
+                        nn::Linear(84, 10)};
+}
+
+// Batch norms with running statistics from a few training batches and affine parameters away from
+// (1, 0), so that folding has something to fold.
+void train_statistics(nn::Sequential& net, tg::DType dtype) {
+  net.train();
+  tg::NoGradGuard no_grad;
+  for (int i = 0; i < 3; ++i) net(tg::rand({16, 1, 28, 28}, dtype).mul(2.0).sub(0.5));
+  for (const auto& [name, t] : net.named_parameters())
+    if (t.dim() == 1) set_values(t, tg::rand(t.sizes(), tg::kFloat64).mul(1.5).add(0.25).to_vector<double>());
+  net.eval();
+}
+
+double max_rel_diff(const Tensor& a, const Tensor& b) {
+  const std::vector<double> x = a.to_vector<double>(), y = b.to_vector<double>();
+  REQUIRE(x.size() == y.size());
+  double worst = 0;
+  for (std::size_t i = 0; i < x.size(); ++i) worst = std::max(worst, std::fabs(x[i] - y[i]) / (1 + std::fabs(y[i])));
+  return worst;
+}
+
+}  // namespace
+
+TEST_CASE("fuse_conv_bn_eval and fuse_linear_bn_eval by hand", "[layers]") {
+  // s = bn.weight / √(running_var + eps) = 3 / √4 = 1.5;  weight' = weight · s,  bias' = (bias − mean) · s + bn.bias.
+  nn::Conv2d conv(1, 2, 1);
+  set_values(conv.weight, {2.0, -1.0});
+  set_values(conv.bias, {1.0, 0.0});
+  nn::BatchNorm2d bn(2);
+  set_values(bn.running_mean, {3.0, 1.0});
+  set_values(bn.running_var, {4.0 - 1e-5, 1.0 - 1e-5});
+  set_values(bn.weight, {3.0, 2.0});
+  set_values(bn.bias, {0.5, 0.0});
+  conv.eval();
+  bn.eval();
+  nn::Conv2d fused = nn::utils::fuse_conv_bn_eval(conv, bn);
+  CHECK(fused.weight.to_vector<double>() == std::vector<double>{3.0, -2.0});
+  CHECK(fused.bias.to_vector<double>() == std::vector<double>{-2.5, -2.0});
+  CHECK(fused.to_string() == "Conv2d(1, 2, kernel_size=(1, 1), stride=(1, 1))");
+  CHECK_FALSE(fused.is_training());
+  CHECK(fused.weight.requires_grad());
+  CHECK(conv.weight.to_vector<double>() == std::vector<double>{2.0, -1.0});  // the inputs stay as they were
+
+  // No conv bias counts as 0; no batch norm affine as weight 1, bias 0.
+  nn::Conv2d no_bias(1, 1, 1, 1, 0, false);
+  set_values(no_bias.weight, {4.0});
+  nn::BatchNorm2d plain(1, {.affine = false});
+  set_values(plain.running_mean, {2.0});
+  set_values(plain.running_var, {0.25 - 1e-5});
+  no_bias.eval();
+  plain.eval();
+  nn::Conv2d f2 = nn::utils::fuse_conv_bn_eval(no_bias, plain);
+  CHECK(f2.weight.to_vector<double>()[0] == Approx(8.0).epsilon(1e-6));
+  CHECK(f2.bias.to_vector<double>()[0] == Approx(-4.0).epsilon(1e-6));
+  CHECK_FALSE(f2.bias.requires_grad());
+
+  nn::Linear lin(2, 2);
+  set_values(lin.weight, {1.0, 2.0, 3.0, 4.0});
+  set_values(lin.bias, {1.0, -1.0});
+  nn::BatchNorm1d bn1(2);
+  set_values(bn1.running_mean, {3.0, 1.0});
+  set_values(bn1.running_var, {4.0 - 1e-5, 1.0 - 1e-5});
+  set_values(bn1.weight, {3.0, 2.0});
+  set_values(bn1.bias, {0.5, 0.0});
+  lin.eval();
+  bn1.eval();
+  nn::Linear fl = nn::utils::fuse_linear_bn_eval(lin, bn1);
+  CHECK(fl.weight.to_vector<double>() == std::vector<double>{1.5, 3.0, 6.0, 8.0});
+  CHECK(fl.bias.to_vector<double>() == std::vector<double>{-2.5, -4.0});
+  CHECK(fl.to_string() == "Linear(in_features=2, out_features=2, bias=True)");
+}
+
+TEST_CASE("fold_batchnorm: a folded LeNet-BN gives the unfolded outputs (1e-5 float32, 1e-12 float64)", "[layers]") {
+  const tg::DType dtype = GENERATE(tg::kFloat32, tg::kFloat64);
+  tg::manual_seed(3);
+  nn::Sequential net = lenet_bn();
+  if (dtype == tg::kFloat64) to_float64(net);
+  train_statistics(net, dtype);
+  const nn::NamedTensors before = net.state_dict();
+  std::vector<std::vector<double>> before_values;
+  for (const auto& [_, t] : before) before_values.push_back(t.to_vector<double>());
+
+  const std::string rng = tg::get_rng_state();
+  nn::Sequential folded = nn::utils::fold_batchnorm(net);
+  CHECK(tg::get_rng_state() == rng);  // folding draws no random numbers
+
+  // 4 + 13 children become 3 + 10: each Conv2d/Linear + BatchNorm pair is one layer, in the nested block too.
+  REQUIRE(folded.size() == 10);
+  auto* block = dynamic_cast<nn::Sequential*>(folded[0].get());
+  REQUIRE(block != nullptr);
+  CHECK(block->size() == 3);
+  CHECK(dynamic_cast<nn::Conv2d*>((*block)[0].get()) != nullptr);
+  CHECK(dynamic_cast<nn::Conv2d*>(folded[1].get()) != nullptr);
+  CHECK(dynamic_cast<nn::Sigmoid*>(folded[2].get()) != nullptr);
+  CHECK(dynamic_cast<nn::Linear*>(folded[5].get()) != nullptr);
+  CHECK(dynamic_cast<nn::Linear*>(folded[7].get()) != nullptr);
+  CHECK(dynamic_cast<nn::Linear*>(folded[9].get()) != nullptr);
+  CHECK(folded.named_buffers().empty());
+  CHECK_FALSE(folded.is_training());
+  CHECK(folded.parameters().size() == 10);
+  for (const Tensor& p : folded.parameters()) CHECK(p.dtype() == dtype);
+
+  tg::NoGradGuard no_grad;
+  const Tensor x = tg::native::to(tg::randn({5, 1, 28, 28}), dtype);
+  const double diff = max_rel_diff(folded(x), net(x));
+  CHECK(diff <= (dtype == tg::kFloat32 ? 1e-5 : 1e-12));
+
+  // The source is unchanged: same tensors, same values, still in evaluation mode.
+  const nn::NamedTensors after = net.state_dict();
+  REQUIRE(after.size() == before.size());
+  for (std::size_t i = 0; i < after.size(); ++i) {
+    CHECK(after[i].second.is_same(before[i].second));
+    CHECK(after[i].second.to_vector<double>() == before_values[i]);
+  }
+  CHECK_FALSE(net.is_training());
+}
+
+TEST_CASE("fold_batchnorm leaves lone batch norms, batch norms without running statistics and split pairs", "[layers]") {
+  nn::Sequential net{nn::BatchNorm1d(4), nn::Linear(4, 4), nn::BatchNorm1d(4, {.track_running_stats = false}),
+                     nn::Sequential{nn::Linear(4, 3)}, nn::BatchNorm1d(3), nn::Linear(3, 3), nn::Sigmoid(),
+                     nn::BatchNorm1d(3)};
+  net.eval();
+  nn::Sequential folded = nn::utils::fold_batchnorm(net);
+  REQUIRE(folded.size() == net.size());
+  CHECK(folded.to_string() == net.to_string());
+  tg::NoGradGuard no_grad;
+  const Tensor x = tg::randn({6, 4});
+  CHECK(max_rel_diff(folded(x), net(x)) == 0.0);
+}
+
+TEST_CASE("folding a model in training mode, or mismatched layers, throws", "[layers][errors]") {
+  nn::Sequential net = lenet_bn();
+  CHECK_THROWS_WITH(nn::utils::fold_batchnorm(net),
+                    Catch::StartsWith("[fold_batchnorm] expected a model in evaluation mode (call eval() first)"));
+  net.eval();
+  dynamic_cast<nn::Sequential&>(*net[0])[1]->train();  // one module deep inside
+  CHECK_THROWS_WITH(nn::utils::fold_batchnorm(net), Catch::StartsWith("[fold_batchnorm] expected a model in evaluation"));
+
+  nn::Conv2d conv(1, 2, 3);
+  nn::BatchNorm2d bn(2);
+  CHECK_THROWS_WITH(nn::utils::fuse_conv_bn_eval(conv, bn),
+                    "[fuse_conv_bn_eval] fusion only for eval: expected Conv2d and BatchNorm2d in evaluation mode "
+                    "(call eval()), got training and training");
+  conv.eval();
+  bn.eval();
+  nn::BatchNorm2d three(3);
+  three.eval();
+  CHECK_THROWS_WITH(nn::utils::fuse_conv_bn_eval(conv, three),
+                    "[fuse_conv_bn_eval] expected a BatchNorm2d of 2 features for Conv2d(1, 2, kernel_size=(3, 3), "
+                    "stride=(1, 1)), got 3");
+  nn::BatchNorm2d untracked(2, {.track_running_stats = false});
+  untracked.eval();
+  CHECK_THROWS_WITH(nn::utils::fuse_conv_bn_eval(conv, untracked),
+                    "[fuse_conv_bn_eval] expected a BatchNorm2d with running statistics (track_running_stats=True)");
+  nn::Linear lin(3, 4);
+  nn::BatchNorm1d bn1(4);
+  bn1.eval();
+  CHECK_THROWS_WITH(nn::utils::fuse_linear_bn_eval(lin, bn1),
+                    Catch::StartsWith("[fuse_linear_bn_eval] fusion only for eval"));
+}
