@@ -29,6 +29,11 @@
 #include "tapegrad/layers/pooling.h"
 #include "tapegrad/layers/sequential.h"
 #include "tapegrad/layers/serialize.h"
+#include "tapegrad/optim/adagrad.h"
+#include "tapegrad/optim/adam.h"
+#include "tapegrad/optim/lr_scheduler.h"
+#include "tapegrad/optim/optimizer.h"
+#include "tapegrad/optim/rmsprop.h"
 #include "tapegrad/optim/sgd.h"
 
 #if TG_WITH_MPI

@@ -1,6 +1,6 @@
 // optim::SGD with PyTorch's update rule, step for step: g = grad + weight_decay·p;
 // buf = g on the first step, then momentum·buf + (1 − dampening)·g; g = g + momentum·buf with
-// Nesterov, else buf; p −= lr·g. Layer: optim.
+// Nesterov, else buf; p −= lr·g (p += lr·g with maximize). Layer: optim.
 #pragma once
 
 #include <limits>
@@ -16,39 +16,18 @@ struct SGDOptions {
   double dampening = 0.0;
   double weight_decay = 0.0;
   bool nesterov = false;
+  bool maximize = false;
 };
 
-class SGD : public Optimizer {
+// State per parameter: "momentum_buffer" once it has stepped with a momentum.
+class SGD : public TypedOptimizer<SGDOptions> {
  public:
-  // Throws for a missing or negative lr, negative momentum or weight decay, and Nesterov without
-  // momentum or with dampening.
+  // Throws for a missing or negative lr, negative momentum or weight decay, Nesterov without
+  // momentum or with dampening, and an empty parameter list.
   SGD(std::vector<Tensor> params, SGDOptions options);
+  // Each group takes `defaults` with its own lr and weight_decay, if given.
+  SGD(std::vector<ParamGroup> groups, SGDOptions defaults);
   void step() override;
-  double lr() const override { return options_.lr; }
-  void set_lr(double lr) override;
-  const SGDOptions& options() const { return options_; }
-
-  nn::NamedTensors state_dict() const override;
-  void load_state_dict(const nn::NamedTensors& state) override;
-
- private:
-  SGDOptions options_;
-  std::vector<Tensor> momentum_buffers_;  // undefined until a parameter's first step
-};
-
-// Multiplies the learning rate by gamma every step_size epochs (call step() once per epoch).
-class StepLR {
- public:
-  StepLR(Optimizer& optimizer, std::int64_t step_size, double gamma = 0.1);
-  void step();
-  std::int64_t last_epoch() const { return epoch_; }
-
- private:
-  Optimizer& optimizer_;
-  std::int64_t step_size_;
-  double gamma_;
-  double base_lr_;
-  std::int64_t epoch_ = 0;
 };
 
 }  // namespace tg::optim

@@ -71,16 +71,24 @@ TEST_CASE("SGD momentum state round-trips and StepLR decays the rate", "[optim]"
   (p * p).sum().backward();
   opt.step();
   tg::nn::NamedTensors state = opt.state_dict();
-  REQUIRE(state.size() == 1);
-  CHECK(state[0].first == "momentum_buffer.0");
+  REQUIRE(state.size() == 8);  // the buffer, six options and the group's parameter indices
+  CHECK(state[0].first == "state.0.momentum_buffer");
   CHECK(state[0].second.to_vector<double>() == std::vector<double>{2.0, 4.0});
+  CHECK(state[1].first == "param_groups.0.lr");
+  CHECK(state[1].second.item<double>() == 0.1);
+  CHECK(state[7].first == "param_groups.0.params");
+  CHECK(state[7].second.to_vector<std::int64_t>() == std::vector<std::int64_t>{0});
   tg::optim::SGD fresh({p}, {.lr = 0.1, .momentum = 0.9});
   fresh.load_state_dict(state);
-  CHECK(fresh.state_dict()[0].second.to_vector<double>() == std::vector<double>{2.0, 4.0});
-  CHECK_THROWS_WITH(fresh.load_state_dict({{"momentum_buffer.0", tg::zeros({3}, tg::kFloat64)}}),
-                    Contains("[SGD]") && Contains("[3]"));
-  CHECK_THROWS_WITH(fresh.load_state_dict({{"bogus", tg::zeros({2}, tg::kFloat64)}}), Contains("bogus"));
-  CHECK(fresh.state_dict()[0].second.to_vector<double>() == std::vector<double>{2.0, 4.0});
+  CHECK(fresh.state(0)[0].second.to_vector<double>() == std::vector<double>{2.0, 4.0});
+  CHECK_FALSE(fresh.state(0)[0].second.is_same(state[0].second));  // a copy
+  tg::nn::NamedTensors wrong = state;
+  wrong[0].second = tg::zeros({3}, tg::kFloat64);
+  CHECK_THROWS_WITH(fresh.load_state_dict(wrong), Contains("[SGD]") && Contains("[3]"));
+  wrong = state;
+  wrong.emplace_back("bogus", tg::zeros({2}, tg::kFloat64));
+  CHECK_THROWS_WITH(fresh.load_state_dict(wrong), Contains("bogus"));
+  CHECK(fresh.state(0)[0].second.to_vector<double>() == std::vector<double>{2.0, 4.0});
 
   tg::optim::StepLR sched(opt, 2, 0.5);
   std::vector<double> lrs;
@@ -100,11 +108,11 @@ TEST_CASE("optimizer state saves and loads as safetensors", "[optim]") {
   tg::save(opt, path);
   tg::optim::SGD other({p}, {.lr = 0.1, .momentum = 0.9});
   tg::load(other, path);
-  REQUIRE(other.state_dict().size() == 1);
-  CHECK(other.state_dict()[0].second.to_vector<double>() == std::vector<double>{2.0, 4.0});
+  REQUIRE(other.state(0).size() == 1);
+  CHECK(other.state(0)[0].second.to_vector<double>() == std::vector<double>{2.0, 4.0});
   Tensor q = tg::zeros({3}, tg::kFloat64).requires_grad_();
   tg::optim::SGD wrong({q}, {.lr = 0.1, .momentum = 0.9});
   CHECK_THROWS_WITH(tg::load(wrong, path), Contains("[SGD]") && Contains("[2]") && Contains("[3]"));
-  CHECK(wrong.state_dict().empty());
+  CHECK(wrong.state(0).empty());
   std::filesystem::remove(path);
 }
