@@ -66,8 +66,13 @@ std::vector<EpochMetrics> load_checkpoint(const std::string& path, nn::Module& n
     else if (name.starts_with("optimizer.")) optim.emplace_back(name.substr(10), t);
     else TG_CHECK(false, "[lenet_bn] checkpoint '{}' has an unexpected tensor \"{}\"", path, name);
   }
-  tg::optim::SGD probe(opt.params(), opt.options());
-  probe.load_state_dict(optim);  // validates before anything changes
+  // The checkpoint brings the momentum buffers; the options stay this run's (its --lr, --momentum
+  // and --weight-decay apply to the epochs it trains).
+  for (const auto& [name, mine] : opt.state_dict())
+    if (name.starts_with("param_groups."))
+      for (auto& [saved_name, saved] : optim)
+        if (saved_name == name) saved = mine;
+  opt.check_state_dict(optim);  // before anything changes
   tg::load_into(net.state_dict(), model, path);
   opt.load_state_dict(optim);
   tg::set_rng_state(rng);
