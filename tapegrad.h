@@ -6,6 +6,7 @@
 #include "tapegrad/config.h"
 
 #include "tapegrad/autograd/gradcheck.h"
+#include "tapegrad/autograd/graph.h"
 #include "tapegrad/autograd/tape.h"
 #include "tapegrad/core/parallel.h"
 #include "tapegrad/core/print.h"
