@@ -6,6 +6,7 @@
 #include <CLI/CLI.hpp>
 #include <cstdio>
 #include <iostream>
+#include <optional>
 
 #include "apps/lenet/checkpoint.h"
 #include "apps/lenet/trainer.h"
@@ -28,21 +29,30 @@ int main(int argc, char** argv) try {
   CLI::App app{"Train d2l's LeNet with batch normalization on Fashion-MNIST"};
   lenet::TrainOptions o;
   std::string bn = "builtin", data_dir = tg::data::kFashionMNISTRoot, metrics_path, plot_path, export_path;
+  std::string stats_path, stats_plot_path;
+  std::int64_t stats_every = 50;
   int threads = 0;
   bool quiet = false;
   app.add_option("--epochs", o.epochs, "number of epochs")->capture_default_str()->check(CLI::NonNegativeNumber);
-  app.add_option("--lr", o.lr, "learning rate")->capture_default_str()->check(CLI::NonNegativeNumber);
+  app.add_option("--lr", o.lr, "learning rate (default 1.0; 0.9, d2l's, with --bn none)")
+      ->check(CLI::NonNegativeNumber);
   app.add_option("--batch-size", o.batch_size, "examples per batch")->capture_default_str()->check(CLI::PositiveNumber);
   app.add_option("--momentum", o.momentum, "SGD momentum")->capture_default_str()->check(CLI::NonNegativeNumber);
   app.add_option("--weight-decay", o.weight_decay, "SGD weight decay")->capture_default_str()
       ->check(CLI::NonNegativeNumber);
   app.add_option("--seed", o.seed, "random seed")->capture_default_str();
   app.add_option("--threads", threads, "threads for kernels and BLAS (default: all cores)")->check(CLI::PositiveNumber);
-  app.add_option("--bn", bn, "batch norm: the built-in layer or the notebook's from-scratch one")
-      ->capture_default_str()->check(CLI::IsMember({"builtin", "scratch"}));
+  app.add_option("--bn", bn, "batch norm: the built-in layer, the notebook's from-scratch one, or none (d2l's LeNet)")
+      ->capture_default_str()->check(CLI::IsMember({"builtin", "scratch", "none"}));
   app.add_option("--data-dir", data_dir, "directory with the Fashion-MNIST IDX files")->capture_default_str();
   app.add_option("--metrics", metrics_path, "write per-epoch metrics as CSV");
   app.add_option("--plot", plot_path, "write an SVG chart of loss and accuracies");
+  app.add_option("--graph", o.graph_path, "write the first step's autograd graph (.dot, or .svg through Graphviz)");
+  app.add_option("--stats", stats_path, "write gradient-flow statistics as CSV (gradient norms, update ratios, "
+                 "activations)");
+  app.add_option("--stats-every", stats_every, "record the statistics every K steps")->capture_default_str()
+      ->check(CLI::PositiveNumber);
+  app.add_option("--stats-plot", stats_plot_path, "write an SVG chart of the gradient-flow statistics");
   app.add_option("--save", o.save_path, "checkpoint after every epoch");
   app.add_option("--resume", o.resume_path, "continue from a checkpoint")->check(CLI::ExistingFile);
   app.add_option("--export-folded", export_path,
@@ -57,7 +67,12 @@ int main(int argc, char** argv) try {
     std::fprintf(stderr, "lenet_bn: %s (see --help)\n", e.what());
     return 2;
   }
-  o.bn = bn == "scratch" ? lenet::BatchNormKind::Scratch : lenet::BatchNormKind::Builtin;
+  o.bn = bn == "scratch" ? lenet::BatchNormKind::Scratch
+         : bn == "none"  ? lenet::BatchNormKind::None
+                         : lenet::BatchNormKind::Builtin;
+  if (app.count("--lr") == 0 && o.bn == lenet::BatchNormKind::None) o.lr = 0.9;
+  std::optional<lenet::GradientFlow> flow;
+  if (!stats_path.empty() || !stats_plot_path.empty()) o.flow = &flow.emplace(stats_every);
   if (threads > 0) tg::set_num_threads(threads);
   TG_CHECK(export_path.empty() || o.bn == lenet::BatchNormKind::Builtin,
            "[lenet_bn] --export-folded needs the built-in batch norm (--bn builtin), got --bn {}", bn);
@@ -109,6 +124,10 @@ int main(int argc, char** argv) try {
   if (!metrics_path.empty()) lenet::write_text_file(metrics_path, lenet::metrics_csv(metrics));
   if (!plot_path.empty()) lenet::write_text_file(plot_path, lenet::metrics_svg(metrics));
   if (!export_path.empty()) lenet::export_folded(export_path, trained);
+  if (!stats_path.empty()) lenet::write_text_file(stats_path, lenet::flow_csv(flow->rows()));
+  if (!stats_plot_path.empty())
+    lenet::write_text_file(stats_plot_path,
+                           lenet::flow_svg(flow->rows(), fmt::format("LeNet ({} batch norm), lr {}", bn, o.lr)));
   if (!metrics.empty()) {
     const lenet::EpochMetrics& m = metrics.back();
     double seconds = 0;

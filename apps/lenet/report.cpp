@@ -3,6 +3,7 @@
 
 #include <algorithm>
 #include <cstdio>
+#include <cstdlib>
 #include <filesystem>
 #include <fstream>
 #include <sstream>
@@ -94,6 +95,28 @@ void write_text_file(const std::string& path, const std::string& text) {
     out.flush();
     TG_CHECK(out.good(), "[lenet_bn] writing '{}' failed", path);
   }
+  std::error_code ec;
+  std::filesystem::rename(tmp, path, ec);
+  TG_CHECK(!ec, "[lenet_bn] cannot write '{}': {}", path, ec.message());
+}
+
+void write_graph(const std::string& path, const std::string& dot) {
+  if (!path.ends_with(".svg")) {
+    TG_CHECK(path.ends_with(".dot"), "[lenet_bn] --graph expects a .dot or .svg path, got '{}'", path);
+    write_text_file(path, dot);
+    return;
+  }
+  TG_CHECK(std::system("dot -V > /dev/null 2>&1") == 0,
+           "[lenet_bn] rendering '{}' needs Graphviz's dot (Debian package graphviz; scripts/install-deps), or "
+           "write a .dot file",
+           path);
+  TG_CHECK(path.find('\'') == std::string::npos, "[lenet_bn] cannot render to a path with a quote: '{}'", path);
+  std::string source = path + ".dot.tmp", tmp = path + ".tmp";
+  write_text_file(source, dot);
+  std::string quoted_source = "'" + source + "'", quoted_tmp = "'" + tmp + "'";
+  int rc = std::system(("dot -Tsvg " + quoted_source + " -o " + quoted_tmp).c_str());
+  std::filesystem::remove(source);
+  TG_CHECK(rc == 0, "[lenet_bn] dot could not render '{}'", path);
   std::error_code ec;
   std::filesystem::rename(tmp, path, ec);
   TG_CHECK(!ec, "[lenet_bn] cannot write '{}': {}", path, ec.message());

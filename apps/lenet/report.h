@@ -25,5 +25,8 @@ std::vector<EpochMetrics> parse_metrics_csv(const std::string& csv, const std::s
 std::string metrics_svg(const std::vector<EpochMetrics>& metrics);
 // Writes text to a file (through a temporary file and a rename); throws naming the path.
 void write_text_file(const std::string& path, const std::string& text);
+// Writes a DOT graph: as is to a .dot path, rendered by Graphviz's `dot` to a .svg path (throws
+// naming the package when `dot` is missing). Atomic like write_text_file.
+void write_graph(const std::string& path, const std::string& dot);
 
 }  // namespace lenet

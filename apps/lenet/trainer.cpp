@@ -15,34 +15,57 @@ using tg::Tensor;
 
 namespace {
 
+std::shared_ptr<nn::Module> make_norm(BatchNormKind bn, std::int64_t features, int dims) {
+  if (bn == BatchNormKind::Scratch) return std::make_shared<ScratchBatchNorm>(features, dims);
+  if (dims == 4) return std::make_shared<nn::BatchNorm2d>(features);
+  return std::make_shared<nn::BatchNorm1d>(features);
+}
+
 // What a checkpoint must have been trained with to be resumed by these options.
 std::string checkpoint_signature(const TrainOptions& o) {
-  return fmt::format("bn={} batch_size={}", o.bn == BatchNormKind::Builtin ? "builtin" : "scratch", o.batch_size);
+  return fmt::format("bn={} batch_size={}", batch_norm_name(o.bn), o.batch_size);
+}
+
+// The batch once more, forward and backward in anomaly mode, to name the op whose backward first
+// made a nan or inf and the module it was recorded in; "" if none did.
+std::string find_anomaly(nn::Sequential& net, const nn::CrossEntropyLoss& loss_fn, const Tensor& X, const Tensor& y) {
+  tg::autograd::DetectAnomalyGuard anomaly;
+  try {
+    Tensor y_hat = net(X);
+    tg::autograd::RecordingLocationGuard where("loss (CrossEntropyLoss)");
+    loss_fn(y_hat, y).backward();
+  } catch (const tg::Error& e) {
+    return e.what();
+  }
+  return "";
 }
 
 }  // namespace
 
+const char* batch_norm_name(BatchNormKind bn) {
+  return bn == BatchNormKind::Builtin ? "builtin" : bn == BatchNormKind::Scratch ? "scratch" : "none";
+}
+
 tg::nn::Sequential make_lenet_bn(BatchNormKind bn) {
-  auto norm = [bn](std::int64_t features, int dims) -> std::shared_ptr<nn::Module> {
-    if (bn == BatchNormKind::Scratch) return std::make_shared<ScratchBatchNorm>(features, dims);
-    if (dims == 4) return std::make_shared<nn::BatchNorm2d>(features);
-    return std::make_shared<nn::BatchNorm1d>(features);
-  };
   nn::Sequential net;
+  auto norm = [bn, &net](std::int64_t features, int dims) {
+    if (bn == BatchNormKind::None) return;
+    net.push_back(make_norm(bn, features, dims));
+  };
   net.push_back(nn::Conv2d(1, 6, 5));
-  net.push_back(norm(6, 4));
+  norm(6, 4);
   net.push_back(nn::Sigmoid());
   net.push_back(nn::AvgPool2d(2, 2));
   net.push_back(nn::Conv2d(6, 16, 5));
-  net.push_back(norm(16, 4));
+  norm(16, 4);
   net.push_back(nn::Sigmoid());
   net.push_back(nn::AvgPool2d(2, 2));
   net.push_back(nn::Flatten());
   net.push_back(nn::Linear(16 * 4 * 4, 120));
-  net.push_back(norm(120, 2));
+  norm(120, 2);
   net.push_back(nn::Sigmoid());
   net.push_back(nn::Linear(120, 84));
-  net.push_back(norm(84, 2));
+  norm(84, 2);
   net.push_back(nn::Sigmoid());
   net.push_back(nn::Linear(84, 10));
   for (const auto& [name, p] : net.named_parameters())  // d2l's init_weights: Linear and Conv2d weights
@@ -78,6 +101,8 @@ std::vector<EpochMetrics> train(const tg::data::Dataset& train_set, const tg::da
   nn::CrossEntropyLoss loss_fn;
   tg::data::DataLoader loader(train_set, {.batch_size = options.batch_size, .shuffle = true});
   std::int64_t batches = loader.num_batches();
+  std::int64_t step = (static_cast<std::int64_t>(metrics.size())) * batches;
+  if (options.flow) options.flow->attach(net);
   for (std::int64_t epoch = static_cast<std::int64_t>(metrics.size()) + 1; epoch <= options.epochs; ++epoch) {
     net.train();
     double loss_sum = 0;
@@ -85,17 +110,26 @@ std::vector<EpochMetrics> train(const tg::data::Dataset& train_set, const tg::da
     auto start = std::chrono::steady_clock::now();
     double seconds = 0;
     for (const auto& [X, y] : loader) {
+      ++step;
+      if (options.flow) options.flow->begin_step(step, epoch);
       Tensor y_hat = net(X);
       Tensor loss = loss_fn(y_hat, y);
       double l = loss.item<double>();
-      TG_CHECK(std::isfinite(l),
-               "[lenet_bn] the loss became {} at epoch {}, batch {}: stopping (lower --lr?); {}", l, epoch, batch + 1,
-               options.save_path.empty() ? std::string("no checkpoint was written")
-                                         : fmt::format("the checkpoint '{}' keeps the last finished epoch",
-                                                       options.save_path));
+      if (!std::isfinite(l)) {
+        std::string anomaly = find_anomaly(net, loss_fn, X, y);
+        TG_CHECK(false, "[lenet_bn] the loss became {} at epoch {}, batch {}: stopping (lower --lr?); {}; {}", l, epoch,
+                 batch + 1, anomaly.empty() ? "anomaly mode found no backward op making nan or inf" : anomaly,
+                 options.save_path.empty() ? std::string("no checkpoint was written")
+                                           : fmt::format("the checkpoint '{}' keeps the last finished epoch",
+                                                         options.save_path));
+      }
+      if (step == 1 && !options.graph_path.empty())
+        write_graph(options.graph_path, tg::autograd::to_dot(loss, net.named_parameters()));
       opt.zero_grad();
       loss.backward();
+      if (options.flow) options.flow->after_backward(net);
       opt.step();
+      if (options.flow) options.flow->after_update(net);
       {
         tg::NoGradGuard no_grad;
         loss_sum += l * static_cast<double>(y.numel());
@@ -119,6 +153,7 @@ std::vector<EpochMetrics> train(const tg::data::Dataset& train_set, const tg::da
     if (!options.save_path.empty()) save_checkpoint(options.save_path, net, opt, metrics, checkpoint_signature(options));
     if (callbacks.on_epoch) callbacks.on_epoch(m);
   }
+  if (options.flow) options.flow->detach();
   if (trained) *trained = net;
   return metrics;
 }

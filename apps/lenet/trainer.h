@@ -11,12 +11,16 @@
 
 #include <tapegrad.h>
 
+#include "apps/lenet/flow.h"
 #include "apps/lenet/report.h"
 #include "tapegrad/data/dataset.h"
 
 namespace lenet {
 
-enum class BatchNormKind { Builtin, Scratch };
+// None: the same LeNet without its batch-norm layers (d2l's LeNet, whose first convolution d2l
+// pads by 2 and so feeds 16·5·5 features to the first Linear; here 16·4·4, as with batch norm).
+enum class BatchNormKind { Builtin, Scratch, None };
+const char* batch_norm_name(BatchNormKind bn);  // "builtin", "scratch", "none"
 
 // d2l's LeNet with batch normalization, Xavier-uniform weights (biases keep PyTorch's default).
 tg::nn::Sequential make_lenet_bn(BatchNormKind bn = BatchNormKind::Builtin);
@@ -31,6 +35,8 @@ struct TrainOptions {
   BatchNormKind bn = BatchNormKind::Builtin;
   std::string save_path;    // checkpoint after every epoch when set
   std::string resume_path;  // continue from this checkpoint when set
+  std::string graph_path;   // the first step's autograd graph, as DOT (.dot) or rendered (.svg)
+  GradientFlow* flow = nullptr;  // records gradient flow when set
 };
 
 // Called after each batch (done, total, running loss, examples/sec) and after each epoch.
@@ -41,7 +47,8 @@ struct TrainCallbacks {
 
 // Trains from scratch (or from resume_path) and returns every epoch's metrics, those restored
 // from the checkpoint included. Throws tg::Error when the loss becomes NaN or Inf (the last
-// checkpoint stays as it was) and for a checkpoint that does not fit.
+// checkpoint stays as it was), naming the op whose backward first makes a nan or inf (the batch is
+// run again in anomaly mode), and for a checkpoint that does not fit.
 std::vector<EpochMetrics> train(const tg::data::Dataset& train_set, const tg::data::Dataset& test_set,
                                 const TrainOptions& options, const TrainCallbacks& callbacks = {},
                                 tg::nn::Sequential* trained = nullptr);

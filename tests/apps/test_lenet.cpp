@@ -6,6 +6,7 @@
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
+#include <map>
 
 #include "apps/lenet/checkpoint.h"
 #include "apps/lenet/trainer.h"
@@ -159,7 +160,8 @@ TEST_CASE("a NaN loss stops training with a clear error and leaves the checkpoin
   boom.lr = 1e38;
   boom.resume_path = ckpt;
   boom.save_path = ckpt;
-  CHECK_THROWS_WITH(lenet::train(train, test, boom), Contains("loss became") && Contains(ckpt));
+  CHECK_THROWS_WITH(lenet::train(train, test, boom), Contains("loss became") && Contains(ckpt) &&
+                                                        Contains("[backward]") && Contains("recorded in module"));
   CHECK(slurp(ckpt) == before);
   std::filesystem::remove(ckpt);
 }
@@ -208,6 +210,91 @@ TEST_CASE("a folded export classifies as the trained model does, and every saved
   for (const std::string& p : {ckpt, folded, plain}) std::filesystem::remove(p);
 }
 
+TEST_CASE("lenet_bn --bn none: the same LeNet without its batch-norm layers", "[apps]") {
+  tg::nn::Sequential plain = lenet::make_lenet_bn(lenet::BatchNormKind::None);
+  CHECK(plain.size() == 12);
+  CHECK(plain.named_buffers().empty());
+  CHECK(plain.named_parameters().size() == 10);
+  CHECK(plain[1]->name() == "Sigmoid");
+  CHECK(std::string(lenet::batch_norm_name(lenet::BatchNormKind::None)) == "none");
+  CHECK(plain(tg::zeros({2, 1, 28, 28})).sizes() == tg::Shape({2, 10}));
+}
+
+TEST_CASE("gradient-flow statistics: what is recorded, when, and its values", "[apps]") {
+  Blocks train(128, 1), test(32, 2);
+  lenet::TrainOptions o = small(2);  // 4 steps per epoch, 8 in all: steps 1, 4 and 7 are recorded
+  lenet::GradientFlow flow(3);
+  o.flow = &flow;
+  lenet::train(train, test, o);
+  std::map<std::int64_t, std::map<std::string, int>> per_step;  // step -> stat -> rows
+  for (const lenet::FlowRow& r : flow.rows()) {
+    ++per_step[r.step][r.stat];
+    CHECK(r.epoch == (r.step <= 4 ? 1 : 2));
+    CHECK(std::isfinite(r.value));
+  }
+  REQUIRE(per_step.size() == 3);
+  // 16 layers, 18 parameters; at step 1 the 4 batch-norm biases are still 0: no ratio to ‖w‖.
+  for (std::int64_t step : {1, 4, 7})
+    CHECK(per_step[step] == std::map<std::string, int>{{"act_mean", 16}, {"act_std", 16}, {"grad_norm", 18},
+                                                        {"update_ratio", step == 1 ? 14 : 18}});
+  auto value = [&](std::int64_t step, const std::string& stat, const std::string& name) {
+    for (const lenet::FlowRow& r : flow.rows())
+      if (r.step == step && r.stat == stat && r.name == name) return r.value;
+    FAIL("no row " << step << " " << stat << " " << name);
+    return 0.0;
+  };
+  // At step 1 batch norm has weight 1 and bias 0: its output has mean 0 and (biased) variance 1
+  // per channel, so over the batch mean 0 and standard deviation 1.
+  CHECK(value(1, "act_mean", "1 (BatchNorm2d)") == Approx(0.0).margin(1e-5));
+  CHECK(value(1, "act_std", "1 (BatchNorm2d)") == Approx(1.0).margin(1e-3));
+  CHECK(value(1, "act_std", "2 (Sigmoid)") < 0.5);
+  // Plain SGD moves w by lr·g: the ratio is lr·‖g‖/‖w‖, with w the initial weights at step 1.
+  tg::manual_seed(o.seed);
+  tg::nn::Sequential init = lenet::make_lenet_bn();
+  for (const auto& [name, w] : init.named_parameters()) {
+    if (name != "15.weight" && name != "0.weight") continue;
+    double wn = std::sqrt((w * w).sum().item<double>());
+    CHECK(value(1, "update_ratio", name) == Approx(o.lr * value(1, "grad_norm", name) / wn).epsilon(1e-4));
+  }
+  std::string csv = lenet::flow_csv(flow.rows());
+  CHECK(csv.rfind("step,epoch,stat,name,value\n1,1,act_mean,0 (Conv2d),", 0) == 0);
+  CHECK(static_cast<std::size_t>(std::count(csv.begin(), csv.end(), '\n')) == flow.rows().size() + 1);
+  std::string svg = lenet::flow_svg(flow.rows(), "test run");
+  std::size_t polylines = 0;
+  for (std::size_t at = svg.find("<polyline"); at != std::string::npos; at = svg.find("<polyline", at + 1)) ++polylines;
+  CHECK(polylines == 5 + 5 + 4);  // 5 layer weights twice, 4 sigmoids
+  CHECK_THAT(svg, Contains(">4.weight<") && Contains(">14 (Sigmoid)<") && Contains(">test run<"));
+  CHECK_THROWS_WITH(lenet::GradientFlow(0), Contains("--stats-every"));
+}
+
+TEST_CASE("the first step's graph, as DOT and rendered by Graphviz", "[apps]") {
+  Blocks train(32, 1), test(32, 2);
+  lenet::TrainOptions o = small(1);
+  o.graph_path = temp_path("graph.dot");
+  lenet::train(train, test, o);
+  std::string dot = slurp(o.graph_path);
+  std::filesystem::remove(o.graph_path);
+  auto count = [](const std::string& text, const std::string& needle) {
+    std::size_t n = 0;
+    for (std::size_t at = text.find(needle); at != std::string::npos; at = text.find(needle, at + 1)) ++n;
+    return n;
+  };
+  CHECK(count(dot, "AccumulateGrad") == 18);  // one per parameter
+  CHECK_THAT(dot, Contains("\"0.weight\\n (6, 1, 5, 5)\" fillcolor=lightblue") &&
+                      Contains("ConvolutionBackward0") && Contains("NativeBatchNormBackward0"));
+  if (std::system("dot -V > /dev/null 2>&1") != 0) {
+    WARN("dot (Debian package graphviz, in scripts/install-deps) is not installed: not rendered");
+    return;
+  }
+  o.graph_path = temp_path("graph.svg");
+  lenet::train(train, test, o);
+  std::string svg = slurp(o.graph_path);
+  std::filesystem::remove(o.graph_path);
+  CHECK(count(svg, "class=\"node\"") == count(dot, "[label="));
+  CHECK(count(svg, "class=\"edge\"") == count(dot, " -> "));
+  CHECK_THROWS_WITH(lenet::write_graph(temp_path("graph.png"), dot), Contains(".dot or .svg"));
+}
+
 #ifdef TG_LENET_BN_APP
 namespace {
 // Runs the installed-to-be app, returning its exit code and what it printed on both streams.
@@ -243,6 +330,10 @@ TEST_CASE("lenet_bn's command line errors are one line and a non-zero exit", "[a
   CHECK_THAT(out5, Contains("/nonexistent/ckpt.safetensors"));
   auto [code6, out6] = run_app("--help");
   CHECK(code6 == 0);
-  CHECK_THAT(out6, Contains("--batch-size") && Contains("--resume"));
+  CHECK_THAT(out6, Contains("--batch-size") && Contains("--resume") && Contains("--graph") && Contains("--stats") &&
+                      Contains("--stats-every") && Contains("--stats-plot") && Contains("none"));
+  auto [code7, out7] = run_app("--stats-every 0");
+  CHECK(code7 != 0);
+  CHECK_THAT(out7, Contains("--stats-every"));
 }
 #endif
