@@ -79,9 +79,10 @@ int main(int argc, char** argv) try {
 
   tg::data::FashionMNIST train_set(data_dir, true), test_set(data_dir, false);
   bool tty = isatty(STDOUT_FILENO) && !quiet;
+  std::string model_name = bn == "none" ? "LeNet (no batch norm)" : "LeNet-BN (" + bn + " batch norm)";
   if (!quiet)
-    std::printf("LeNet-BN (%s batch norm) on Fashion-MNIST: %lld train / %lld test images, batch %lld, lr %g, "
-                "%d threads\n", bn.c_str(), static_cast<long long>(train_set.size()),
+    std::printf("%s on Fashion-MNIST: %lld train / %lld test images, batch %lld, lr %g, "
+                "%d threads\n", model_name.c_str(), static_cast<long long>(train_set.size()),
                 static_cast<long long>(test_set.size()), static_cast<long long>(o.batch_size), o.lr,
                 tg::get_num_threads());
   std::int64_t shown_quarter = 0;
@@ -127,7 +128,7 @@ int main(int argc, char** argv) try {
   if (!stats_path.empty()) lenet::write_text_file(stats_path, lenet::flow_csv(flow->rows()));
   if (!stats_plot_path.empty())
     lenet::write_text_file(stats_plot_path,
-                           lenet::flow_svg(flow->rows(), fmt::format("LeNet ({} batch norm), lr {}", bn, o.lr)));
+                           lenet::flow_svg(flow->rows(), fmt::format("{}, lr {}", model_name, o.lr)));
   if (!metrics.empty()) {
     const lenet::EpochMetrics& m = metrics.back();
     double seconds = 0;

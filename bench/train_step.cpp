@@ -1,9 +1,10 @@
 // train_step: examples/sec of LeNet-BN training steps (the model and recipe of apps/lenet_bn:
 // SGD lr 1.0, cross-entropy) on a given number of threads; what bench/compare_torch.py runs.
-//   train_step [threads=1] [steps=40] [batch=256] [data_dir]
+//   train_step [threads=1] [steps=40] [batch=256] [data_dir] [anomaly]
 // With data_dir (a Fashion-MNIST directory), step k trains on samples [k·batch, (k+1)·batch) of the
 // training split (wrapping around), assembled from the uint8 images each step as the DataLoader
-// does; without it, on one batch of uniform random images. Prints one line:
+// does; without it (or given as ""), on one batch of uniform random images. The word `anomaly`
+// runs every step in anomaly mode (tg::autograd::DetectAnomalyGuard). Prints one line:
 //   tapegrad <threads> threads: <ex/s> ex/s (<ms> ms/step) loss <last loss> data <fashion-mnist|random>
 // Layer: bench.
 #include <chrono>
@@ -11,6 +12,7 @@
 #include <cstdlib>
 #include <memory>
 #include <numeric>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -21,11 +23,14 @@ int main(int argc, char** argv) try {
   int steps = argc > 2 ? std::atoi(argv[2]) : 40;
   std::int64_t batch = argc > 3 ? std::atoll(argv[3]) : 256;
   std::string data_dir = argc > 4 ? argv[4] : "";
+  bool anomaly = argc > 5 && std::string(argv[5]) == "anomaly";
   if (threads < 1 || steps < 1 || batch < 2) {
     std::fprintf(stderr, "usage: train_step [threads >= 1] [steps >= 1] [batch >= 2] [fashion-mnist dir]\n");
     return 2;
   }
   tg::set_num_threads(threads);
+  std::optional<tg::autograd::DetectAnomalyGuard> anomaly_mode;
+  if (anomaly) anomaly_mode.emplace();
   tg::manual_seed(0);
   tg::nn::Sequential net = lenet::make_lenet_bn();
   tg::optim::SGD opt(net.parameters(), {.lr = 1.0});
@@ -61,8 +66,9 @@ int main(int argc, char** argv) try {
   auto t0 = std::chrono::steady_clock::now();
   for (int i = 0; i < steps; ++i) loss = step();
   double dt = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-  std::printf("tapegrad %d threads: %.0f ex/s (%.2f ms/step) loss %.4f data %s\n", threads,
-              static_cast<double>(steps * batch) / dt, dt / steps * 1e3, loss, data ? "fashion-mnist" : "random");
+  std::printf("tapegrad %d threads: %.0f ex/s (%.2f ms/step) loss %.4f data %s%s\n", threads,
+              static_cast<double>(steps * batch) / dt, dt / steps * 1e3, loss, data ? "fashion-mnist" : "random",
+              anomaly ? " anomaly" : "");
   return 0;
 } catch (const std::exception& e) {
   std::fprintf(stderr, "train_step: %s\n", e.what());

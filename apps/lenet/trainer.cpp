@@ -26,18 +26,31 @@ std::string checkpoint_signature(const TrainOptions& o) {
   return fmt::format("bn={} batch_size={}", batch_norm_name(o.bn), o.batch_size);
 }
 
-// The batch once more, forward and backward in anomaly mode, to name the op whose backward first
-// made a nan or inf and the module it was recorded in; "" if none did.
+// The batch once more, in anomaly mode, to say where the nan or inf comes from: the first layer
+// whose output holds one (forward hooks), and the first op whose backward makes one, with the
+// module it was recorded in.
 std::string find_anomaly(nn::Sequential& net, const nn::CrossEntropyLoss& loss_fn, const Tensor& X, const Tensor& y) {
-  tg::autograd::DetectAnomalyGuard anomaly;
+  std::string first_layer;
+  std::vector<tg::RemovableHandle> hooks;
+  for (const auto& [name, child] : net.named_children())
+    hooks.push_back(child->register_forward_hook(
+        [&first_layer, layer = name + " (" + child->name() + ")"](nn::Module&, const Tensor&, const Tensor& out) {
+          tg::NoGradGuard no_grad;
+          // x - x is 0 for every finite x and nan for nan and ±inf.
+          if (first_layer.empty() && std::isnan((out - out).sum().item<double>())) first_layer = layer;
+        }));
+  std::string backward = "anomaly mode found no op whose backward makes nan or inf";
   try {
+    tg::autograd::DetectAnomalyGuard anomaly;
     Tensor y_hat = net(X);
     tg::autograd::RecordingLocationGuard where("loss (CrossEntropyLoss)");
     loss_fn(y_hat, y).backward();
   } catch (const tg::Error& e) {
-    return e.what();
+    backward = e.what();
   }
-  return "";
+  for (tg::RemovableHandle& h : hooks) h.remove();
+  return fmt::format("the first layer output with nan or inf: {}; {}",
+                     first_layer.empty() ? "none (the loss itself)" : first_layer, backward);
 }
 
 }  // namespace
@@ -118,7 +131,7 @@ std::vector<EpochMetrics> train(const tg::data::Dataset& train_set, const tg::da
       if (!std::isfinite(l)) {
         std::string anomaly = find_anomaly(net, loss_fn, X, y);
         TG_CHECK(false, "[lenet_bn] the loss became {} at epoch {}, batch {}: stopping (lower --lr?); {}; {}", l, epoch,
-                 batch + 1, anomaly.empty() ? "anomaly mode found no backward op making nan or inf" : anomaly,
+                 batch + 1, anomaly,
                  options.save_path.empty() ? std::string("no checkpoint was written")
                                            : fmt::format("the checkpoint '{}' keeps the last finished epoch",
                                                          options.save_path));
