@@ -19,6 +19,7 @@
 #include "tapegrad/data/sampler.h"
 #include "tapegrad/layers/activation.h"
 #include "tapegrad/layers/batchnorm.h"
+#include "tapegrad/layers/clip_grad.h"
 #include "tapegrad/layers/conv2d.h"
 #include "tapegrad/layers/dropout.h"
 #include "tapegrad/layers/flatten.h"
