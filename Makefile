@@ -5,8 +5,9 @@ BUILD    ?= build
 TYPE     ?= Release
 JOBS     ?= $(shell nproc)
 CONTRACT ?= ../shared/contract
-# The contract programs whose features exist so far.
+# The contract programs whose features exist so far; distributed_tour too when built on MPI.
 TOURS    ?= tensor_tour;autograd_tour;seed_notebook;train_tour
+WITH_MPI  = $(shell grep -qs '^TG_WITH_MPI:INTERNAL=ON' $(BUILD)/CMakeCache.txt && echo 1)
 
 .PHONY: all deps configure build test demo stage installed contract clean
 
@@ -41,7 +42,8 @@ contract: stage
 	@if [ -d "$(CONTRACT)" ]; then \
 	  rm -rf $(BUILD)/contract && \
 	  cmake -S $(CONTRACT) -B $(BUILD)/contract -DCMAKE_BUILD_TYPE=$(TYPE) \
-	        -DCMAKE_PREFIX_PATH=$(abspath $(BUILD)/stage) "-DCONTRACT_TOURS=$(TOURS)" > /dev/null && \
+	        -DCMAKE_PREFIX_PATH=$(abspath $(BUILD)/stage) \
+	        "-DCONTRACT_TOURS=$(TOURS)$(if $(WITH_MPI),;distributed_tour)" > /dev/null && \
 	  cmake --build $(BUILD)/contract -j $(JOBS) && \
 	  ctest --test-dir $(BUILD)/contract --output-on-failure; \
 	else \

@@ -40,6 +40,7 @@
 
 #if TG_WITH_MPI
 #include "tapegrad/distributed/collectives.h"
+#include "tapegrad/distributed/distributed_data_parallel.h"
 #include "tapegrad/distributed/distributed_sampler.h"
 #include "tapegrad/distributed/sync_batchnorm.h"
 #endif
