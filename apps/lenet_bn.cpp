@@ -1,10 +1,14 @@
 // lenet_bn: d2l's LeNet with batch normalization trained on the real Fashion-MNIST, with d2l's
 // recipe by default (SGD lr 1.0, batch 256, 10 epochs). Progress, metrics CSV, SVG plot,
-// checkpoints and resume. Any error becomes one line on stderr and exit code 1. Layer: apps.
+// checkpoints and resume. Under `mpiexec -n W` (tapegrad built with MPI) it trains data-parallel:
+// each rank takes its share of every batch of --batch-size, only rank 0 prints and writes files;
+// --sync-bn converts the batch norms to SyncBatchNorm. Any error becomes one line on stderr and
+// exit code 1 (on one rank of a job, the whole job ends). Layer: apps.
 #include <unistd.h>
 
 #include <CLI/CLI.hpp>
 #include <cstdio>
+#include <cstdlib>
 #include <iostream>
 #include <optional>
 
@@ -13,6 +17,24 @@
 #include "tapegrad/data/fashion_mnist.h"
 
 namespace {
+
+#if TG_WITH_MPI
+// Whether an MPI launcher (Open MPI's mpiexec, or a PMI/PMIx one such as Slurm's srun) started
+// this process: only then is MPI started, a plain run stays free of it.
+bool launched_by_mpi() {
+  for (const char* var : {"OMPI_COMM_WORLD_SIZE", "PMIX_RANK", "PMI_SIZE"})
+    if (std::getenv(var)) return true;
+  return false;
+}
+#endif
+
+// After an error on one rank of a job the others wait for it in a collective: end them all.
+[[noreturn]] void fail(int code) {
+#if TG_WITH_MPI
+  if (tg::dist::is_initialized() && tg::dist::world_size() > 1) tg::dist::abort(code);
+#endif
+  std::exit(code);
+}
 
 std::string thousands(double v) {
   std::string digits = fmt::format("{:.0f}", v), out;
@@ -59,6 +81,7 @@ int main(int argc, char** argv) try {
                  "after training, write the model with batch norm folded into its convolutions and linears "
                  "(safetensors, for apps/infer)");
   app.add_flag("--quiet", quiet, "print only the final line");
+  app.add_flag("--sync-bn", o.sync_bn, "under mpiexec: batch statistics over the whole global batch (SyncBatchNorm)");
   try {
     app.parse(argc, argv);
   } catch (const CLI::CallForHelp& e) {
@@ -76,15 +99,30 @@ int main(int argc, char** argv) try {
   if (threads > 0) tg::set_num_threads(threads);
   TG_CHECK(export_path.empty() || o.bn == lenet::BatchNormKind::Builtin,
            "[lenet_bn] --export-folded needs the built-in batch norm (--bn builtin), got --bn {}", bn);
+  int rank = 0, world = 1;
+#if TG_WITH_MPI
+  if (launched_by_mpi() || o.sync_bn) {
+    tg::dist::init(&argc, &argv);
+    rank = tg::dist::rank(), world = tg::dist::world_size();
+    o.data_parallel = true;
+  }
+#endif
+  if (rank != 0) {  // rank 0 alone prints and writes files
+    quiet = true;
+    for (std::string* path : {&metrics_path, &plot_path, &export_path, &stats_path, &stats_plot_path, &o.graph_path})
+      path->clear();
+    o.flow = nullptr;
+  }
 
   tg::data::FashionMNIST train_set(data_dir, true), test_set(data_dir, false);
   bool tty = isatty(STDOUT_FILENO) && !quiet;
   std::string model_name = bn == "none" ? "LeNet (no batch norm)" : "LeNet-BN (" + bn + " batch norm)";
   if (!quiet)
     std::printf("%s on Fashion-MNIST: %lld train / %lld test images, batch %lld, lr %g, "
-                "%d threads\n", model_name.c_str(), static_cast<long long>(train_set.size()),
+                "%d threads%s\n", (o.sync_bn ? "LeNet-BN (synchronized batch norm)" : model_name.c_str()),
+                static_cast<long long>(train_set.size()),
                 static_cast<long long>(test_set.size()), static_cast<long long>(o.batch_size), o.lr,
-                tg::get_num_threads());
+                tg::get_num_threads(), world > 1 ? fmt::format(" on each of {} ranks", world).c_str() : "");
   std::int64_t shown_quarter = 0;
   lenet::TrainCallbacks cb;
   std::int64_t current_epoch = 0;
@@ -129,7 +167,7 @@ int main(int argc, char** argv) try {
   if (!stats_plot_path.empty())
     lenet::write_text_file(stats_plot_path,
                            lenet::flow_svg(flow->rows(), fmt::format("{}, lr {}", model_name, o.lr)));
-  if (!metrics.empty()) {
+  if (!metrics.empty() && rank == 0) {
     const lenet::EpochMetrics& m = metrics.back();
     double seconds = 0;
     for (const auto& e : metrics) seconds += e.seconds;
@@ -139,5 +177,5 @@ int main(int argc, char** argv) try {
   return 0;
 } catch (const std::exception& e) {
   std::fprintf(stderr, "\nlenet_bn: %s\n", e.what());
-  return 1;
+  fail(1);
 }

@@ -21,6 +21,32 @@ std::shared_ptr<nn::Module> make_norm(BatchNormKind bn, std::int64_t features, i
   return std::make_shared<nn::BatchNorm1d>(features);
 }
 
+// This process's place in the data-parallel run: a world of one unless data_parallel.
+struct Place {
+  int rank = 0, world = 1;
+};
+
+Place place(bool data_parallel) {
+#if TG_WITH_MPI
+  if (data_parallel) {
+    TG_CHECK(tg::dist::is_initialized(), "[lenet_bn] data-parallel training needs tg::dist::init() first");
+    return {tg::dist::rank(), tg::dist::world_size()};
+  }
+#else
+  TG_CHECK(!data_parallel, "[lenet_bn] data-parallel training needs tapegrad built with MPI (TG_MPI)");
+#endif
+  return {};
+}
+
+// Sums across the ranks of a data-parallel run (nothing to do in a world of one).
+void sum_over_ranks(const Tensor& t, const Place& where) {
+#if TG_WITH_MPI
+  if (where.world > 1) tg::dist::all_reduce(t);
+#else
+  (void)t, (void)where;
+#endif
+}
+
 // What a checkpoint must have been trained with to be resumed by these options.
 std::string checkpoint_signature(const TrainOptions& o) {
   return fmt::format("bn={} batch_size={}", batch_norm_name(o.bn), o.batch_size);
@@ -86,16 +112,21 @@ tg::nn::Sequential make_lenet_bn(BatchNormKind bn) {
   return net;
 }
 
-double evaluate_accuracy(nn::Module& net, const tg::data::Dataset& data, std::int64_t batch_size) {
+double evaluate_accuracy(nn::Module& net, const tg::data::Dataset& data, std::int64_t batch_size, bool sharded) {
+  const Place where = place(sharded);
   bool was_training = net.is_training();
   net.eval();
   tg::NoGradGuard no_grad;
-  std::int64_t correct = 0, total = 0;
-  for (const auto& [X, y] : tg::data::DataLoader(data, {.batch_size = batch_size})) {
-    correct += net(X).argmax(1).eq(y).sum().item<std::int64_t>();
-    total += y.numel();
-  }
+  std::int64_t correct = 0, total = 0, batch = 0;
+  for (const auto& [X, y] : tg::data::DataLoader(data, {.batch_size = batch_size}))
+    if (batch++ % where.world == where.rank) {
+      correct += net(X).argmax(1).eq(y).sum().item<std::int64_t>();
+      total += y.numel();
+    }
   net.train(was_training);
+  Tensor counts = tg::tensor(std::vector<std::int64_t>{correct, total});
+  sum_over_ranks(counts, where);
+  correct = counts.to_vector<std::int64_t>()[0], total = counts.to_vector<std::int64_t>()[1];
   return total ? static_cast<double>(correct) / static_cast<double>(total) : 0.0;
 }
 
@@ -104,8 +135,23 @@ std::vector<EpochMetrics> train(const tg::data::Dataset& train_set, const tg::da
                                 tg::nn::Sequential* trained) {
   TG_CHECK(options.epochs >= 0, "[lenet_bn] expected a non-negative number of epochs, got {}", options.epochs);
   TG_CHECK(options.batch_size >= 1, "[lenet_bn] expected a positive batch size, got {}", options.batch_size);
+  const Place where = place(options.data_parallel);
   tg::manual_seed(options.seed);
   nn::Sequential net = make_lenet_bn(options.bn);
+  // The model each step runs: the network, or DistributedDataParallel around it (sharing its
+  // children and tensors: net's train/eval, evaluation and checkpoints see the same model).
+  std::shared_ptr<nn::Module> model = std::make_shared<nn::Sequential>(net);
+#if TG_WITH_MPI
+  if (options.sync_bn) {
+    TG_CHECK(options.bn == BatchNormKind::Builtin, "[lenet_bn] --sync-bn converts the built-in batch norm, not the "
+             "from-scratch one");
+    nn::convert_sync_batchnorm(net);
+    model = std::make_shared<nn::Sequential>(net);
+  }
+  if (options.data_parallel) model = std::make_shared<nn::DistributedDataParallel>(model);
+#else
+  TG_CHECK(!options.sync_bn, "[lenet_bn] --sync-bn needs tapegrad built with MPI (TG_MPI)");
+#endif
   tg::optim::SGD opt(net.parameters(), {.lr = options.lr, .momentum = options.momentum,
                                         .weight_decay = options.weight_decay});
   std::vector<EpochMetrics> metrics;
@@ -122,12 +168,17 @@ std::vector<EpochMetrics> train(const tg::data::Dataset& train_set, const tg::da
     std::int64_t correct = 0, seen = 0, batch = 0;
     auto start = std::chrono::steady_clock::now();
     double seconds = 0;
-    for (const auto& [X, y] : loader) {
+    for (const auto& [X_all, y_all] : loader) {
       ++step;
       if (options.flow) options.flow->begin_step(step, epoch);
-      Tensor y_hat = net(X);
+      // Every rank draws the same global batch and takes its rows [lo, hi). Its loss is scaled so
+      // that the ranks' average gradient is the whole batch's mean gradient even for unequal shares.
+      const std::int64_t n = y_all.numel(), lo = n * where.rank / where.world, hi = n * (where.rank + 1) / where.world;
+      Tensor X = where.world > 1 ? X_all.slice(0, lo, hi) : X_all, y = where.world > 1 ? y_all.slice(0, lo, hi) : y_all;
+      Tensor y_hat = (*model)(X);
       Tensor loss = loss_fn(y_hat, y);
-      double l = loss.item<double>();
+      double l = loss.item<double>();  // the mean over this rank's share
+      if ((hi - lo) * where.world != n) loss = loss * (static_cast<double>((hi - lo) * where.world) / static_cast<double>(n));
       if (!std::isfinite(l)) {
         std::string anomaly = find_anomaly(net, loss_fn, X, y);
         TG_CHECK(false, "[lenet_bn] the loss became {} at epoch {}, batch {}: stopping (lower --lr?); {}; {}", l, epoch,
@@ -151,19 +202,24 @@ std::vector<EpochMetrics> train(const tg::data::Dataset& train_set, const tg::da
       seen += y.numel();
       ++batch;
       seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-      if (callbacks.on_batch)
+      if (callbacks.on_batch)  // this rank's running loss; the examples of all ranks
         callbacks.on_batch(batch, batches, loss_sum / static_cast<double>(seen),
-                           seconds > 0 ? static_cast<double>(seen) / seconds : 0.0);
+                           seconds > 0 ? static_cast<double>(seen * where.world) / seconds : 0.0);
     }
+    Tensor sums = tg::tensor(std::vector<double>{loss_sum, static_cast<double>(correct), static_cast<double>(seen)});
+    sum_over_ranks(sums, where);
+    loss_sum = sums.to_vector<double>()[0];
+    correct = static_cast<std::int64_t>(sums.to_vector<double>()[1]);
+    seen = static_cast<std::int64_t>(sums.to_vector<double>()[2]);
     EpochMetrics m;
     m.epoch = epoch;
     m.train_loss = seen ? loss_sum / static_cast<double>(seen) : 0.0;
     m.train_acc = seen ? static_cast<double>(correct) / static_cast<double>(seen) : 0.0;
     m.seconds = seconds;
     m.examples_per_sec = seconds > 0 ? static_cast<double>(seen) / seconds : 0.0;
-    m.test_acc = evaluate_accuracy(net, test_set, options.batch_size);
+    m.test_acc = evaluate_accuracy(net, test_set, options.batch_size, options.data_parallel);
     metrics.push_back(m);
-    if (!options.save_path.empty()) save_checkpoint(options.save_path, net, opt, metrics, checkpoint_signature(options));
+    if (!options.save_path.empty() && where.rank == 0) save_checkpoint(options.save_path, net, opt, metrics, checkpoint_signature(options));
     if (callbacks.on_epoch) callbacks.on_epoch(m);
   }
   if (options.flow) options.flow->detach();

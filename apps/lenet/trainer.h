@@ -37,6 +37,13 @@ struct TrainOptions {
   std::string resume_path;  // continue from this checkpoint when set
   std::string graph_path;   // the first step's autograd graph, as DOT (.dot) or rendered (.svg)
   GradientFlow* flow = nullptr;  // records gradient flow when set
+  // Data parallel over the ranks of an MPI job (tapegrad built with MPI, tg::dist::init() called):
+  // every rank draws the same global batches and trains on its share of each, the gradients are
+  // averaged by DistributedDataParallel, test accuracy is sharded, and only rank 0 writes the
+  // checkpoint (which any number of ranks can resume). sync_bn converts the batch norms to
+  // SyncBatchNorm: the run then follows the single-process one to float32 rounding.
+  bool data_parallel = false;
+  bool sync_bn = false;
 };
 
 // Called after each batch (done, total, running loss, examples/sec) and after each epoch.
@@ -53,7 +60,9 @@ std::vector<EpochMetrics> train(const tg::data::Dataset& train_set, const tg::da
                                 const TrainOptions& options, const TrainCallbacks& callbacks = {},
                                 tg::nn::Sequential* trained = nullptr);
 
-// Fraction of correct argmax predictions, in eval mode without recording.
-double evaluate_accuracy(tg::nn::Module& net, const tg::data::Dataset& data, std::int64_t batch_size);
+// Fraction of correct argmax predictions, in eval mode without recording. Sharded, each rank of
+// the MPI job takes every W-th batch and the counts are summed (every rank must call it).
+double evaluate_accuracy(tg::nn::Module& net, const tg::data::Dataset& data, std::int64_t batch_size,
+                         bool sharded = false);
 
 }  // namespace lenet

@@ -1,0 +1,79 @@
+// LeNet-BN trained data-parallel (apps/lenet/trainer.h) on the ranks of this job follows the
+// single-process run: with SyncBatchNorm the same global batches give the same loss curve to
+// float32 rounding; a checkpoint written by the W-rank run resumes in one process. Tag [apps].
+#include <catch2/catch.hpp>
+
+#include <cmath>
+#include <filesystem>
+
+#include "apps/lenet/trainer.h"
+#include "tapegrad.h"
+
+using tg::Tensor;
+namespace dist = tg::dist;
+
+namespace {
+
+// 96 noisy images whose label is where a bright bar sits, 40 more to test on.
+class Bars : public tg::data::Dataset {
+ public:
+  Bars(std::int64_t n, std::uint64_t seed) {
+    tg::manual_seed(seed);
+    y_ = tg::randint(0, 10, {n});
+    X_ = tg::rand({n, 1, 28, 28}) * 0.5;
+    std::vector<std::int64_t> labels = y_.to_vector<std::int64_t>();
+    for (std::int64_t i = 0; i < n; ++i) X_.select(0, i).select(0, 0).slice(0, 2 * labels[i] + 4, 2 * labels[i] + 6).add_(0.8);
+  }
+  std::int64_t size() const override { return y_.numel(); }
+  std::pair<Tensor, Tensor> get_batch(const std::vector<std::int64_t>& indices) const override {
+    Tensor idx = tg::tensor(indices);
+    return {X_.index_select(0, idx), y_.index_select(0, idx)};
+  }
+
+ private:
+  Tensor X_, y_;
+};
+
+lenet::TrainOptions options(std::int64_t epochs) {
+  lenet::TrainOptions o;
+  o.epochs = epochs;
+  o.batch_size = 32;
+  o.lr = 0.5;
+  o.seed = 9;
+  return o;
+}
+
+}  // namespace
+
+TEST_CASE("LeNet-BN on W ranks with SyncBatchNorm follows the single-process run; its checkpoint resumes in one",
+          "[apps][distributed]") {
+  Bars train_set(96, 1), test_set(40, 2);
+  const std::vector<lenet::EpochMetrics> single = lenet::train(train_set, test_set, options(2));
+  lenet::TrainOptions parallel = options(2);
+  parallel.data_parallel = parallel.sync_bn = true;
+  const std::vector<lenet::EpochMetrics> ranks = lenet::train(train_set, test_set, parallel);
+  REQUIRE(ranks.size() == 2);
+  for (std::size_t e = 0; e < 2; ++e) {
+    INFO("epoch " << e + 1 << ": " << ranks[e].train_loss << " vs " << single[e].train_loss);
+    CHECK(std::abs(ranks[e].train_loss - single[e].train_loss) <= 1e-5 * single[e].train_loss);
+    CHECK(std::abs(ranks[e].train_acc - single[e].train_acc) <= 1.0 / 96);  // a tie may break either way
+    CHECK(std::abs(ranks[e].test_acc - single[e].test_acc) <= 1.0 / 40);
+  }
+  CHECK(single[1].train_loss < single[0].train_loss);  // it learns
+
+  // Epoch 1 on W ranks writes the checkpoint (rank 0); one process resumes it for epoch 2.
+  const std::string path = (std::filesystem::temp_directory_path() /
+                            ("tapegrad_dist_lenet_" + std::to_string(dist::world_size()) + ".safetensors")).string();
+  lenet::TrainOptions first = options(1);
+  first.data_parallel = first.sync_bn = true;
+  first.save_path = path;
+  lenet::train(train_set, test_set, first);
+  dist::barrier();  // rank 0 has written it
+  lenet::TrainOptions resumed = options(2);
+  resumed.resume_path = path;
+  const std::vector<lenet::EpochMetrics> continued = lenet::train(train_set, test_set, resumed);
+  REQUIRE(continued.size() == 2);
+  CHECK(std::abs(continued[1].train_loss - single[1].train_loss) <= 1e-5 * single[1].train_loss);
+  dist::barrier();
+  if (dist::rank() == 0) std::filesystem::remove(path);
+}
