@@ -39,6 +39,60 @@ def activation_row(name, op, xshape, param=0.0):
             f' {lit(xi.grad)}}},')
 
 
+def ints_or_empty(t):
+    return "{}" if t is None else ints(t)
+
+
+def upstream(loss, reduction):
+    return f32(*loss.shape) if reduction == "none" and loss.dim() > 0 else f32(1).reshape(())
+
+
+def class_loss_row(name, op, reduction, xshape, weight=False, ignore_index=-100, smoothing=0.0, ignore_some=0):
+    x = f32(*xshape, scale=2.0)
+    c = xshape[0] if len(xshape) == 1 else xshape[1]
+    tshape = () if len(xshape) == 1 else (xshape[0],) + tuple(xshape[2:])
+    target = torch.randint(0, c, tshape)
+    flat = target.view(-1)
+    for k in range(ignore_some):  # the first few targets become ignore_index
+        flat[k] = ignore_index
+    wt = (f32(c).abs() + 0.25).to(torch.float32).double() if weight else None
+    xi = leaf(x)
+    if op == "cross_entropy":
+        loss = F.cross_entropy(xi, target, weight=wt, ignore_index=ignore_index, reduction=reduction,
+                               label_smoothing=smoothing)
+    else:
+        loss = F.nll_loss(xi, target, weight=wt, ignore_index=ignore_index, reduction=reduction)
+    w = upstream(loss, reduction)
+    loss.backward(w)
+    return (f'{{"{name}", "{op}", {REDUCTIONS[reduction]}, {shape(x)}, {ignore_index}, {smoothing!r},\n'
+            f' {lit(x)},\n {ints(target)}, {lit(wt)}, {lit(w)},\n {lit(loss)},\n {lit(xi.grad)},\n'
+            f' "{loss.grad_fn.name()}"}},')
+
+
+def pointwise_loss_row(name, op, reduction, xshape, beta=1.0, weight_shape=None, pos_weight_shape=None):
+    x = f32(*xshape, scale=2.0)
+    if op == "bce_with_logits":
+        y = torch.rand(*xshape).to(torch.float32).double()
+    else:
+        y = f32(*xshape, scale=2.0)
+    wt = (f32(*weight_shape).abs() + 0.25).to(torch.float32).double() if weight_shape else None
+    pw = (f32(*pos_weight_shape).abs() + 0.25).to(torch.float32).double() if pos_weight_shape else None
+    xi, yi = leaf(x), leaf(y)
+    if op == "l1":
+        loss = F.l1_loss(xi, yi, reduction=reduction)
+    elif op == "smooth_l1":
+        loss = F.smooth_l1_loss(xi, yi, reduction=reduction, beta=beta)
+    else:
+        loss = F.binary_cross_entropy_with_logits(xi, yi, weight=wt, reduction=reduction, pos_weight=pw)
+    w = upstream(loss, reduction)
+    loss.backward(w)
+    ws = shape(wt) if wt is not None else "{}"
+    ps = shape(pw) if pw is not None else "{}"
+    return (f'{{"{name}", "{op}", {REDUCTIONS[reduction]}, {shape(x)}, {beta!r},\n {lit(x)},\n {lit(y)},\n'
+            f' {ws}, {lit(wt)}, {ps}, {lit(pw)},\n {lit(w)},\n {lit(loss)},\n {lit(xi.grad)},\n {lit(yi.grad)},\n'
+            f' "{loss.grad_fn.name()}"}},')
+
+
 # The printed form of each module, from the very expression the C++ test builds its module with
 # (the test maps each string to a constructor call).
 REPRS = [
@@ -52,6 +106,11 @@ REPRS = [
     "nn.Identity()",
     "nn.Dropout1d(0.2)",
     "nn.Dropout2d()",
+    "nn.L1Loss()",
+    "nn.SmoothL1Loss(beta=0.5)",
+    "nn.BCEWithLogitsLoss()",
+    "nn.NLLLoss()",
+    "nn.CrossEntropyLoss(label_smoothing=0.1)",
 ]
 
 
@@ -67,6 +126,33 @@ struct ActivationRef {
   double param;
   tg::Shape shape;
   Values x, w, y, dx;
+};
+
+struct ClassLossRef {
+  const char* name;
+  const char* op;  // cross_entropy or nll_loss
+  tg::Reduction reduction;
+  tg::Shape shape;  // the input's; the target's drops the class dim
+  std::int64_t ignore_index;
+  double label_smoothing;
+  Values input;
+  std::vector<std::int64_t> target;
+  Values weight, w, loss, dinput;
+  const char* grad_fn;
+};
+
+struct PointwiseLossRef {
+  const char* name;
+  const char* op;  // l1, smooth_l1 (param beta), bce_with_logits
+  tg::Reduction reduction;
+  tg::Shape shape;
+  double beta;
+  Values input, target;
+  tg::Shape weight_shape;
+  Values weight;
+  tg::Shape pos_weight_shape;
+  Values pos_weight, w, loss, dinput, dtarget;
+  const char* grad_fn;
 };
 
 struct ReprRef {
@@ -89,9 +175,55 @@ def main():
         activation_row("Softmax(dim=1) [3, 4]", "softmax", (3, 4), 1.0),
         activation_row("LogSoftmax(dim=-1) [2, 3, 4]", "log_softmax", (2, 3, 4), -1.0),
     ]
+    cls = [
+        class_loss_row("cross_entropy mean [6, 5] weight", "cross_entropy", "mean", (6, 5), weight=True),
+        class_loss_row("cross_entropy sum [6, 5] two ignored", "cross_entropy", "sum", (6, 5), ignore_some=2),
+        class_loss_row("cross_entropy none [5, 4] ignore_index 2 (a class)", "cross_entropy", "none", (5, 4),
+                       ignore_index=2, ignore_some=2),
+        class_loss_row("cross_entropy mean [6, 5] label_smoothing 0.1", "cross_entropy", "mean", (6, 5),
+                       smoothing=0.1),
+        class_loss_row("cross_entropy mean [7, 4] weight, ignored, label_smoothing 0.2", "cross_entropy", "mean",
+                       (7, 4), weight=True, ignore_some=2, smoothing=0.2),
+        class_loss_row("cross_entropy none [5, 3] weight, label_smoothing 0.3", "cross_entropy", "none", (5, 3),
+                       weight=True, smoothing=0.3),
+        class_loss_row("cross_entropy sum [4, 3] label_smoothing 1", "cross_entropy", "sum", (4, 3), smoothing=1.0),
+        class_loss_row("cross_entropy mean [5] unbatched", "cross_entropy", "mean", (5,)),
+        class_loss_row("cross_entropy none [2, 4, 3] weight", "cross_entropy", "none", (2, 4, 3), weight=True),
+        class_loss_row("cross_entropy mean [2, 4, 3] ignored", "cross_entropy", "mean", (2, 4, 3), ignore_some=1),
+        class_loss_row("cross_entropy sum [2, 3, 2, 2] label_smoothing 0.1", "cross_entropy", "sum", (2, 3, 2, 2),
+                       smoothing=0.1),
+        class_loss_row("cross_entropy none [2, 3, 2, 2] weight", "cross_entropy", "none", (2, 3, 2, 2), weight=True),
+        class_loss_row("nll_loss mean [6, 5]", "nll_loss", "mean", (6, 5)),
+        class_loss_row("nll_loss none [5, 4] weight", "nll_loss", "none", (5, 4), weight=True),
+        class_loss_row("nll_loss sum [6, 5] weight, two ignored", "nll_loss", "sum", (6, 5), weight=True,
+                       ignore_some=2),
+        class_loss_row("nll_loss mean [5, 3] weight, ignored", "nll_loss", "mean", (5, 3), weight=True,
+                       ignore_some=1),
+        class_loss_row("nll_loss mean [2, 3, 4]", "nll_loss", "mean", (2, 3, 4)),
+        class_loss_row("nll_loss none [4] unbatched", "nll_loss", "none", (4,)),
+    ]
+    pointwise = [
+        pointwise_loss_row("l1 mean [3, 4]", "l1", "mean", (3, 4)),
+        pointwise_loss_row("l1 sum [3, 4]", "l1", "sum", (3, 4)),
+        pointwise_loss_row("l1 none [2, 3, 2]", "l1", "none", (2, 3, 2)),
+        pointwise_loss_row("smooth_l1 mean [3, 4] beta 1", "smooth_l1", "mean", (3, 4)),
+        pointwise_loss_row("smooth_l1 none [3, 4] beta 0.5", "smooth_l1", "none", (3, 4), beta=0.5),
+        pointwise_loss_row("smooth_l1 sum [3, 4] beta 3", "smooth_l1", "sum", (3, 4), beta=3.0),
+        pointwise_loss_row("smooth_l1 mean [5] beta 0", "smooth_l1", "mean", (5,), beta=0.0),
+        pointwise_loss_row("bce_with_logits mean [3, 4]", "bce_with_logits", "mean", (3, 4)),
+        pointwise_loss_row("bce_with_logits none [3, 4] weight [3, 4]", "bce_with_logits", "none", (3, 4),
+                           weight_shape=(3, 4)),
+        pointwise_loss_row("bce_with_logits sum [3, 4] pos_weight [4]", "bce_with_logits", "sum", (3, 4),
+                           pos_weight_shape=(4,)),
+        pointwise_loss_row("bce_with_logits mean [2, 3, 4] weight [3, 1], pos_weight [4]", "bce_with_logits",
+                           "mean", (2, 3, 4), weight_shape=(3, 1), pos_weight_shape=(4,)),
+        pointwise_loss_row("bce_with_logits none [5] pos_weight [1]", "bce_with_logits", "none", (5,),
+                           pos_weight_shape=(1,)),
+    ]
     reprs = [repr_row(e) for e in REPRS]
     write_inc(OUT, "gen_module_refs.py", "module_refs", STRUCTS.splitlines() + [""],
-              [("ActivationRef", "kActivation", act), ("ReprRef", "kRepr", reprs)])
+              [("ActivationRef", "kActivation", act), ("ClassLossRef", "kClassLoss", cls),
+               ("PointwiseLossRef", "kPointwiseLoss", pointwise), ("ReprRef", "kRepr", reprs)])
 
 if __name__ == "__main__":
     main()

@@ -42,10 +42,12 @@ void leaky_relu_backward(T* dx, const T* dy, const T* x, T slope, std::int64_t M
 // Exact: y = x·Φ(x), Φ(x) = (1 + erf(x/√2)) / 2.
 // Tanh:  y = x/2 · (1 + tanh(u)),  u = √(2/π)·(x + κx³),  κ = 0.044715.
 constexpr double kGeluKappa = 0.044715;
+const double kInvSqrt2 = 1.0 / std::numbers::sqrt2, kSqrt2OverPi = std::sqrt(2.0 / std::numbers::pi);
+const double kInvSqrt2Pi = 1.0 / std::sqrt(2.0 * std::numbers::pi);
 
 template <class T>
 void gelu_forward(T* y, const T* x, bool tanh_approx, std::int64_t M) {
-  const T inv_sqrt2 = static_cast<T>(1.0 / std::numbers::sqrt2), beta = static_cast<T>(std::sqrt(2.0 / std::numbers::pi));
+  const T inv_sqrt2 = static_cast<T>(kInvSqrt2), beta = static_cast<T>(kSqrt2OverPi);
   const T kappa = static_cast<T>(kGeluKappa);
   if (tanh_approx)
     for_each_element(M, [=](std::int64_t i) {
@@ -60,8 +62,8 @@ void gelu_forward(T* y, const T* x, bool tanh_approx, std::int64_t M) {
 // Tanh:  dy/dx = (1 + t)/2 + x/2 · (1 − t²) · √(2/π)·(1 + 3κx²),  t = tanh(u).
 template <class T>
 void gelu_backward(T* dx, const T* dy, const T* x, bool tanh_approx, std::int64_t M) {
-  const T inv_sqrt2 = static_cast<T>(1.0 / std::numbers::sqrt2), beta = static_cast<T>(std::sqrt(2.0 / std::numbers::pi));
-  const T kappa = static_cast<T>(kGeluKappa), inv_sqrt_2pi = static_cast<T>(1.0 / std::sqrt(2.0 * std::numbers::pi));
+  const T inv_sqrt2 = static_cast<T>(kInvSqrt2), beta = static_cast<T>(kSqrt2OverPi);
+  const T kappa = static_cast<T>(kGeluKappa), inv_sqrt_2pi = static_cast<T>(kInvSqrt2Pi);
   if (tanh_approx)
     for_each_element(M, [=](std::int64_t i) {
       const T v = x[i], t = std::tanh(beta * (v + kappa * v * v * v));

@@ -113,6 +113,7 @@ const std::vector<OpRow> kRows = {
   {"sigmoid",          [](const Inputs& v) { return v[0].sigmoid(); },    {{{3, 4}}},               "SigmoidBackward0"},
   {"tanh",             [](const Inputs& v) { return v[0].tanh(); },       {{{3, 4}}},               "TanhBackward0"},
   {"relu",             [](const Inputs& v) { return v[0].relu(); },       {{{3, 4}, A}},            "ReluBackward0"},
+  {"leaky_relu",       [](const Inputs& v) { return tg::leaky_relu(v[0], 0.2); }, {{{3, 4}, A}},     "LeakyReluBackward0"},
   {"clamp",            [](const Inputs& v) { return v[0].clamp(-0.5, 0.5); }, {{{4, 5}}},           "ClampBackward1"},
   {"clamp above 0",    [](const Inputs& v) { return v[0].clamp(0.0, 100.0); }, {{{3, 4}, A}},       "ClampBackward1"},
   {"maximum",          [](const Inputs& v) { return v[0].maximum(v[1]); }, {{{3, 4}}, {{3, 4}}},    "MaximumBackward0"},

@@ -156,31 +156,20 @@ TEST_CASE("dropout1d and dropout2d zero whole channels and reuse the mask in bac
 }
 
 TEST_CASE("activations and channel dropout gradcheck in float64", "[layers][gradcheck]") {
-  using Inputs = std::vector<Tensor>;
-  struct Row {
-    const char* name;
-    std::function<Tensor(const Inputs&)> fn;
-    Shape shape;
-  };
-  const Row rows[] = {
-      {"leaky_relu 0.01", [](const Inputs& in) { return tg::leaky_relu(in[0]); }, {3, 4}},
-      {"leaky_relu -0.3", [](const Inputs& in) { return tg::leaky_relu(in[0], -0.3); }, {3, 4}},
-      {"gelu", [](const Inputs& in) { return tg::gelu(in[0]); }, {3, 4}},
-      {"gelu tanh", [](const Inputs& in) { return tg::gelu(in[0], "tanh"); }, {2, 3, 2}},
-      {"silu", [](const Inputs& in) { return tg::silu(in[0]); }, {5}},
-      {"Softmax(0)", [](const Inputs& in) { return nn::Softmax(0)(in[0]); }, {3, 4}},
-      {"LogSoftmax(1)", [](const Inputs& in) { return nn::LogSoftmax(1)(in[0]); }, {2, 3, 2}},
-      {"dropout1d [C, L]", [](const Inputs& in) { tg::manual_seed(3); return tg::dropout1d(in[0], 0.5, true); }, {6, 3}},
-      {"dropout2d", [](const Inputs& in) { tg::manual_seed(3); return tg::dropout2d(in[0], 0.5, true); }, {2, 3, 2, 2}},
-  };
-  for (const Row& row : rows) {
-    INFO(row.name);
-    tg::manual_seed(8);
-    Inputs inputs{tg::randn(row.shape, tg::kFloat64).requires_grad_()};
-    tg::autograd::GradcheckResult result = tg::autograd::gradcheck(row.fn, inputs);
-    CHECK(result.message == "");
-    CHECK(result.ok);
-  }
+  using ref::Inputs;
+  ref::check_gradcheck_rows({
+      {"leaky_relu 0.01", [](const Inputs& in) { return tg::leaky_relu(in[0]); }, {{3, 4}}, "LeakyReluBackward0"},
+      {"leaky_relu -0.3", [](const Inputs& in) { return tg::leaky_relu(in[0], -0.3); }, {{3, 4}}, "LeakyReluBackward0"},
+      {"gelu", [](const Inputs& in) { return tg::gelu(in[0]); }, {{3, 4}}, "GeluBackward0"},
+      {"gelu tanh", [](const Inputs& in) { return tg::gelu(in[0], "tanh"); }, {{2, 3, 2}}, "GeluBackward0"},
+      {"silu", [](const Inputs& in) { return tg::silu(in[0]); }, {{5}}, "SiluBackward0"},
+      {"Softmax(0)", [](const Inputs& in) { return nn::Softmax(0)(in[0]); }, {{3, 4}}, "SoftmaxBackward0"},
+      {"LogSoftmax(1)", [](const Inputs& in) { return nn::LogSoftmax(1)(in[0]); }, {{2, 3, 2}}, "LogSoftmaxBackward0"},
+      {"dropout1d [C, L]", [](const Inputs& in) { tg::manual_seed(3); return tg::dropout1d(in[0], 0.5, true); },
+       {{6, 3}}, "SqueezeBackward1"},
+      {"dropout2d", [](const Inputs& in) { tg::manual_seed(3); return tg::dropout2d(in[0], 0.5, true); },
+       {{2, 3, 2, 2}}, "MulBackward0"},
+  });
 }
 
 TEST_CASE("activations and channel dropout reject bad input with the op's name", "[layers][errors]") {
