@@ -47,6 +47,7 @@ def write_inc(out, script, namespace, structs, tables):
         "#pragma once",
         "",
         "#include <cstdint>",
+        "#include <optional>",
         "#include <vector>",
         "",
         '#include "tapegrad/layers/functional.h"',

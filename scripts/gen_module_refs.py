@@ -93,6 +93,44 @@ def pointwise_loss_row(name, op, reduction, xshape, beta=1.0, weight_shape=None,
             f' "{loss.grad_fn.name()}"}},')
 
 
+def layer_norm_row(name, xshape, normalized_shape, affine=True, eps=1e-5, bias_only=False):
+    x = f32(*xshape, scale=1.5, offset=0.5)
+    weight = f32(*normalized_shape, scale=0.5, offset=1.0) if affine and not bias_only else None
+    bias = f32(*normalized_shape) if affine or bias_only else None
+    xi, wi, bi = leaf(x), leaf(weight), leaf(bias)
+    y = F.layer_norm(xi, normalized_shape, wi, bi, eps)
+    w = f32(*xshape)
+    y.backward(w)
+    return (f'{{"{name}", {shape(x)}, {{{", ".join(str(s) for s in normalized_shape)}}}, {eps!r},\n'
+            f' {lit(x)},\n {lit(weight)}, {lit(bias)},\n {lit(w)},\n {lit(y)},\n {lit(xi.grad)},\n'
+            f' {lit(grad(wi))}, {lit(grad(bi))}}},')
+
+
+def embedding_row(name, num, dim, index_shape, padding_idx=None):
+    weight = f32(num, dim)
+    index = torch.randint(0, num, index_shape)
+    index.view(-1)[0] = index.view(-1)[-1]  # a repeated index: its gradients add
+    if padding_idx is not None:
+        index.view(-1)[1] = padding_idx % num
+    wi = leaf(weight)
+    y = F.embedding(index, wi, padding_idx=padding_idx)
+    w = f32(*y.shape)
+    y.backward(w)
+    pad = "std::nullopt" if padding_idx is None else str(padding_idx)
+    return (f'{{"{name}", {num}, {dim}, {pad}, {shape(index)}, {ints(index)},\n {lit(weight)},\n {lit(w)},\n'
+            f' {lit(y)},\n {lit(wi.grad)}}},')
+
+
+def embedding_init_row(seed, num, dim, padding_idx):
+    default = torch.get_default_dtype()
+    torch.set_default_dtype(torch.float32)  # the module's own dtype: its normal_ draws float32 numbers
+    torch.manual_seed(seed)
+    m = nn.Embedding(num, dim, padding_idx=padding_idx)
+    torch.set_default_dtype(default)
+    pad = "std::nullopt" if padding_idx is None else str(padding_idx)
+    return f'{{{seed}, {num}, {dim}, {pad}, {lit(m.weight)}}},'
+
+
 # The printed form of each module, from the very expression the C++ test builds its module with
 # (the test maps each string to a constructor call).
 REPRS = [
@@ -111,6 +149,8 @@ REPRS = [
     "nn.BCEWithLogitsLoss()",
     "nn.NLLLoss()",
     "nn.CrossEntropyLoss(label_smoothing=0.1)",
+    "nn.LayerNorm([3, 4], eps=1e-3, elementwise_affine=False)",
+    "nn.Embedding(5, 3, padding_idx=0)",
 ]
 
 
@@ -153,6 +193,29 @@ struct PointwiseLossRef {
   tg::Shape pos_weight_shape;
   Values pos_weight, w, loss, dinput, dtarget;
   const char* grad_fn;
+};
+
+struct LayerNormRef {
+  const char* name;
+  tg::Shape shape, normalized_shape;
+  double eps;
+  Values x, weight, bias, w, y, dx, dweight, dbias;
+};
+
+struct EmbeddingRef {
+  const char* name;
+  std::int64_t num, dim;
+  std::optional<std::int64_t> padding_idx;
+  tg::Shape index_shape;
+  std::vector<std::int64_t> index;
+  Values weight, w, y, dweight;
+};
+
+struct EmbeddingInitRef {  // torch.manual_seed(seed); nn.Embedding(num, dim, padding_idx).weight
+  std::uint64_t seed;
+  std::int64_t num, dim;
+  std::optional<std::int64_t> padding_idx;
+  Values weight;
 };
 
 struct ReprRef {
@@ -220,10 +283,28 @@ def main():
         pointwise_loss_row("bce_with_logits none [5] pos_weight [1]", "bce_with_logits", "none", (5,),
                            pos_weight_shape=(1,)),
     ]
+    ln = [
+        layer_norm_row("[4, 5] over [5]", (4, 5), (5,)),
+        layer_norm_row("[2, 3, 4] over [3, 4] eps 1e-3", (2, 3, 4), (3, 4), eps=1e-3),
+        layer_norm_row("[3, 6] no affine", (3, 6), (6,), affine=False),
+        layer_norm_row("[2, 2, 3] bias only", (2, 2, 3), (3,), bias_only=True),
+        layer_norm_row("[7] unbatched", (7,), (7,)),
+    ]
+    emb = [
+        embedding_row("[6] indices into [5, 3]", 5, 3, (6,)),
+        embedding_row("[2, 3] indices padding_idx 2", 6, 4, (2, 3), padding_idx=2),
+        embedding_row("[4] indices padding_idx -1", 5, 2, (4,), padding_idx=-1),
+    ]
+    emb_init = [
+        embedding_init_row(0, 5, 3, None),
+        embedding_init_row(7, 4, 2, 1),
+    ]
     reprs = [repr_row(e) for e in REPRS]
     write_inc(OUT, "gen_module_refs.py", "module_refs", STRUCTS.splitlines() + [""],
               [("ActivationRef", "kActivation", act), ("ClassLossRef", "kClassLoss", cls),
-               ("PointwiseLossRef", "kPointwiseLoss", pointwise), ("ReprRef", "kRepr", reprs)])
+               ("PointwiseLossRef", "kPointwiseLoss", pointwise), ("LayerNormRef", "kLayerNorm", ln),
+               ("EmbeddingRef", "kEmbedding", emb), ("EmbeddingInitRef", "kEmbeddingInit", emb_init),
+               ("ReprRef", "kRepr", reprs)])
 
 if __name__ == "__main__":
     main()

@@ -5,7 +5,10 @@
 
 #include "tapegrad/layers/batchnorm.h"
 #include "tapegrad/layers/conv2d.h"
+#include "tapegrad/layers/activation.h"
 #include "tapegrad/layers/dropout.h"
+#include "tapegrad/layers/embedding.h"
+#include "tapegrad/layers/layernorm.h"
 #include "tapegrad/layers/linear.h"
 #include "tapegrad/layers/losses.h"
 #include "tapegrad/layers/pooling.h"
