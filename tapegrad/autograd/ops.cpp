@@ -4,6 +4,8 @@
 // printed tensor shows the grad_fn PyTorch shows. Layer: autograd.
 #include <cmath>
 
+#include "tapegrad/autograd/functions.h"
+#include "tapegrad/autograd/op_helpers.h"
 #include "tapegrad/autograd/tape.h"
 #include "tapegrad/core/native.h"
 
@@ -13,26 +15,13 @@ using autograd::needs_grad;
 using autograd::record;
 using native::BinaryOp;
 using native::UnaryOp;
-using Grads = std::vector<Tensor>;
+using autograd::detail::as_dtype;
+using autograd::detail::Grads;
+using autograd::detail::Like;
+using autograd::detail::reduce_to;
+using autograd::detail::unsqueeze_reduced;
 
 namespace {
-
-// What a backward needs of an input it does not read: its shape and dtype (capturing the
-// tensor itself would keep its memory alive until backward).
-struct Like {
-  explicit Like(const Tensor& t) : sizes(t.sizes()), dtype(t.dtype()) {}
-  Shape sizes;
-  DType dtype;
-};
-
-// A broadcast gradient summed back to an input's shape, in its dtype.
-Tensor reduce_to(const Tensor& g, const Like& input) {
-  Tensor r = native::sum_to(g, input.sizes);
-  return r.dtype() == input.dtype ? r : native::to(r, input.dtype);
-}
-Tensor reduce_to(const Tensor& g, const Tensor& input) { return reduce_to(g, Like(input)); }
-
-Tensor as_dtype(const Tensor& g, DType d) { return g.dtype() == d ? g : native::to(g, d); }
 
 // In-place writes must not rewrite history the tape relies on.
 void check_inplace(const Tensor& t, const char* op, const Tensor* src = nullptr) {
@@ -43,15 +32,6 @@ void check_inplace(const Tensor& t, const char* op, const Tensor* src = nullptr)
            op, t.is_leaf() ? "a leaf" : t.grad_fn_name());
   TG_CHECK(src == nullptr || !src->requires_grad(),
            "[{}] in-place ops are not differentiable: the source requires grad; use the out-of-place op", op);
-}
-
-// Shape of `g` with the dims a keepdim=false reduction removed put back as size 1.
-Tensor unsqueeze_reduced(const Tensor& g, const Shape& input_sizes, const Shape& dims, bool keepdim) {
-  if (keepdim) return g;
-  Shape rd = native::reduction_dims(dims, static_cast<std::int64_t>(input_sizes.size()), "backward");
-  Shape kept_shape = input_sizes;
-  for (std::int64_t d : rd) kept_shape[d] = 1;
-  return native::reshape(g, kept_shape);
 }
 
 Tensor unary_op(const Tensor& x, UnaryOp op) { return native::unary(op, x); }
@@ -195,22 +175,6 @@ Tensor Tensor::to(DType dtype) const {
       "ToCopyBackward0", out, {x}, [d = x.dtype()](const Tensor& g) { return Grads{as_dtype(g, d)}; }, kSavesNothing);
 }
 
-Tensor Tensor::index_select(std::int64_t dim, const Tensor& index) const {
-  Tensor x = *this;
-  Tensor out = native::index_select(x, dim, index);
-  return record("IndexSelectBackward0", out, {x}, [shape = x.sizes(), dtype = x.dtype(), dim, index](const Tensor& g) {
-    Tensor gx = zeros(shape, dtype);
-    if (gx.dim() == 0) return Grads{native::reshape(g, {})};
-    std::int64_t d = wrap_dim(dim, gx.dim(), "index_select"), n = gx.sizes()[d];
-    std::vector<std::int64_t> idx = index.to_vector<std::int64_t>();
-    for (std::size_t j = 0; j < idx.size(); ++j) {
-      std::int64_t i = idx[j] < 0 ? idx[j] + n : idx[j];
-      native::binary_(BinaryOp::Add, native::select(gx, d, i), native::select(g, d, static_cast<std::int64_t>(j)));
-    }
-    return Grads{gx};
-  }, {index});  // the backward reads the index: modifying it in place must be caught
-}
-
 // --- elementwise ------------------------------------------------------------------------------
 
 Tensor Tensor::add(const Tensor& other) const {
@@ -349,11 +313,46 @@ Tensor Tensor::relu() const {
   return activation_op(*this, UnaryOp::Relu, native::ActivationGrad::Relu, "ReluBackward0");
 }
 
-Tensor Tensor::clamp(Scalar min, Scalar max) const {
+// The gradient passes where the input was inside the bounds, bounds included (PyTorch's rule).
+Tensor Tensor::clamp(std::optional<Scalar> min, std::optional<Scalar> max) const {
   Tensor x = *this;
   return record("ClampBackward1", native::clamp(x, min, max), {x}, [x, min, max](const Tensor& g) {
-    return Grads{g * (x.ge(min) * x.le(max)).to(x.dtype())};
+    Tensor inside = min ? x.ge(*min) : x.le(*max);
+    if (min && max) inside = inside * x.le(*max);
+    return Grads{as_dtype(native::where(inside, g, zeros({}, g.dtype())), x.dtype())};
   });
+}
+
+// y = min(max(x, lo), hi), each broadcast; PyTorch's rule, which gives each element's gradient to
+// exactly one of x, lo, hi (to hi alone when lo > hi):
+//   dx = g·[lo <= x <= hi],  dlo = g·[x < lo and lo < hi],  dhi = g·[x > hi or hi < lo].
+// With one bound: dx = g·[x >= lo], dlo = g·[x < lo] (or the mirror for hi).
+Tensor Tensor::clamp(const std::optional<Tensor>& min, const std::optional<Tensor>& max) const {
+  Tensor x = *this, lo = min.value_or(Tensor()), hi = max.value_or(Tensor());
+  Tensor out = native::clamp(x, lo, hi);
+  bool glo = lo.defined() && lo.requires_grad(), ghi = hi.defined() && hi.requires_grad();
+  return record("ClampBackward0", out, {x, lo, hi}, [x, lo, hi, glo, ghi](const Tensor& g) {
+    Tensor zero = zeros({}, g.dtype());
+    Tensor to_x = lo.defined() ? x.ge(lo) : x.le(hi);
+    if (lo.defined() && hi.defined()) to_x = to_x * x.le(hi);
+    Tensor dlo, dhi;
+    if (glo) {
+      Tensor to_lo = x.lt(lo);
+      if (hi.defined()) to_lo = to_lo * lo.lt(hi);
+      dlo = reduce_to(native::where(to_lo, g, zero), lo);
+    }
+    if (ghi) {
+      Tensor to_hi = x.gt(hi);
+      if (lo.defined()) to_hi = (to_hi + hi.lt(lo)).gt(0);
+      dhi = reduce_to(native::where(to_hi, g, zero), hi);
+    }
+    return Grads{reduce_to(native::where(to_x, g, zero), x), dlo, dhi};
+  });
+}
+
+Tensor clamp(const Tensor& input, std::optional<Scalar> min, std::optional<Scalar> max) { return input.clamp(min, max); }
+Tensor clamp(const Tensor& input, const std::optional<Tensor>& min, const std::optional<Tensor>& max) {
+  return input.clamp(min, max);
 }
 
 Tensor Tensor::maximum(const Tensor& other) const {
@@ -441,6 +440,34 @@ Tensor Tensor::std(const Shape& dims, bool unbiased, bool keepdim) const {
                   return Grads{(x - mu) * gk * (1.0 / (m - static_cast<double>(correction)))};
                 }, {x, out});
 }
+
+Tensor Tensor::norm(Scalar p) const { return norm(p, {}, false); }
+
+// y = (Σ |x|^p)^(1/p) per output; PyTorch's norm_backward, case by case (sgn = sign of x):
+//   p = 0: 0;  p = 1: sgn·g;  p = 2: g·x/y (0 where y = 0);
+//   p = ±inf: sgn·g shared evenly among the elements with |x| = y;
+//   otherwise dy/dx = sgn·|x|^(p−1) / y^(p−1) (0 where y = 0; for p < 1, 0 where x = 0).
+Tensor Tensor::norm(Scalar p, const Shape& dims, bool keepdim) const {
+  Tensor x = *this;
+  const double pv = p.to_double();
+  Tensor out = native::norm(x, pv, dims, keepdim);
+  return record("NormBackward1", out, {x}, [x, pv, dims, keepdim, y = native::alias(out)](const Tensor& g) {
+    if (pv == 0) return Grads{zeros_like(x)};
+    Tensor gk = unsqueeze_reduced(g, x.sizes(), dims, keepdim), yk = unsqueeze_reduced(y, x.sizes(), dims, keepdim);
+    Tensor zero = zeros({}, x.dtype()), sgn = (x.gt(0.0) - x.lt(0.0)).to(x.dtype()), ax = x.abs();
+    if (pv == 1) return Grads{sgn * gk};
+    if (pv == 2) return Grads{gk * native::where(yk.eq(0.0), zero, x / yk)};
+    if (std::isinf(pv)) {
+      Tensor mask = (ax.eq(yk) + ax.ne(ax)).gt(0).to(x.dtype());  // the extremes, and NaNs
+      return Grads{sgn * (gk / native::sum(mask, dims, true)) * mask};
+    }
+    if (pv < 1) return Grads{sgn * native::where(x.eq(0.0), zero, ax.pow(pv - 1)) * gk * yk.pow(1 - pv)};
+    Tensor scale = native::where(yk.eq(0.0), zero, gk / yk.pow(pv - 1));
+    return Grads{(pv < 2 ? sgn * ax.pow(pv - 1) : x * ax.pow(pv - 2)) * scale};
+  }, {x, out});
+}
+
+Tensor norm(const Tensor& input, Scalar p, const Shape& dims, bool keepdim) { return input.norm(p, dims, keepdim); }
 
 namespace {
 

@@ -190,26 +190,6 @@ void fill_(const Tensor& t, Scalar value) {
   t.storage()->bump_version();
 }
 
-Tensor index_select(const Tensor& t, std::int64_t dim, const Tensor& index) {
-  TG_CHECK(index.dtype() == kInt64, "[index_select] expected an int64 index, got {}", dtype_name(index.dtype()));
-  TG_CHECK(index.dim() <= 1, "[index_select] expected a 0-dim or 1-dim index, got shape {}", index.sizes());
-  std::int64_t d = wrap_dim(dim, t.dim(), "index_select");
-  std::vector<std::int64_t> idx = index.to_vector<std::int64_t>();
-  std::int64_t n = t.dim() == 0 ? 1 : t.sizes()[d];
-  for (std::int64_t i : idx)
-    TG_CHECK(i >= -n && i < n, "[index_select] index {} is out of range for dimension {} of size {} (shape {})", i,
-             d, n, t.sizes());
-  if (t.dim() == 0) return clone(t);
-  Shape sizes = t.sizes();
-  sizes[d] = static_cast<std::int64_t>(idx.size());
-  Tensor out = Tensor::empty(sizes, t.dtype());
-  for (std::size_t j = 0; j < idx.size(); ++j) {
-    std::int64_t i = idx[j] < 0 ? idx[j] + n : idx[j];
-    convert_into(select(out, d, static_cast<std::int64_t>(j)), select(t, d, i));
-  }
-  return out;
-}
-
 // --- binary -----------------------------------------------------------------------------------
 
 Tensor binary(BinaryOp op, const Tensor& a, const Tensor& b) {
@@ -264,9 +244,12 @@ void add_scaled_(const Tensor& dst, const Tensor& other, Scalar alpha) {
 }
 
 Tensor where(const Tensor& cond, const Tensor& a, const Tensor& b) {
+  TG_CHECK(cond.dtype() == kInt64,
+           "[where] expected a condition of dtype int64 (a 0/1 mask, as comparisons give), got {}",
+           dtype_name(cond.dtype()));
   Shape shape = broadcast_shapes(broadcast_shapes(cond.sizes(), a.sizes(), "where"), b.sizes(), "where");
   DType c = promote(a.dtype(), b.dtype());
-  Tensor ac = cast(a, c), bc = cast(b, c), cc = cast(cond, kInt64);
+  Tensor ac = cast(a, c), bc = cast(b, c), cc = cond;
   Tensor out = Tensor::empty(shape, c);
   StridedLoop<4> loop(shape, {out.strides(), broadcast_strides(cc.sizes(), cc.strides(), shape),
                               broadcast_strides(ac.sizes(), ac.strides(), shape),
@@ -282,6 +265,14 @@ Tensor where(const Tensor& cond, const Tensor& a, const Tensor& b) {
     });
   });
   return out;
+}
+
+Tensor where(const Tensor& cond, const Tensor& a, Scalar b) {
+  return where(cond, a, scalar_tensor(b, scalar_partner_dtype(a.dtype(), b)));
+}
+
+Tensor where(const Tensor& cond, Scalar a, const Tensor& b) {
+  return where(cond, scalar_tensor(a, scalar_partner_dtype(b.dtype(), a)), b);
 }
 
 // --- unary ------------------------------------------------------------------------------------
@@ -460,15 +451,28 @@ Tensor activation_backward(ActivationGrad kind, const Tensor& grad, const Tensor
   return out;
 }
 
-Tensor clamp(const Tensor& t, Scalar min, Scalar max) {
-  TG_CHECK(min.to_double() <= max.to_double(), "[clamp] expected min <= max, got min={}, max={}", min.to_double(),
-           max.to_double());
-  Tensor out = Tensor::empty(t.sizes(), t.dtype());
-  dispatch(t.dtype(), [&]<class T>() {
-    T lo = min.to<T>(), hi = max.to<T>();
-    unary_kernel<T>(out, t, [lo, hi](T x) { return x < lo ? lo : (x > hi ? hi : x); });
+Tensor clamp(const Tensor& t, std::optional<Scalar> min, std::optional<Scalar> max) {
+  TG_CHECK(min || max, "[clamp] at least one of min and max must be given");
+  DType d = t.dtype();
+  for (const std::optional<Scalar>& bound : {min, max})
+    if (bound) d = promote(d, scalar_partner_dtype(t.dtype(), *bound));
+  Tensor in = cast(t, d);
+  Tensor out = Tensor::empty(t.sizes(), d);
+  dispatch(d, [&]<class T>() {
+    T lo = min ? min->to<T>() : std::numeric_limits<T>::lowest(), hi = max ? max->to<T>() : std::numeric_limits<T>::max();
+    // max(x, lo) then min(·, hi): NaN stays NaN, and hi wins when lo > hi (as PyTorch).
+    unary_kernel<T>(out, in, [lo, hi](T x) { return x != x ? x : std::min(std::max(x, lo), hi); });
   });
   return out;
+}
+
+Tensor clamp(const Tensor& t, const Tensor& min, const Tensor& max) {
+  TG_CHECK(min.defined() || max.defined(), "[clamp] at least one of min and max must be given");
+  Shape shape = t.sizes();
+  for (const Tensor& bound : {min, max})
+    if (bound.defined()) shape = broadcast_shapes(shape, bound.sizes(), "clamp");
+  Tensor out = min.defined() ? binary(BinaryOp::Maximum, t, min) : t;
+  return max.defined() ? binary(BinaryOp::Minimum, out, max) : out;
 }
 
 }  // namespace tg::native

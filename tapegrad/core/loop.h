@@ -82,7 +82,10 @@ class StridedLoop {
     std::int64_t n = sizes_[0];
     for (std::size_t k = 0; k < K; ++k) st[k] = strides_[k][0];
     std::size_t nd = sizes_.size();
-    std::vector<std::int64_t> counter(nd, 0);
+    // resize, not counter(nd, 0): GCC 12, inlining this into gather, warns of a memset overflow
+    // on a path where nd would be 0, which the sizes_.empty() return above rules out.
+    std::vector<std::int64_t> counter;
+    counter.resize(nd);
     std::int64_t rest = lo;
     for (std::size_t d = 1; d < nd; ++d) {
       counter[d] = rest % sizes_[d];

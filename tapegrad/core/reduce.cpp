@@ -218,6 +218,33 @@ Tensor var(const Tensor& t, const Shape& dims, std::int64_t correction, bool kee
   });
 }
 
+// Σ f(|x|) per output in double, then g(Σ): p = 0 counts nonzeros, 1 sums |x|, 2 sums x² and
+// takes the square root, any other p sums |x|^p and takes the 1/p-th power. ±inf fold with
+// max / min of |x| instead (an empty max is 0, as PyTorch's).
+Tensor norm(const Tensor& t, double p, const Shape& dims, bool keepdim) {
+  TG_CHECK(is_floating(t.dtype()), "[norm] expected a floating point input, got {}", dtype_name(t.dtype()));
+  Plan plan = plan_reduction(t, dims, keepdim, "norm");
+  return dispatch_floating(t.dtype(), [&]<class T>() {
+    const bool is_inf = std::isinf(p), is_max = p > 0;
+    std::vector<double> acc(static_cast<std::size_t>(plan.out_numel),
+                            !is_inf ? 0.0 : is_max ? 0.0 : std::numeric_limits<double>::infinity());
+    auto fold = [&](auto f) {
+      reduce_loop<T>(t, plan, acc.data(), [&](std::int64_t n, double* a, std::int64_t sa, const T* x, std::int64_t sx) {
+        for (std::int64_t i = 0; i < n; ++i) f(a[i * sa], std::fabs(static_cast<double>(x[i * sx])));
+      });
+    };
+    if (is_inf && is_max) fold([](double& a, double v) { a = v != v || a != a ? NAN : std::max(a, v); });
+    else if (is_inf) fold([](double& a, double v) { a = v != v || a != a ? NAN : std::min(a, v); });
+    else if (p == 0) fold([](double& a, double v) { a += v != 0; });
+    else if (p == 1) fold([](double& a, double v) { a += v; });
+    else if (p == 2) fold([](double& a, double v) { a += v * v; });
+    else fold([p](double& a, double v) { a += std::pow(v, p); });
+    if (p == 2) for (double& a : acc) a = std::sqrt(a);
+    else if (!is_inf && p != 0 && p != 1) for (double& a : acc) a = std::pow(a, 1.0 / p);
+    return finish<T>(acc, plan.out_sizes, t.dtype(), 1.0);
+  });
+}
+
 Tensor amax(const Tensor& t, const Shape& dims, bool keepdim) { return extreme(t, dims, keepdim, true, "max"); }
 Tensor amin(const Tensor& t, const Shape& dims, bool keepdim) { return extreme(t, dims, keepdim, false, "min"); }
 

@@ -3,6 +3,7 @@
 
 #include <algorithm>
 #include <limits>
+#include <ostream>
 
 #include "tapegrad/core/error.h"
 
@@ -99,6 +100,13 @@ bool view_strides(const Shape& sizes, const Shape& strides, const Shape& target,
   return view_d == -1;
 }
 
+DimSplit split_at_dim(const Shape& sizes, std::int64_t dim) {
+  DimSplit s;
+  for (std::int64_t d = 0; d < static_cast<std::int64_t>(sizes.size()); ++d)
+    (d < dim ? s.outer : d == dim ? s.n : s.inner) *= sizes[d];
+  return s;
+}
+
 Shape infer_shape(const Shape& requested, std::int64_t numel, std::string_view op) {
   Shape out = requested;
   std::int64_t known = 1, infer_at = -1;
@@ -121,3 +129,5 @@ Shape infer_shape(const Shape& requested, std::int64_t numel, std::string_view o
 }
 
 }  // namespace tg
+
+std::ostream& operator<<(std::ostream& os, const tg::Shape& shape) { return os << fmt::format("{}", shape); }

@@ -3,6 +3,7 @@
 #pragma once
 
 #include <cstdint>
+#include <iosfwd>
 #include <string_view>
 #include <vector>
 
@@ -31,7 +32,18 @@ Shape broadcast_strides(const Shape& sizes, const Shape& strides, const Shape& t
 // result (returns false) when the memory layout does not allow it.
 bool view_strides(const Shape& sizes, const Shape& strides, const Shape& target, Shape& out);
 
+// A tensor of `sizes` seen as [outer, n, inner] around `dim` (n = sizes[dim], which must be in
+// range; a 0-dim tensor is [1, 1, 1]): the layout of every kernel that works along one dim.
+struct DimSplit {
+  std::int64_t outer = 1, n = 1, inner = 1;
+};
+DimSplit split_at_dim(const Shape& sizes, std::int64_t dim);
+
 // Resolves a single -1 in a requested shape against a number of elements; throws naming `op`.
 Shape infer_shape(const Shape& requested, std::int64_t numel, std::string_view op);
 
 }  // namespace tg
+
+// Prints a shape as the error messages do: [3, 2]. Declared in the global namespace because Shape
+// is a std::vector, whose operators argument-dependent lookup seeks in std only, never in tg.
+std::ostream& operator<<(std::ostream& os, const tg::Shape& shape);

@@ -128,19 +128,22 @@ Tensor arange(Scalar start, Scalar end, Scalar step, DType dtype) {
   return t;
 }
 
-template <class T>
-Tensor tensor(const std::vector<T>& values, const Shape& sizes) {
+namespace detail {
+
+Tensor tensor_from_values(const void* values, std::size_t count, DType values_dtype, const Shape& sizes, DType dtype) {
   for (std::int64_t s : sizes) TG_CHECK(s >= 0, "[tensor] expected non-negative sizes, got {}", sizes);
-  TG_CHECK(numel_of(sizes) == static_cast<std::int64_t>(values.size()),
-           "[tensor] shape {} needs {} values, got {}", sizes, numel_of(sizes), values.size());
-  Tensor t = Tensor::empty(sizes, dtype_of<T>());
-  if (!values.empty()) std::memcpy(t.raw_data(), values.data(), values.size() * sizeof(T));
-  return t;
+  TG_CHECK(numel_of(sizes) == static_cast<std::int64_t>(count), "[tensor] shape {} needs {} values, got {}", sizes,
+           numel_of(sizes), count);
+  Tensor t = Tensor::empty(sizes, values_dtype);
+  if (count > 0) std::memcpy(t.raw_data(), values, count * itemsize(values_dtype));
+  return native::to(t, dtype);
 }
 
-template Tensor tensor<float>(const std::vector<float>&, const Shape&);
-template Tensor tensor<double>(const std::vector<double>&, const Shape&);
-template Tensor tensor<std::int64_t>(const std::vector<std::int64_t>&, const Shape&);
+void check_list_length(std::int64_t expected, std::int64_t got, std::size_t depth) {
+  TG_CHECK(got == expected, "[tensor] expected sequence of length {} at dim {} (got {})", expected, depth, got);
+}
+
+}  // namespace detail
 
 Tensor scalar_tensor(Scalar value, DType dtype) { return full({}, value, dtype); }
 

@@ -8,9 +8,11 @@
 
 #include <cstdint>
 #include <functional>
+#include <initializer_list>
 #include <memory>
-#include <type_traits>
+#include <optional>
 #include <string>
+#include <type_traits>
 #include <utility>
 #include <vector>
 
@@ -38,6 +40,8 @@ struct TensorImpl {
   DType dtype = kFloat32;
   std::shared_ptr<AutogradMetaInterface> autograd;  // null until autograd touches the tensor
 };
+
+struct ValuesIndices;
 
 class Tensor {
  public:
@@ -100,7 +104,27 @@ class Tensor {
   Tensor contiguous() const;  // *this when already contiguous
   Tensor clone() const;
   Tensor to(DType dtype) const;  // *this when already of that dtype
+
+  // --- indexing (int64 indices, each in [0, size); int64 0/1 masks stand in for bool) -------
+  // index 0-dim or 1-dim: the slices index[j] along dim.
   Tensor index_select(std::int64_t dim, const Tensor& index) const;
+  // index has this tensor's rank: out[i][j] = self[index[i][j]][j] for dim 0 (out has index's shape).
+  Tensor gather(std::int64_t dim, const Tensor& index) const;
+  // A copy with src added where index points (the adjoint of gather): for dim 0,
+  // out[index[i][j]][j] += src[i][j]. src has this tensor's dtype.
+  Tensor scatter_add(std::int64_t dim, const Tensor& index, const Tensor& src) const;
+  // value where mask != 0, else self; mask and self broadcast together. value: a number, or a 0-dim
+  // tensor (differentiable).
+  Tensor masked_fill(const Tensor& mask, Scalar value) const;
+  Tensor masked_fill(const Tensor& mask, const Tensor& value) const;
+  // where(condition, *this, other), broadcasting all three.
+  Tensor where(const Tensor& condition, const Tensor& other) const;
+  Tensor where(const Tensor& condition, Scalar other) const;
+  // The k largest (or smallest) along dim, sorted; NaN counts as the largest. Ties go to the lower
+  // index. Gradients flow to the values.
+  ValuesIndices topk(std::int64_t k, std::int64_t dim = -1, bool largest = true, bool sorted = true) const;
+  // Along dim; NaN sorts last ascending, first descending. Stable: ties keep their order.
+  ValuesIndices sort(std::int64_t dim = -1, bool descending = false) const;
 
   // --- elementwise math (broadcasting; results are new tensors) ------------------------------
   Tensor add(const Tensor& other) const;
@@ -123,7 +147,11 @@ class Tensor {
   Tensor sigmoid() const;
   Tensor tanh() const;
   Tensor relu() const;
-  Tensor clamp(Scalar min, Scalar max) const;
+  // min(max(self, min), max); either bound may be absent (std::nullopt), not both. When
+  // min > max every element becomes max, as PyTorch.
+  Tensor clamp(std::optional<Scalar> min, std::optional<Scalar> max) const;
+  // The same with tensor bounds, broadcasting; differentiable in self and both bounds.
+  Tensor clamp(const std::optional<Tensor>& min, const std::optional<Tensor>& max) const;
   Tensor maximum(const Tensor& other) const;
   Tensor minimum(const Tensor& other) const;
 
@@ -159,6 +187,17 @@ class Tensor {
   Tensor argmax(std::int64_t dim, bool keepdim = false) const;
   Tensor argmin() const;
   Tensor argmin(std::int64_t dim, bool keepdim = false) const;
+  // log Σ exp over dims, stable for any magnitude; an int64 tensor gives float32.
+  Tensor logsumexp(const Shape& dims, bool keepdim = false) const;
+  // The vector p-norm over dims (all when empty): (Σ |x|^p)^(1/p); p = 0 counts nonzeros,
+  // p = ±inf is the max / min of |x|. Floating tensors only.
+  Tensor norm(Scalar p = 2) const;
+  Tensor norm(Scalar p, const Shape& dims, bool keepdim = false) const;
+
+  // softmax / log_softmax along dim, fused and shifted by each line's max (no overflow); dtype
+  // converts the input first (the only way to take an int64 tensor).
+  Tensor softmax(std::int64_t dim, std::optional<DType> dtype = std::nullopt) const;
+  Tensor log_softmax(std::int64_t dim, std::optional<DType> dtype = std::nullopt) const;
 
   Tensor matmul(const Tensor& other) const;
 
@@ -206,6 +245,12 @@ class Tensor {
   std::shared_ptr<TensorImpl> impl_;
 };
 
+// What topk and sort return, as PyTorch's named tuples: `auto [values, indices] = x.topk(2);`.
+struct ValuesIndices {
+  Tensor values;
+  Tensor indices;  // int64, positions along the op's dim
+};
+
 // --- operators (broadcasting; scalars on either side) ---------------------------------------
 Tensor operator+(const Tensor& a, const Tensor& b);
 Tensor operator-(const Tensor& a, const Tensor& b);
@@ -236,12 +281,87 @@ Tensor full_like(const Tensor& t, Scalar value);
 Tensor arange(Scalar end);
 Tensor arange(Scalar start, Scalar end, Scalar step = 1);
 Tensor arange(Scalar start, Scalar end, Scalar step, DType dtype);
-// A copy of `values` with the given shape; dtype from T (float, double, int64_t).
+namespace detail {
+// The element types tg::tensor takes: float, double and the signed integers int, long, long long.
 template <class T>
-Tensor tensor(const std::vector<T>& values, const Shape& sizes);
+inline constexpr bool is_tensor_value = std::is_same_v<T, float> || std::is_same_v<T, double> ||
+                                        std::is_same_v<T, int> || std::is_same_v<T, long> ||
+                                        std::is_same_v<T, long long>;
+// How deep braced lists nest: 1 for std::initializer_list<T>, 2 for a list of lists, ...
+template <class T>
+inline constexpr std::size_t list_depth = 0;
+template <class T>
+inline constexpr std::size_t list_depth<std::initializer_list<T>> = 1 + list_depth<T>;
+
+// A tensor of `sizes` and `dtype` from `count` contiguous values of `values_dtype`; throws naming
+// `tensor` when the count does not fill the shape.
+Tensor tensor_from_values(const void* values, std::size_t count, DType values_dtype, const Shape& sizes, DType dtype);
+// Throws naming `tensor` when a sub-list at `depth` has `got` values where the first had `expected`.
+void check_list_length(std::int64_t expected, std::int64_t got, std::size_t depth);
+
+// Appends a (nested) list's values to `out` in row-major order, recording each depth's length in
+// `sizes` (-1 until seen) from the first sub-list and checking every other sub-list against it.
+template <class Out, class V>
+void flatten_list(std::initializer_list<V> list, std::size_t depth, Shape& sizes, std::vector<Out>& out) {
+  const auto n = static_cast<std::int64_t>(list.size());
+  if (sizes[depth] < 0) sizes[depth] = n;
+  else check_list_length(sizes[depth], n, depth);
+  for (const V& v : list) {
+    if constexpr (list_depth<V> > 0) flatten_list(v, depth + 1, sizes, out);
+    else out.push_back(static_cast<Out>(v));
+  }
+}
+
+template <class T, class List>
+Tensor tensor_from_list(List values, std::optional<DType> dtype) {
+  static_assert(is_tensor_value<T>, "tg::tensor takes float, double, int or int64_t values");
+  using Out = std::conditional_t<std::is_floating_point_v<T>, double, std::int64_t>;
+  Shape sizes(list_depth<List>, -1);
+  std::vector<Out> flat;
+  flatten_list(values, 0, sizes, flat);
+  for (std::int64_t& s : sizes) s = s < 0 ? 0 : s;  // depths below an empty list: size 0
+  // As torch::tensor: integers give int64, floating literals the default dtype (float32).
+  DType literal = std::is_floating_point_v<T> ? kFloat32 : kInt64;
+  return tensor_from_values(flat.data(), flat.size(), dtype_of<Out>(), sizes, dtype.value_or(literal));
+}
+}  // namespace detail
+
+// A copy of `values` with the given shape; dtype from T: float32 (float), float64 (double), int64
+// (int, int64_t). Other element types fail to compile.
+template <class T>
+Tensor tensor(const std::vector<T>& values, const Shape& sizes) {
+  static_assert(detail::is_tensor_value<T>, "tg::tensor takes float, double, int or int64_t values");
+  if constexpr (std::is_integral_v<T> && !std::is_same_v<T, std::int64_t>) {
+    std::vector<std::int64_t> wide(values.begin(), values.end());
+    return detail::tensor_from_values(wide.data(), wide.size(), kInt64, sizes, kInt64);
+  } else {
+    return detail::tensor_from_values(values.data(), values.size(), dtype_of<T>(), sizes, dtype_of<T>());
+  }
+}
 template <class T>
 Tensor tensor(const std::vector<T>& values) {
   return tensor(values, Shape{static_cast<std::int64_t>(values.size())});
+}
+// From braced lists, nested up to 4 deep, as torch::tensor: tg::tensor({{1, 2}, {3, 4}}) is an
+// int64 [2, 2]; floating values give float32 (PyTorch's default dtype) unless `dtype` is given.
+// Throws naming `tensor` when sub-lists at one depth differ in length.
+template <class T>
+Tensor tensor(std::initializer_list<T> values, std::optional<DType> dtype = std::nullopt) {
+  return detail::tensor_from_list<T>(values, dtype);
+}
+template <class T>
+Tensor tensor(std::initializer_list<std::initializer_list<T>> values, std::optional<DType> dtype = std::nullopt) {
+  return detail::tensor_from_list<T>(values, dtype);
+}
+template <class T>
+Tensor tensor(std::initializer_list<std::initializer_list<std::initializer_list<T>>> values,
+              std::optional<DType> dtype = std::nullopt) {
+  return detail::tensor_from_list<T>(values, dtype);
+}
+template <class T>
+Tensor tensor(std::initializer_list<std::initializer_list<std::initializer_list<std::initializer_list<T>>>> values,
+              std::optional<DType> dtype = std::nullopt) {
+  return detail::tensor_from_list<T>(values, dtype);
 }
 // A 0-dim tensor.
 Tensor scalar_tensor(Scalar value, DType dtype = kFloat32);

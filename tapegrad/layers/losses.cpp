@@ -1,7 +1,7 @@
-// The losses and the softmax family, each a kernel pair with a hand-derived backward recorded as
-// one tape entry: cross_entropy (log-softmax fused with NLL, class weights, ignore_index, label
-// smoothing), nll_loss, log_softmax, softmax, mse/l1/smooth_l1 (one pointwise pair) and
-// binary_cross_entropy_with_logits; and the loss modules.
+// The losses, each a kernel pair with a hand-derived backward recorded as one tape entry:
+// cross_entropy (log-softmax fused with NLL, class weights, ignore_index, label smoothing),
+// nll_loss, mse/l1/smooth_l1 (one pointwise pair) and binary_cross_entropy_with_logits; and the
+// loss modules. softmax and log_softmax are tensor ops (autograd/ops_softmax.cpp).
 // Layer: layers; must not know optimizers.
 #include "tapegrad/layers/losses.h"
 
@@ -118,60 +118,6 @@ void nll_backward(T* dlogp, const T* dloss, std::int64_t dloss_stride, T scale, 
   }
 }
 
-// --- softmax and log_softmax: x viewed as [outer, D, inner], normalized along D -----------------
-// Each (outer, inner) line is strided by `inner`; the inner positions are processed together so
-// every pass reads rows of `inner` contiguous values.
-
-// With max over D (so no exp overflows) and sum = Σ_D exp(x − max):
-//   log_softmax: y = (x − max) − log sum,  softmax: y = exp(x − max) / sum.
-template <class T>
-void softmax_forward(T* y, const T* x, std::int64_t outer, std::int64_t D, std::int64_t inner, bool log) {
-  parallel_for(0, outer, outer * D * inner, [&](std::int64_t lo, std::int64_t hi) {
-    std::vector<T> mx(static_cast<std::size_t>(inner)), sum(static_cast<std::size_t>(inner));
-    for (std::int64_t o = lo; o < hi; ++o) {
-      const T* xo = x + o * D * inner;
-      T* yo = y + o * D * inner;
-      std::fill(mx.begin(), mx.end(), -std::numeric_limits<T>::infinity());
-      std::fill(sum.begin(), sum.end(), T(0));
-      for (std::int64_t d = 0; d < D; ++d)
-        for (std::int64_t i = 0; i < inner; ++i) mx[i] = std::max(mx[i], xo[d * inner + i]);
-      for (std::int64_t d = 0; d < D; ++d)
-        for (std::int64_t i = 0; i < inner; ++i) sum[i] += std::exp(xo[d * inner + i] - mx[i]);
-      for (std::int64_t i = 0; i < inner; ++i) sum[i] = log ? std::log(sum[i]) : T(1) / sum[i];
-      for (std::int64_t d = 0; d < D; ++d)
-        for (std::int64_t i = 0; i < inner; ++i) {
-          T v = xo[d * inner + i] - mx[i];
-          yo[d * inner + i] = log ? v - sum[i] : std::exp(v) * sum[i];
-        }
-    }
-  });
-}
-
-// From the output y, summing along D:
-//   log_softmax: y = x − lse, ∂lse/∂x = exp(y)   ⇒  dx = dy − exp(y) · Σ_D dy
-//   softmax:     ∂y_j/∂x_k = y_j ([j = k] − y_k) ⇒  dx = y · (dy − Σ_D dy·y)
-template <class T>
-void softmax_backward(T* dx, const T* dy, const T* y, std::int64_t outer, std::int64_t D, std::int64_t inner,
-                      bool log) {
-  parallel_for(0, outer, outer * D * inner, [&](std::int64_t lo, std::int64_t hi) {
-    std::vector<T> sum(static_cast<std::size_t>(inner));
-    for (std::int64_t o = lo; o < hi; ++o) {
-      const std::int64_t base = o * D * inner;
-      std::fill(sum.begin(), sum.end(), T(0));
-      for (std::int64_t d = 0; d < D; ++d)
-        for (std::int64_t i = 0; i < inner; ++i) {
-          std::int64_t j = base + d * inner + i;
-          sum[i] += log ? dy[j] : dy[j] * y[j];
-        }
-      for (std::int64_t d = 0; d < D; ++d)
-        for (std::int64_t i = 0; i < inner; ++i) {
-          std::int64_t j = base + d * inner + i;
-          dx[j] = log ? dy[j] - std::exp(y[j]) * sum[i] : y[j] * (dy[j] - sum[i]);
-        }
-    }
-  });
-}
-
 // --- mse_loss, l1_loss, smooth_l1_loss: M elements, d = input − target ---------------------------
 
 enum class Pointwise { Mse, L1, SmoothL1 };
@@ -275,13 +221,6 @@ LossGrad loss_grad(const Tensor& g, Reduction reduction, double denominator) {
   return {native::contiguous(g), 0, reduction == Reduction::Mean ? 1.0 / denominator : 1.0};
 }
 
-// [outer, D, inner] for a normalization along `dim`; a 0-dim tensor is one line of one value.
-void split_at(const Tensor& x, std::int64_t dim, std::int64_t& outer, std::int64_t& D, std::int64_t& inner) {
-  outer = D = inner = 1;
-  if (x.dim() == 0) return;
-  for (std::int64_t d = 0; d < x.dim(); ++d) (d < dim ? outer : d == dim ? D : inner) *= x.sizes()[d];
-}
-
 // --- the class-index losses' checks and layout -----------------------------------------------------
 
 // The input as R rows of C classes, contiguous [R, C] (for [N, C, d1, ...] the class dim moves
@@ -352,30 +291,6 @@ const char* class_loss_grad_fn(std::int64_t input_dim, Reduction reduction, bool
   if (smoothing) return "AddBackward0";
   if (input_dim <= 2) return "NllLossBackward0";
   return input_dim == 3 && reduction == Reduction::None ? "ViewBackward0" : "NllLoss2DBackward0";
-}
-
-Tensor softmax_op(const Tensor& x, std::int64_t dim, bool log) {
-
-  const char* op = log ? "log_softmax" : "softmax";
-  TG_CHECK(is_floating(x.dtype()), "[{}] expected a floating point input, got {}", op, dtype_name(x.dtype()));
-  std::int64_t d = wrap_dim(dim, x.dim(), op), outer, D, inner;
-  split_at(x, d, outer, D, inner);
-  Tensor xc = native::contiguous(x);
-  Tensor y = Tensor::empty(x.sizes(), x.dtype());
-  dispatch_floating(x.dtype(), [&]<class T>() {
-    softmax_forward<T>(y.data_ptr<T>(), xc.data_ptr<T>(), outer, D, inner, log);
-  });
-  return autograd::record(
-      log ? "LogSoftmaxBackward0" : "SoftmaxBackward0", y, {x},
-      [y_saved = native::alias(y), outer, D, inner, log](const Tensor& g) {
-        Tensor dy = native::contiguous(g);
-        Tensor dx = Tensor::empty(dy.sizes(), dy.dtype());
-        dispatch_floating(dy.dtype(), [&]<class T>() {
-          softmax_backward<T>(dx.data_ptr<T>(), dy.data_ptr<T>(), y_saved.data_ptr<T>(), outer, D, inner, log);
-        });
-        return Grads{dx};
-      },
-      {y});
 }
 
 }  // namespace
@@ -453,8 +368,6 @@ Tensor nll_loss(const Tensor& input, const Tensor& target, const NLLLossOptions&
       {target, options.weight});
 }
 
-Tensor log_softmax(const Tensor& x, std::int64_t dim) { return softmax_op(x, dim, true); }
-Tensor softmax(const Tensor& x, std::int64_t dim) { return softmax_op(x, dim, false); }
 
 namespace {
 

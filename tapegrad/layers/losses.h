@@ -1,9 +1,11 @@
 // Losses: cross_entropy (fused log-softmax + NLL, with class weights, ignore_index and label
-// smoothing), nll_loss, mse_loss, l1_loss, smooth_l1_loss, binary_cross_entropy_with_logits, and
-// softmax / log_softmax; the functions (hand-derived backwards) and the loss modules, called as
-// loss(input, target), each with reduction none, mean or sum. Layer: layers.
+// smoothing), nll_loss, mse_loss, l1_loss, smooth_l1_loss, binary_cross_entropy_with_logits; the
+// functions (hand-derived backwards) and the loss modules, called as loss(input, target), each
+// with reduction none, mean or sum. softmax / log_softmax are tensor ops (autograd/functions.h).
+// Layer: layers.
 #pragma once
 
+#include "tapegrad/autograd/functions.h"  // softmax, log_softmax (tensor ops)
 #include "tapegrad/layers/module.h"
 
 namespace tg {
@@ -34,9 +36,6 @@ Tensor cross_entropy(const Tensor& input, const Tensor& target, const CrossEntro
 // −weight[target] · input[target], input holding log-probabilities.
 Tensor nll_loss(const Tensor& input, const Tensor& target, Reduction reduction = Reduction::Mean);
 Tensor nll_loss(const Tensor& input, const Tensor& target, const NLLLossOptions& options);
-
-Tensor log_softmax(const Tensor& x, std::int64_t dim);
-Tensor softmax(const Tensor& x, std::int64_t dim);
 
 // Elementwise losses: input and target of one shape and floating dtype; both get gradients.
 // (input − target)².

@@ -2,6 +2,7 @@
 // row is {name, fn, inputs (shape + value domain), grad_fn PyTorch 1.13 names for the same call}.
 // Inputs are drawn away from kinks, ties and bounds by their domain. Layer: tests/autograd.
 #include <catch2/catch.hpp>
+#include <cmath>
 #include <cstdint>
 #include <functional>
 #include <string>
@@ -57,6 +58,28 @@ const Tensor& idx4() {
 }
 const Tensor& twos() {
   static const Tensor t = tg::full({3, 4}, 2.0, tg::kFloat64);
+  return t;
+}
+
+Tensor ints(std::vector<std::int64_t> v, Shape s) { return tg::tensor(v, s); }
+const Tensor& gather_idx() {  // [3, 2] into a [3, 4] along dim 1
+  static const Tensor t = ints({0, 3, 2, 2, 1, 0}, {3, 2});
+  return t;
+}
+const Tensor& gather_idx0() {  // [4, 2] into a [3, 4] along dim 0: longer than the input there
+  static const Tensor t = ints({2, 0, 1, 1, 0, 2, 2, 0}, {4, 2});
+  return t;
+}
+const Tensor& scatter_idx() {  // [2, 4] into a [3, 4] along dim 0, repeats add
+  static const Tensor t = ints({0, 1, 2, 0, 2, 2, 0, 0}, {2, 4});
+  return t;
+}
+const Tensor& mask34() {
+  static const Tensor t = ints({1, 0, 0, 1, 1, 1, 0, 0, 0, 1, 0, 1}, {3, 4});
+  return t;
+}
+const Tensor& mask31() {
+  static const Tensor t = ints({0, 1, 1}, {3, 1});
   return t;
 }
 
@@ -201,6 +224,44 @@ const std::vector<OpRow> kRows = {
   {"index_select",     [](const Inputs& v) { return v[0].index_select(0, idx3()); }, {{{3, 4}}},   "IndexSelectBackward0"},
   {"index_select 1",   [](const Inputs& v) { return v[0].index_select(1, idx4()); }, {{{3, 4}}},   "IndexSelectBackward0"},
   {"index_select -1",  [](const Inputs& v) { return v[0].index_select(-1, idx3()); }, {{{2, 2, 3}}}, "IndexSelectBackward0"},
+  // --- joining, selecting, sorting (values differentiable; indices constant) -----------------------
+  {"cat",              [](const Inputs& v) { return tg::cat({v[0], v[1]}, 1); },      {{{2, 3}}, {{2, 2}}},   "CatBackward0"},
+  {"cat constant between", [](const Inputs& v) { return tg::cat({v[0], twos(), v[1]}); }, {{{1, 4}}, {{2, 4}}}, "CatBackward0"},
+  {"stack dim 1",      [](const Inputs& v) { return tg::stack({v[0], v[1]}, 1); },    {{{3, 4}}, {{3, 4}}},   "StackBackward0"},
+  {"stack 0-dim",      [](const Inputs& v) { return tg::stack({v[0], v[1]}); },       {{{}}, {{}}},           "StackBackward0"},
+  {"where",            [](const Inputs& v) { return tg::where(mask34(), v[0], v[1]); }, {{{3, 4}}, {{3, 4}}}, "WhereBackward0"},
+  {"where broadcast",  [](const Inputs& v) { return tg::where(mask31(), v[0], v[1]); }, {{{1, 4}}, {{4}}},    "WhereBackward0"},
+  {"where scalar",     [](const Inputs& v) { return v[0].where(mask34(), 0.5); },     {{{3, 4}}},             "WhereBackward0"},
+  {"masked_fill",      [](const Inputs& v) { return v[0].masked_fill(mask34(), 2.0); }, {{{3, 4}}},           "MaskedFillBackward0"},
+  {"masked_fill mask grows", [](const Inputs& v) { return v[0].masked_fill(mask31(), 2.0); }, {{{4}}},         "MaskedFillBackward0"},
+  {"masked_fill tensor value", [](const Inputs& v) { return v[0].masked_fill(mask34(), v[1]); }, {{{3, 4}}, {{}}}, "MaskedFillBackward1"},
+  {"gather",           [](const Inputs& v) { return v[0].gather(1, gather_idx()); },  {{{3, 4}}},             "GatherBackward0"},
+  {"gather dim 0",     [](const Inputs& v) { return v[0].gather(0, gather_idx0()); }, {{{3, 4}}},             "GatherBackward0"},
+  {"scatter_add",      [](const Inputs& v) { return v[0].scatter_add(0, scatter_idx(), v[1]); }, {{{3, 4}}, {{2, 4}}}, "ScatterAddBackward0"},
+  {"scatter_add src larger", [](const Inputs& v) { return v[0].scatter_add(1, gather_idx(), v[1]); }, {{{3, 4}}, {{3, 5}}}, "ScatterAddBackward0"},
+  {"topk",             [](const Inputs& v) { return v[0].topk(2).values; },            {{{3, 5}}},             "TopkBackward0"},
+  {"topk smallest dim 0", [](const Inputs& v) { return v[0].topk(2, 0, false).values; }, {{{4, 3}}},          "TopkBackward0"},
+  {"sort",             [](const Inputs& v) { return v[0].sort().values; },             {{{3, 4}}},             "SortBackward0"},
+  {"sort descending dim 0", [](const Inputs& v) { return v[0].sort(0, true).values; }, {{{4, 3}}},            "SortBackward0"},
+  // --- the softmax family, clamp with tensor bounds, norm ---------------------------------------
+  {"softmax",          [](const Inputs& v) { return v[0].softmax(1); },               {{{3, 4}}},             "SoftmaxBackward0"},
+  {"softmax dim 0 3-D", [](const Inputs& v) { return tg::softmax(v[0], 0); },         {{{2, 3, 4}}},          "SoftmaxBackward0"},
+  {"log_softmax",      [](const Inputs& v) { return v[0].log_softmax(-1); },          {{{3, 4}}},             "LogSoftmaxBackward0"},
+  {"log_softmax dim 1 3-D", [](const Inputs& v) { return tg::log_softmax(v[0], 1); }, {{{2, 3, 4}}},          "LogSoftmaxBackward0"},
+  {"logsumexp",        [](const Inputs& v) { return v[0].logsumexp({1}); },           {{{3, 4}}},             "LogsumexpBackward0"},
+  {"logsumexp {0,2} keep", [](const Inputs& v) { return v[0].logsumexp({0, 2}, true); }, {{{2, 3, 4}}},       "LogsumexpBackward0"},
+  {"logsumexp all",    [](const Inputs& v) { return tg::logsumexp(v[0], {}); },       {{{2, 3, 4}}},          "LogsumexpBackward0"},
+  {"clamp tensor bounds", [](const Inputs& v) { return v[0].clamp(v[1], v[2]); },     {{{3, 4}}, {{4}}, {{3, 1}}}, "ClampBackward0"},
+  {"clamp tensor min", [](const Inputs& v) { return v[0].clamp(v[1], std::nullopt); }, {{{3, 4}}, {{3, 1}}},  "ClampBackward0"},
+  {"clamp tensor max", [](const Inputs& v) { return tg::clamp(v[0], std::nullopt, v[1]); }, {{{3, 4}}, {{4}}}, "ClampBackward0"},
+  {"clamp min only",   [](const Inputs& v) { return v[0].clamp(0.0, std::nullopt); },  {{{3, 4}, A}},         "ClampBackward1"},
+  {"norm",             [](const Inputs& v) { return v[0].norm(); },                   {{{3, 4}}},             "NormBackward1"},
+  {"norm 1 dim 1",     [](const Inputs& v) { return v[0].norm(1, {1}); },             {{{3, 4}, A}},          "NormBackward1"},
+  {"norm inf dim 0",   [](const Inputs& v) { return v[0].norm(INFINITY, {0}); },      {{{3, 4}}},             "NormBackward1"},
+  {"norm 3 {0,2} keep", [](const Inputs& v) { return v[0].norm(3, {0, 2}, true); },   {{{2, 3, 4}}},          "NormBackward1"},
+  {"norm 1.5 dim -1",  [](const Inputs& v) { return tg::norm(v[0], 1.5, {-1}); },     {{{3, 4}, A}},          "NormBackward1"},
+  {"norm 0.5 dim 1",   [](const Inputs& v) { return v[0].norm(0.5, {1}); },           {{{3, 4}, A}},          "NormBackward1"},
+  {"norm 0",           [](const Inputs& v) { return v[0].norm(0, {1}); },             {{{3, 4}, A}},          "NormBackward1"},
   // --- non-contiguous inputs: the op runs on a transposed / sliced / expanded view -------------
   {"t then exp",       [](const Inputs& v) { return v[0].t().exp(); },                       {{{3, 4}}}, "ExpBackward0"},
   {"t then mul",       [](const Inputs& v) { return v[0].t() * v[1]; },                      {{{3, 4}}, {{4, 3}}}, "MulBackward0"},
@@ -211,6 +272,9 @@ const std::vector<OpRow> kRows = {
   {"t then var {1}",   [](const Inputs& v) { return v[0].t().var({1}); },                   {{{3, 4}}}, "VarBackward0"},
   {"slice then amax",  [](const Inputs& v) { return v[0].slice(0, 0, 4, 2).max({1}); },      {{{4, 3}}}, "AmaxBackward0"},
   {"t then index_select", [](const Inputs& v) { return v[0].t().index_select(0, idx3()); },   {{{4, 3}}}, "IndexSelectBackward0"},
+  {"t then gather",    [](const Inputs& v) { return v[0].t().gather(1, gather_idx()); },     {{{4, 3}}}, "GatherBackward0"},
+  {"t then softmax",   [](const Inputs& v) { return v[0].t().softmax(0); },                  {{{4, 3}}}, "SoftmaxBackward0"},
+  {"t then cat",       [](const Inputs& v) { return tg::cat({v[0].t(), v[1]}); },            {{{4, 3}}, {{1, 4}}}, "CatBackward0"},
   {"t then log",       [](const Inputs& v) { return v[0].t().log(); },                       {{{3, 4}, P}}, "LogBackward0"},
   {"expand then mul",  [](const Inputs& v) { return v[0].expand({3, 4}) * v[1]; },          {{{3, 1}}, {{3, 4}}}, "MulBackward0"},
   {"select then div",  [](const Inputs& v) { return v[0].select(1, 2) / v[1].select(0, 0); }, {{{3, 4}}, {{2, 3}, A}}, "DivBackward0"},

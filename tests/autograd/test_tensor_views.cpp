@@ -95,8 +95,10 @@ TEST_CASE("contiguous, clone, to and index_select copy", "[core]") {
   CHECK(a.to(tg::kFloat32).is_same(a));
   CHECK(tg::tensor(std::vector<float>{1.7f, -1.7f}, {2}).to(tg::kInt64).to_vector<std::int64_t>() ==
         std::vector<std::int64_t>{1, -1});
-  Tensor idx = tg::tensor(std::vector<std::int64_t>{2, 0, -1}, {3});
+  Tensor idx = tg::tensor(std::vector<std::int64_t>{2, 0, 2}, {3});
   CHECK(vals(a.index_select(1, idx)) == std::vector<double>{2, 0, 2, 5, 3, 5});
+  CHECK_THROWS_WITH(a.index_select(1, tg::tensor(std::vector<std::int64_t>{-1}, {1})),  // PyTorch takes no -1 here
+                    Catch::Contains("[index_select]") && Catch::Contains("-1"));
   CHECK_THROWS_WITH(a.index_select(1, tg::tensor(std::vector<std::int64_t>{3}, {1})),
                     Catch::Contains("[index_select]") && Catch::Contains("3"));
   CHECK_THROWS_WITH(a.index_select(0, tg::ones({1})), Catch::Contains("int64"));
