@@ -10,6 +10,10 @@ namespace tg::autograd::detail {
 
 using Grads = std::vector<Tensor>;
 
+// record()'s `saved` for a backward that reads no tensor's values (views, sums, casts): an
+// in-place write to the inputs afterwards cannot change what the backward computes.
+inline const std::vector<Tensor> kSavesNothing;
+
 // What a backward needs of an input it does not read: its shape and dtype (capturing the
 // tensor itself would keep its memory alive until backward).
 struct Like {

@@ -17,6 +17,7 @@ using native::BinaryOp;
 using native::UnaryOp;
 using autograd::detail::as_dtype;
 using autograd::detail::Grads;
+using autograd::detail::kSavesNothing;
 using autograd::detail::Like;
 using autograd::detail::reduce_to;
 using autograd::detail::unsqueeze_reduced;
@@ -35,10 +36,6 @@ void check_inplace(const Tensor& t, const char* op, const Tensor* src = nullptr)
 }
 
 Tensor unary_op(const Tensor& x, UnaryOp op) { return native::unary(op, x); }
-
-// record()'s `saved` for a backward that reads no tensor's values (views, sums, casts): an
-// in-place write to the inputs afterwards cannot change what the backward computes.
-const std::vector<Tensor> kSavesNothing;
 
 // An activation whose backward reads only its output y (sigmoid: y·(1 − y), tanh: 1 − y²,
 // relu: [y > 0]), in one fused pass; the output is saved for in-place detection.

@@ -13,6 +13,7 @@ namespace tg {
 using autograd::record;
 using autograd::detail::as_dtype;
 using autograd::detail::Grads;
+using autograd::detail::kSavesNothing;
 using autograd::detail::Like;
 using autograd::detail::reduce_to;
 
@@ -62,7 +63,7 @@ Tensor cat(const std::vector<Tensor>& tensors, std::int64_t dim) {
       offset += n;
     }
     return grads;
-  }, {});
+  }, kSavesNothing);
 }
 
 // y = the inputs stacked along a new dim: each input's gradient is g.select(dim, i).
@@ -84,7 +85,7 @@ Tensor stack(const std::vector<Tensor>& tensors, std::int64_t dim) {
     for (std::size_t i = 0; i < dtypes.size(); ++i)
       grads.push_back(as_dtype(native::select(g, d, static_cast<std::int64_t>(i)), dtypes[i]));
     return grads;
-  }, {});
+  }, kSavesNothing);
 }
 
 // --- selecting ----------------------------------------------------------------------------------
