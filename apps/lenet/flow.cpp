@@ -9,12 +9,6 @@
 
 namespace lenet {
 
-namespace {
-
-double norm(const tg::Tensor& t) { return std::sqrt((t * t).sum().item<double>()); }
-
-}  // namespace
-
 GradientFlow::GradientFlow(std::int64_t every) : every_(every) {
   TG_CHECK(every >= 1, "[lenet_bn] expected --stats-every >= 1, got {}", every);
 }
@@ -48,7 +42,7 @@ void GradientFlow::after_backward(const tg::nn::Module& net) {
   tg::NoGradGuard no_grad;
   before_update_.clear();
   for (const auto& [name, p] : net.named_parameters()) {
-    if (p.grad().defined()) add("grad_norm", name, norm(p.grad()));
+    if (p.grad().defined()) add("grad_norm", name, p.grad().norm().item<double>());
     before_update_.emplace_back(name, p.clone());
   }
 }
@@ -59,8 +53,8 @@ void GradientFlow::after_update(const tg::nn::Module& net) {
   std::map<std::string, tg::Tensor> params;
   for (const auto& [name, p] : net.named_parameters()) params.emplace(name, p);
   for (const auto& [name, before] : before_update_) {
-    double w = norm(before);
-    if (w > 0) add("update_ratio", name, norm(params.at(name) - before) / w);
+    double w = before.norm().item<double>();
+    if (w > 0) add("update_ratio", name, (params.at(name) - before).norm().item<double>() / w);
   }
   before_update_.clear();
   recording_ = false;  // evaluation's forward passes are not part of the step
