@@ -3,6 +3,8 @@
 // the built-in one, and the command line's errors. Tag [apps].
 #include <catch2/catch.hpp>
 
+#include "run_program.h"
+
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
@@ -300,14 +302,7 @@ TEST_CASE("the first step's graph, as DOT and rendered by Graphviz", "[apps]") {
 namespace {
 // Runs the installed-to-be app, returning its exit code and what it printed on both streams.
 std::pair<int, std::string> run_app(const std::string& args) {
-  std::string cmd = std::string(TG_LENET_BN_APP) + " " + args + " 2>&1";
-  FILE* p = popen(cmd.c_str(), "r");
-  REQUIRE(p != nullptr);
-  std::string out;
-  char buf[512];
-  while (std::fgets(buf, sizeof buf, p)) out += buf;
-  int status = pclose(p);
-  return {WIFEXITED(status) ? WEXITSTATUS(status) : -1, out};
+  return run_program(TG_LENET_BN_APP, args);
 }
 }  // namespace
 

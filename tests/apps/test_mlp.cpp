@@ -3,6 +3,8 @@
 // and bad input ends in one line and a non-zero exit. Tag [apps].
 #include <catch2/catch.hpp>
 
+#include "run_program.h"
+
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
@@ -47,14 +49,7 @@ void write_split(const std::string& dir, const std::string& prefix, std::uint32_
 }
 
 std::pair<int, std::string> run_mlp(const std::string& args) {
-  std::string cmd = std::string(TG_MLP_APP) + " " + args + " 2>&1";
-  FILE* p = popen(cmd.c_str(), "r");
-  REQUIRE(p != nullptr);
-  std::string out;
-  char buf[512];
-  while (std::fgets(buf, sizeof buf, p)) out += buf;
-  int status = pclose(p);
-  return {WIFEXITED(status) ? WEXITSTATUS(status) : -1, out};
+  return run_program(TG_MLP_APP, args);
 }
 
 }  // namespace
