@@ -16,6 +16,16 @@ Both train on the same batches: consecutive 256-sample slices of the Fashion-MNI
 one batch of uniform random images. Warm-up steps are not timed. Run with Debian's python3-torch:
 
     /usr/bin/python3 bench/compare_torch.py [build-dir] [--steps 40] [--repeats 3] [--random]
+
+Two more modes, both on one batch of random images held in memory, each batch size its own pair of
+interleaved runs, and as many steps as make --examples images (at least --steps):
+    --sweep 2,16,64,256,1024      training at each batch size (train_step)
+    --inference 1,16,256          inference: eval mode, no autograd (torch.no_grad(); tapegrad's
+                                  infer_step, batch norm folded by nn::utils::fold_batchnorm, and
+                                  unfolded for comparison). PyTorch runs its model unfolded and folded
+                                  (torch.nn.utils.fusion) and is credited with the faster.
+PyTorch is always credited with its best: on more than one thread, the faster of its default and
+OMP_WAIT_POLICY=PASSIVE runs, and never less than its own figure on fewer threads.
 """
 import argparse
 import gzip
@@ -44,7 +54,27 @@ def read_idx(path):
     return np.frombuffer(raw, dtype=np.uint8, offset=4 + 4 * nd).reshape(dims)
 
 
-def torch_worker(threads, steps, batch, data_dir):
+def fold_torch(net):
+    """net (eval mode) with every Conv2d+BatchNorm2d and Linear+BatchNorm1d pair fused."""
+    from torch import nn
+    from torch.nn.utils.fusion import fuse_conv_bn_eval, fuse_linear_bn_eval
+    mods, out = list(net), []
+    i = 0
+    while i < len(mods):
+        m, nxt = mods[i], mods[i + 1] if i + 1 < len(mods) else None
+        if isinstance(m, nn.Conv2d) and isinstance(nxt, nn.BatchNorm2d):
+            out.append(fuse_conv_bn_eval(m, nxt))
+            i += 2
+        elif isinstance(m, nn.Linear) and isinstance(nxt, nn.BatchNorm1d):
+            out.append(fuse_linear_bn_eval(m, nxt))
+            i += 2
+        else:
+            out.append(m)
+            i += 1
+    return nn.Sequential(*out).eval()
+
+
+def torch_worker(threads, steps, batch, data_dir, mode="train", fold=False):
     import torch
     from torch import nn
     torch.set_num_threads(threads)
@@ -81,6 +111,28 @@ def torch_worker(threads, steps, batch, data_dir):
         def next_batch():
             return X_random, y_random
 
+    def timed(step, data):  # runs WARMUP untimed steps, then `steps` timed ones, and prints the result line
+        for _ in range(WARMUP):
+            step()
+        t0 = time.perf_counter()
+        for _ in range(steps):
+            out = step()
+        dt = time.perf_counter() - t0
+        print(f"torch {threads} threads: {steps * batch / dt:.0f} ex/s ({dt / steps * 1e3:.3f} ms/step) "
+              f"loss {out:.4f} data {data}", flush=True)
+
+    if mode == "infer":  # on the random batch, drawn as infer_step draws it
+        net.eval()
+        if fold:
+            net = fold_torch(net)
+
+        def infer():
+            with torch.no_grad():
+                return net(X_random).mean().item()
+
+        timed(infer, "random")
+        return
+
     net.train()
 
     def step():
@@ -91,14 +143,7 @@ def torch_worker(threads, steps, batch, data_dir):
         opt.step()
         return loss.item()
 
-    for _ in range(WARMUP):
-        step()
-    t0 = time.perf_counter()
-    for _ in range(steps):
-        loss = step()
-    dt = time.perf_counter() - t0
-    print(f"torch {threads} threads: {steps * batch / dt:.0f} ex/s ({dt / steps * 1e3:.2f} ms/step) "
-          f"loss {loss:.4f} data {'fashion-mnist' if data_dir else 'random'}", flush=True)
+    timed(step, "fashion-mnist" if data_dir else "random")
 
 
 # --- the driver -------------------------------------------------------------------------------------
@@ -116,13 +161,13 @@ def run(cmd, env):
             "rss_mib": usage.ru_maxrss / 1024}  # ru_maxrss is in KiB on Linux
 
 
-def find_train_step(build_dir):
+def find_bench(build_dir, name):
     candidates = [build_dir] if build_dir else ["build-bench", "build"]
     for d in candidates:
-        exe = os.path.join(d, "bench", "train_step")
+        exe = os.path.join(d, "bench", name)
         if os.access(exe, os.X_OK):
             return exe
-    sys.exit(f"compare_torch: no bench/train_step under {' or '.join(candidates)}; build it with\n"
+    sys.exit(f"compare_torch: no bench/{name} under {' or '.join(candidates)}; build it with\n"
              "  cmake -S . -B build-bench -DTG_BUILD_BENCH=ON -DCMAKE_BUILD_TYPE=Release && "
              "cmake --build build-bench -j2")
 
@@ -136,77 +181,111 @@ def main():
     ap.add_argument("--threads", default="1,2", help="comma-separated thread counts")
     ap.add_argument("--data", default=DATA_DIR, help="Fashion-MNIST directory (gz IDX files)")
     ap.add_argument("--random", action="store_true", help="train on one random batch even if --data exists")
+    ap.add_argument("--sweep", help="training at each of these comma-separated batch sizes, random data")
+    ap.add_argument("--inference", help="inference at each of these comma-separated batch sizes, random data")
+    ap.add_argument("--examples", type=int, default=4096,
+                    help="images per timed run in --sweep and --inference (steps = max(--steps, examples / batch))")
     ap.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
+    ap.add_argument("--mode", default="train", help=argparse.SUPPRESS)
+    ap.add_argument("--fold", action="store_true", help=argparse.SUPPRESS)
     args = ap.parse_args()
-    data_dir = "" if args.random or not os.path.isdir(args.data) else args.data
+    data_dir = "" if args.random or args.sweep or args.inference or not os.path.isdir(args.data) else args.data
     threads = [int(t) for t in args.threads.split(",")]
 
     if args.worker:  # one PyTorch run: compare_torch.py --worker --threads T ...
-        torch_worker(threads[0], args.steps, args.batch, data_dir)
+        torch_worker(threads[0], args.steps, args.batch, data_dir, args.mode, args.fold)
         return
 
-    exe = find_train_step(args.build_dir)
+    mode = "infer" if args.inference else "train"
+    if args.sweep or args.inference:
+        batches = [int(b) for b in (args.sweep or args.inference).split(",")]
+        cases = [(b, max(args.steps, -(-args.examples // b))) for b in batches]
+    else:
+        cases = [(args.batch, args.steps)]
+    exe = find_bench(args.build_dir, "infer_step" if mode == "infer" else "train_step")
     # PyTorch on t threads: torch.set_num_threads(t), and OpenBLAS (Debian's torch calls the
     # pthread OpenBLAS for Linear, which otherwise uses every core even at t = 1) on t threads too.
     # On more than one thread it also runs with OMP_WAIT_POLICY=PASSIVE: libgomp's default spinning
     # makes it up to 10x slower on this shared machine, and the ratio is taken to the faster of the two.
-    configs = []  # (label, thread count, command, extra environment)
-    for t in threads:
-        tg_cmd = [exe, str(t), str(args.steps), str(args.batch)] + ([data_dir] if data_dir else [])
-        torch_cmd = [sys.executable, os.path.abspath(__file__), "--worker", "--threads", str(t), "--steps",
-                     str(args.steps), "--batch", str(args.batch), "--data", data_dir or "/nonexistent"]
-        torch_env = {"OPENBLAS_NUM_THREADS": str(t), "OMP_NUM_THREADS": str(t)}
-        configs.append(("torch", t, torch_cmd, torch_env))
-        if t > 1:
-            configs.append(("torch-passive", t, torch_cmd, {**torch_env, "OMP_WAIT_POLICY": "PASSIVE"}))
-        configs.append(("tapegrad", t, tg_cmd, {}))
+    configs = []  # (label, batch, thread count, command, extra environment)
+    for batch, steps in cases:
+        for t in threads:
+            torch_cmd = [sys.executable, os.path.abspath(__file__), "--worker", "--threads", str(t), "--steps",
+                         str(steps), "--batch", str(batch), "--data", data_dir or "/nonexistent", "--mode", mode]
+            torch_env = {"OPENBLAS_NUM_THREADS": str(t), "OMP_NUM_THREADS": str(t)}
+            variants = [("torch", torch_cmd)] + ([("torch-folded", torch_cmd + ["--fold"])] if mode == "infer" else [])
+            for label, cmd in variants:
+                configs.append((label, batch, t, cmd, torch_env))
+                if t > 1:
+                    configs.append((label + "-passive", batch, t, cmd, {**torch_env, "OMP_WAIT_POLICY": "PASSIVE"}))
+            tg_cmd = [exe, str(t), str(steps), str(batch)]
+            if mode == "infer":
+                configs.append(("tapegrad", batch, t, tg_cmd + ["1"], {}))
+                configs.append(("tapegrad-unfolded", batch, t, tg_cmd + ["0"], {}))
+            else:
+                configs.append(("tapegrad", batch, t, tg_cmd + ([data_dir] if data_dir else []), {}))
 
-    results = {(label, t): [] for label, t, _, _ in configs}
+    results = {(label, b, t): [] for label, b, t, _, _ in configs}
     load_before = os.getloadavg()[0]
     for rep in range(args.repeats):
-        for label, t, cmd, env in configs:
+        for label, b, t, cmd, env in configs:
             r = run(cmd, env)
-            results[(label, t)].append(r)
-            print(f"  run {rep + 1}/{args.repeats}  {label:13s} {t} thread(s): {r['ex_s']:7.0f} ex/s  "
-                  f"{r['ms']:7.2f} ms/step  loss {r['loss']}  peak RSS {r['rss_mib']:5.1f} MiB", flush=True)
+            results[(label, b, t)].append(r)
+            print(f"  run {rep + 1}/{args.repeats}  batch {b:4d}  {label:22s} {t} thread(s): {r['ex_s']:8.0f} ex/s  "
+                  f"{r['ms']:8.3f} ms/step  loss {r['loss']}  peak RSS {r['rss_mib']:5.1f} MiB", flush=True)
 
     med = {k: statistics.median(r["ex_s"] for r in v) for k, v in results.items()}
     best = {k: max(r["ex_s"] for r in v) for k, v in results.items()}
     rss = {k: max(r["rss_mib"] for r in v) for k, v in results.items()}
 
-    def torch_rep(t, i):  # the faster PyTorch configuration in repeat i
-        return max(results[k][i]["ex_s"] for k in (("torch", t), ("torch-passive", t)) if k in results)
+    def torch_keys(b, t):  # every PyTorch configuration on at most t threads: it is never credited with less
+        return [k for k in results if k[0].startswith("torch") and k[1] == b and k[2] <= t]
+
+    def torch_rep(b, t, i):  # PyTorch's best in repeat i
+        return max(results[k][i]["ex_s"] for k in torch_keys(b, t))
 
     def paired(num, den):  # median over repeats of num(i) / den(i): runs next to each other share the noise
         return statistics.median(num(i) / den(i) for i in range(args.repeats))
 
-    def tg_rep(t, i):
-        return results[("tapegrad", t)][i]["ex_s"]
+    def spread(num, den):  # the smallest and largest ratio of one repeat: how noisy the run was
+        ratios = [num(i) / den(i) for i in range(args.repeats)]
+        return min(ratios), max(ratios)
 
-    def torch_best(t):
-        return max(best[k] for k in (("torch", t), ("torch-passive", t)) if k in best)
+    def tg_rep(b, t, i, label="tapegrad"):
+        return results[(label, b, t)][i]["ex_s"]
 
+    def torch_best(b, t):
+        return max(best[k] for k in torch_keys(b, t))
+
+    what = {"train": "LeNet-BN training", "infer": "LeNet-BN inference (eval mode, no autograd)"}[mode]
     data = "Fashion-MNIST training batches" if data_dir else "one random batch"
-    print(f"\nLeNet-BN training, batch {args.batch}, {data}; examples/sec, median of {args.repeats} interleaved "
-          f"runs of {args.steps} steps (after {WARMUP} warm-up); {torch_version()}; load average "
-          f"{load_before:.1f} before, {os.getloadavg()[0]:.1f} after")
-    print("| threads | PyTorch | PyTorch, OMP passive | tapegrad | tapegrad / PyTorch (paired) | best / best "
-          "| PyTorch peak RSS | tapegrad peak RSS |")
-    print("| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
-    for t in threads:
-        passive = f"{med[('torch-passive', t)]:.0f}" if ("torch-passive", t) in med else "(same)"
-        torch_rss = max(v for k, v in rss.items() if k[0] != "tapegrad" and k[1] == t)
-        ratio = paired(lambda i: tg_rep(t, i), lambda i: torch_rep(t, i))
-        print(f"| {t} | {med[('torch', t)]:.0f} | {passive} | {med[('tapegrad', t)]:.0f} | {ratio:.2f}x | "
-              f"{best[('tapegrad', t)] / torch_best(t):.2f}x | {torch_rss:.0f} MiB | {rss[('tapegrad', t)]:.0f} MiB |")
+    print(f"\n{what}, {data}; examples/sec, median of {args.repeats} interleaved runs (after {WARMUP} warm-up "
+          f"steps); {torch_version()}; load average {load_before:.1f} before, {os.getloadavg()[0]:.1f} after")
+    extra = " tapegrad unfolded |" if mode == "infer" else ""
+    print(f"| batch | threads | steps | PyTorch (best config) |{extra} tapegrad | tapegrad / PyTorch (paired) | "
+          "range over repeats | best / best | PyTorch peak RSS | tapegrad peak RSS |")
+    print("| ---: " * (10 + (mode == "infer")) + "|")
+    for batch, steps in cases:
+        for t in threads:
+            torch_med = statistics.median(torch_rep(batch, t, i) for i in range(args.repeats))
+            torch_rss = max(rss[k] for k in torch_keys(batch, t) if k[2] == t)
+            num = lambda i: tg_rep(batch, t, i)  # noqa: E731
+            den = lambda i: torch_rep(batch, t, i)  # noqa: E731
+            lo, hi = spread(num, den)
+            unf = f" {med[('tapegrad-unfolded', batch, t)]:.0f} |" if mode == "infer" else ""
+            print(f"| {batch} | {t} | {steps} | {torch_med:.0f} |{unf} {med[('tapegrad', batch, t)]:.0f} | "
+                  f"{paired(num, den):.2f}x | {lo:.2f}-{hi:.2f}x | {best[('tapegrad', batch, t)] / torch_best(batch, t):.2f}x | "
+                  f"{torch_rss:.0f} MiB | {rss[('tapegrad', batch, t)]:.0f} MiB |")
     if len(threads) > 1:
-        lo, hi = threads[0], threads[-1]
-        print(f"\n{hi}-thread over {lo}-thread speedup (paired): PyTorch (faster configuration) "
-              f"{paired(lambda i: torch_rep(hi, i), lambda i: torch_rep(lo, i)):.2f}x, tapegrad "
-              f"{paired(lambda i: tg_rep(hi, i), lambda i: tg_rep(lo, i)):.2f}x")
-    print("Ratios are medians over the repeats of the ratio within one repeat (against the faster PyTorch\n"
-          "configuration); peak RSS is the largest of the repeats. PyTorch's includes the interpreter and\n"
-          "libtorch; on Fashion-MNIST both hold the uint8 training set (45 MiB).")
+        lo_t, hi_t = threads[0], threads[-1]
+        for batch, _ in cases:
+            print(f"batch {batch}: {hi_t}-thread over {lo_t}-thread speedup (paired): PyTorch (best) "
+                  f"{paired(lambda i: torch_rep(batch, hi_t, i), lambda i: torch_rep(batch, lo_t, i)):.2f}x, tapegrad "
+                  f"{paired(lambda i: tg_rep(batch, hi_t, i), lambda i: tg_rep(batch, lo_t, i)):.2f}x")
+    print("Ratios are medians over the repeats of the ratio within one repeat (against PyTorch's best configuration\n"
+          "in that repeat); the range is the smallest and largest of those ratios; peak RSS is the largest of the\n"
+          "repeats. PyTorch's includes the interpreter and libtorch; on Fashion-MNIST both hold the uint8 training\n"
+          "set (45 MiB).")
 
 
 def torch_version():

@@ -46,6 +46,7 @@ struct Cache {
   std::mutex mu;
   std::unordered_map<std::size_t, std::vector<void*>> free_lists;  // by size class
   std::size_t cached = 0, allocated = 0, limit = kDefaultLimit;
+  std::uint64_t system_allocations = 0;
 
   // Frees idle blocks until at most `keep` bytes stay cached. Called with mu held.
   void trim(std::size_t keep) {
@@ -89,6 +90,7 @@ void* allocate(std::size_t nbytes) {
   }
   std::lock_guard lock(c.mu);
   c.allocated += cls;
+  ++c.system_allocations;
   return p;
 }
 
@@ -119,7 +121,7 @@ Storage::~Storage() { release(data_, nbytes_); }
 CacheStats cache_stats() {
   Cache& c = cache();
   std::lock_guard lock(c.mu);
-  return {c.cached, c.allocated};
+  return {c.cached, c.allocated, c.system_allocations};
 }
 
 void empty_cache() {

@@ -37,6 +37,7 @@ class Storage {
 struct CacheStats {
   std::size_t cached_bytes = 0;     // idle, on the free lists
   std::size_t allocated_bytes = 0;  // held by live storages (rounded to their size class)
+  std::uint64_t system_allocations = 0;  // blocks taken from the system (no idle block fit), ever
 };
 CacheStats cache_stats();
 // Returns every idle block to the system (PyTorch's torch.cuda.empty_cache, for host memory).

@@ -172,6 +172,90 @@ TG_SIMD_INLINE void forward_samples(float* y, const float* x, const float* w, co
   }
 }
 
+// --- forward, AVX-512 ---------------------------------------------------------------------------
+
+// With AVX-512 the forward runs on 16-lane vectors over flattened positions q = oh·XW + ow of a
+// plane XW wide: x at tap (c, kh, kw) for 16 consecutive q is one contiguous load at
+// q + (c·XH + kh)·XW + kw, so any output width fills whole zmm registers. Lanes at ow >= OW compute
+// values nobody reads (XW − OW of every XW: 14% for LeNet's conv1, a third for its conv2). The last
+// vector of a plane reads up to kFlatLanes − 1 floats past the group's last plane: inside the batch
+// but for its last sample, which is read from a copy with room after it. Tiles of FB filters × RB
+// vectors keep up to kTileAccumulators512 of the 32 zmm registers.
+using V16 = float __attribute__((vector_size(64)));
+constexpr std::int64_t kFlatLanes = 16;
+constexpr std::int64_t kTileAccumulators512 = 24;
+constexpr int kMaxFlatFilters = 6, kMaxFlatVectors = 6;
+
+TG_SIMD_INLINE V16 load16(const float* p) {
+  V16 v;
+  std::memcpy(&v, p, sizeof v);
+  return v;
+}
+
+std::int64_t flat_filters(std::int64_t Fg) { return Fg % 6 == 0 ? 6 : std::min<std::int64_t>(Fg, 4); }
+// yq's row stride: positions [0, (OH − 1)·XW + OW) in whole vectors.
+std::int64_t flat_stride(const ConvShape& s, const Layout& L) {
+  return ((s.OH - 1) * L.XW + s.OW + kFlatLanes - 1) / kFlatLanes * kFlatLanes;
+}
+
+// yq[f, q] for FB filters and RB vectors from position q0: x points at the group's channel 0 plane,
+// w at (filter 0, channel 0) of the tile's filters, yq at (filter 0, position 0); rows QS apart.
+template <int FB, int RB>
+TG_SIMD_INLINE void flat_forward_tile(float* yq, std::int64_t QS, const float* x, const float* w, const float* bias,
+                                      std::int64_t q0, const ConvShape& s, const Layout& L) {
+  const std::int64_t Cg = s.C / s.G, taps = Cg * s.KH * s.KW;
+  V16 acc[FB][RB];
+  TG_UNROLL for (int f = 0; f < FB; ++f)
+    TG_UNROLL for (int r = 0; r < RB; ++r) acc[f][r] = V16{} + (bias ? bias[f] : 0.0f);
+  for (std::int64_t c = 0; c < Cg; ++c)
+    for (std::int64_t kh = 0; kh < s.KH; ++kh) {
+      const float* xr = x + (c * L.XH + kh) * L.XW + q0;
+      const float* wr = w + (c * s.KH + kh) * s.KW;
+      for (std::int64_t kw = 0; kw < s.KW; ++kw) {
+        V16 xv[RB];
+        TG_UNROLL for (int r = 0; r < RB; ++r) xv[r] = load16(xr + r * kFlatLanes + kw);
+        TG_UNROLL for (int f = 0; f < FB; ++f) {
+          const float wf = wr[f * taps + kw];
+          TG_UNROLL for (int r = 0; r < RB; ++r) acc[f][r] += xv[r] * wf;
+        }
+      }
+    }
+  TG_UNROLL for (int f = 0; f < FB; ++f)
+    TG_UNROLL for (int r = 0; r < RB; ++r) std::memcpy(yq + f * QS + q0 + r * kFlatLanes, &acc[f][r], sizeof(V16));
+}
+
+// Samples [n0, n1) as forward_samples does, through yq ([F, flat_stride] scratch) for the flat rows;
+// xp has room for one padded sample and kFlatLanes floats after it.
+TG_SIMD_INLINE void flat_forward_samples(float* y, const float* x, const float* w, const float* bias, float* xp,
+                                         float* yq, std::int64_t n0, std::int64_t n1, const ConvShape& s,
+                                         const Layout& L) {
+  const std::int64_t Cg = s.C / s.G, Fg = s.F / s.G, taps = Cg * s.KH * s.KW, FB = flat_filters(Fg),
+                     RB = std::min<std::int64_t>(kMaxFlatVectors, kTileAccumulators512 / FB);
+  const std::int64_t QS = flat_stride(s, L), vectors = QS / kFlatLanes;
+  std::memset(xp + s.C * L.XH * L.XW, 0, sizeof(float) * kFlatLanes);  // what the last vectors read past a copy
+  for (std::int64_t n = n0; n < n1; ++n) {
+    const float* xn = x + n * s.C * s.H * s.W;
+    if (L.copy || n == s.N - 1) {
+      pad_input(xp, xn, s, L);
+      xn = xp;
+    }
+    for (std::int64_t g = 0; g < s.G; ++g)
+      for (std::int64_t f0 = 0; f0 < Fg; f0 += FB) {
+        const std::int64_t f = g * Fg + f0;
+        for (std::int64_t v = 0; v < vectors; v += RB)
+          dispatch_tile<kMaxFlatFilters, kMaxFlatVectors>(
+              std::min(FB, Fg - f0), std::min(RB, vectors - v), [&]<int TF, int TR>() TG_SIMD_LAMBDA {
+                flat_forward_tile<TF, TR>(yq + f * QS, QS, xn + g * Cg * L.XH * L.XW, w + f * taps,
+                                          bias ? bias + f : nullptr, v * kFlatLanes, s, L);
+              });
+      }
+    float* yn = y + n * s.F * s.OH * s.OW;
+    for (std::int64_t f = 0; f < s.F; ++f)
+      for (std::int64_t oh = 0; oh < s.OH; ++oh)
+        std::memcpy(yn + (f * s.OH + oh) * s.OW, yq + f * QS + oh * L.XW, sizeof(float) * static_cast<std::size_t>(s.OW));
+  }
+}
+
 // --- backward -----------------------------------------------------------------------------------
 
 // y[f, oh, ow] = Σ_{c, kh, kw} w[f, c, kh, kw] · x[c, oh + kh, ow + kw] + bias[f], so
@@ -356,19 +440,20 @@ struct SlotScratch {
   float* dx_pad = nullptr;  // [C, XH, XW]: one sample's padded input gradient (dx, when L.copy)
   float* part = nullptr;    // [C, XH, KW] rows of part_row floats, margins zeroed (dx)
   float* vacc = nullptr;    // [F, C/G·KH·KW] vectors: dweight's lane accumulators, zeroed (dweight)
+  float* y_flat = nullptr;  // [F, flat_stride]: the AVX-512 forward's flat output rows
   Tensor owner;
 
   SlotScratch(std::int64_t x_pad_n, std::int64_t dy_pad_n, std::int64_t dx_pad_n, std::int64_t part_n,
-              std::int64_t vacc_n) {
+              std::int64_t vacc_n, std::int64_t y_flat_n = 0) {
     auto whole_lines = [](std::int64_t n) { return (n + 15) / 16 * 16; };  // 64-byte pieces
-    const std::int64_t sizes[] = {x_pad_n, dy_pad_n, dx_pad_n, part_n, vacc_n};
-    float** pieces[] = {&x_pad, &dy_pad, &dx_pad, &part, &vacc};
+    const std::int64_t sizes[] = {x_pad_n, dy_pad_n, dx_pad_n, part_n, vacc_n, y_flat_n};
+    float** pieces[] = {&x_pad, &dy_pad, &dx_pad, &part, &vacc, &y_flat};
     std::int64_t total = 0;
     for (std::int64_t n : sizes) total += whole_lines(n);
     if (total == 0) return;
     owner = Tensor::empty({total}, kFloat32);
     float* next = owner.data_ptr<float>();
-    for (int i = 0; i < 5; ++i) {
+    for (int i = 0; i < 6; ++i) {
       if (sizes[i] > 0) *pieces[i] = next;
       next += whole_lines(sizes[i]);
     }
@@ -440,8 +525,13 @@ void direct_conv2d_forward(float* y, const float* x, const float* weight, const 
   const Layout L = layout_of(s);
   const std::int64_t macs = s.N * s.F * s.P() * s.R();
   parallel_for(0, s.N, macs, [&](std::int64_t n0, std::int64_t n1) {
-    SlotScratch sc(L.copy ? s.C * L.XH * L.XW : 0, 0, 0, 0, 0);  // one padded sample
-    simd::with_isa([&]<Isa>() TG_SIMD_LAMBDA { forward_samples(y, x, weight, bias, sc.x_pad, n0, n1, s, L); });
+    const bool flat = simd::active_isa() == Isa::Avx512;
+    const std::int64_t sample = s.C * L.XH * L.XW;
+    SlotScratch sc(flat ? sample + kFlatLanes : L.copy ? sample : 0, 0, 0, 0, 0, flat ? s.F * flat_stride(s, L) : 0);
+    simd::with_isa([&]<Isa I>() TG_SIMD_LAMBDA {
+      if constexpr (I == Isa::Avx512) flat_forward_samples(y, x, weight, bias, sc.x_pad, sc.y_flat, n0, n1, s, L);
+      else forward_samples(y, x, weight, bias, sc.x_pad, n0, n1, s, L);
+    });
   });
 }
 
