@@ -131,6 +131,34 @@ def embedding_init_row(seed, num, dim, padding_idx):
     return f'{{{seed}, {num}, {dim}, {pad}, {lit(m.weight)}}},'
 
 
+class ResBlock(nn.Module):
+    """A one-line extra_repr next to two children (the C++ test's ResBlock)."""
+
+    def __init__(self, channels):
+        super().__init__()
+        self.channels = channels
+        self.conv = nn.Conv2d(channels, channels, 3, padding=1)
+        self.bn = nn.BatchNorm2d(channels)
+
+    def extra_repr(self):
+        return f"channels={self.channels}"
+
+
+class Note(nn.Module):
+    """A two-line extra_repr and no children."""
+
+    def extra_repr(self):
+        return "a=1\nb=2"
+
+
+def non_strict_keys():
+    """load_state_dict(strict=False) of the source model's state into the target model."""
+    source = nn.Sequential(nn.Linear(4, 3), nn.BatchNorm1d(3), nn.Linear(3, 2))
+    target = nn.Sequential(nn.Linear(4, 3), nn.ReLU(), nn.Linear(3, 2), nn.Linear(2, 1))
+    result = target.load_state_dict(source.state_dict(), strict=False)
+    return [f'"{k}",' for k in result.missing_keys], [f'"{k}",' for k in result.unexpected_keys]
+
+
 # The printed form of each module, from the very expression the C++ test builds its module with
 # (the test maps each string to a constructor call).
 REPRS = [
@@ -151,6 +179,10 @@ REPRS = [
     "nn.CrossEntropyLoss(label_smoothing=0.1)",
     "nn.LayerNorm([3, 4], eps=1e-3, elementwise_affine=False)",
     "nn.Embedding(5, 3, padding_idx=0)",
+    "ResBlock(2)",
+    "Note()",
+    "nn.Sequential(ResBlock(2), Note())",
+    "nn.ModuleList([nn.Linear(2, 3), nn.ReLU(), nn.ModuleList([nn.Tanh()]), nn.Sigmoid()])",
 ]
 
 
@@ -300,11 +332,13 @@ def main():
         embedding_init_row(7, 4, 2, 1),
     ]
     reprs = [repr_row(e) for e in REPRS]
+    missing, unexpected = non_strict_keys()
     write_inc(OUT, "gen_module_refs.py", "module_refs", STRUCTS.splitlines() + [""],
               [("ActivationRef", "kActivation", act), ("ClassLossRef", "kClassLoss", cls),
                ("PointwiseLossRef", "kPointwiseLoss", pointwise), ("LayerNormRef", "kLayerNorm", ln),
                ("EmbeddingRef", "kEmbedding", emb), ("EmbeddingInitRef", "kEmbeddingInit", emb_init),
-               ("ReprRef", "kRepr", reprs)])
+               ("ReprRef", "kRepr", reprs), ("const char*", "kNonStrictMissing", missing),
+               ("const char*", "kNonStrictUnexpected", unexpected)])
 
 if __name__ == "__main__":
     main()

@@ -26,18 +26,21 @@ class Sigmoid : public Module {
  public:
   Tensor forward(const Tensor& input) override { return input.sigmoid(); }
   std::string name() const override { return "Sigmoid"; }
+  std::shared_ptr<Module> clone() const override { return clone_as(*this); }
 };
 
 class ReLU : public Module {
  public:
   Tensor forward(const Tensor& input) override { return input.relu(); }
   std::string name() const override { return "ReLU"; }
+  std::shared_ptr<Module> clone() const override { return clone_as(*this); }
 };
 
 class Tanh : public Module {
  public:
   Tensor forward(const Tensor& input) override { return input.tanh(); }
   std::string name() const override { return "Tanh"; }
+  std::shared_ptr<Module> clone() const override { return clone_as(*this); }
 };
 
 class LeakyReLU : public Module {
@@ -45,6 +48,7 @@ class LeakyReLU : public Module {
   explicit LeakyReLU(double slope = 0.01) : negative_slope(slope) {}
   Tensor forward(const Tensor& input) override { return leaky_relu(input, negative_slope); }
   std::string name() const override { return "LeakyReLU"; }
+  std::shared_ptr<Module> clone() const override { return clone_as(*this); }
   std::string extra_repr() const override;
   double negative_slope;
 };
@@ -55,6 +59,7 @@ class GELU : public Module {
   explicit GELU(std::string approximate = "none");
   Tensor forward(const Tensor& input) override { return gelu(input, approximate); }
   std::string name() const override { return "GELU"; }
+  std::shared_ptr<Module> clone() const override { return clone_as(*this); }
   std::string extra_repr() const override { return "approximate='" + approximate + "'"; }
   std::string approximate;
 };
@@ -63,6 +68,7 @@ class SiLU : public Module {
  public:
   Tensor forward(const Tensor& input) override { return silu(input); }
   std::string name() const override { return "SiLU"; }
+  std::shared_ptr<Module> clone() const override { return clone_as(*this); }
 };
 
 // Normalizes along `dim` (negative counts from the end), as torch.nn.Softmax(dim).
@@ -71,6 +77,7 @@ class Softmax : public Module {
   explicit Softmax(std::int64_t dim_) : dim(dim_) {}
   Tensor forward(const Tensor& input) override;
   std::string name() const override { return "Softmax"; }
+  std::shared_ptr<Module> clone() const override { return clone_as(*this); }
   std::string extra_repr() const override;
   std::int64_t dim;
 };
@@ -80,6 +87,7 @@ class LogSoftmax : public Module {
   explicit LogSoftmax(std::int64_t dim_) : dim(dim_) {}
   Tensor forward(const Tensor& input) override;
   std::string name() const override { return "LogSoftmax"; }
+  std::shared_ptr<Module> clone() const override { return clone_as(*this); }
   std::string extra_repr() const override;
   std::int64_t dim;
 };
@@ -89,6 +97,7 @@ class Identity : public Module {
  public:
   Tensor forward(const Tensor& input) override { return input; }
   std::string name() const override { return "Identity"; }
+  std::shared_ptr<Module> clone() const override { return clone_as(*this); }
 };
 
 }  // namespace tg::nn

@@ -74,6 +74,10 @@ class BatchNormBase : public Module {
   // forward's batch_norm call, after the checks and the num_batches_tracked step (SyncBatchNorm
   // reduces the statistics across ranks here).
   virtual Tensor normalize(const Tensor& input, bool use_batch_stats, double momentum);
+  // clone()'s last step: the five tensor members pointed at the copy's.
+  void rebind_state(const Rebind& r) {
+    for (Tensor* t : {&weight, &bias, &running_mean, &running_var, &num_batches_tracked}) r(*t);
+  }
 };
 
 // Input [N, C] or [N, C, L].
@@ -81,6 +85,9 @@ class BatchNorm1d : public BatchNormBase {
  public:
   explicit BatchNorm1d(std::int64_t num_features, BatchNormOptions options = {});
   std::string name() const override { return "BatchNorm1d"; }
+  std::shared_ptr<Module> clone() const override {
+    return clone_as(*this, [](BatchNorm1d& m, const Rebind& r) { m.rebind_state(r); });
+  }
 
  protected:
   void check_input(const Tensor& input) const override;
@@ -91,6 +98,9 @@ class BatchNorm2d : public BatchNormBase {
  public:
   explicit BatchNorm2d(std::int64_t num_features, BatchNormOptions options = {});
   std::string name() const override { return "BatchNorm2d"; }
+  std::shared_ptr<Module> clone() const override {
+    return clone_as(*this, [](BatchNorm2d& m, const Rebind& r) { m.rebind_state(r); });
+  }
 
  protected:
   void check_input(const Tensor& input) const override;

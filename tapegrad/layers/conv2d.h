@@ -24,6 +24,9 @@ class Conv2d : public Module {
   Tensor forward(const Tensor& input) override;
   void reset_parameters();
   std::string name() const override { return "Conv2d"; }
+  std::shared_ptr<Module> clone() const override {
+    return clone_as(*this, [](Conv2d& m, const Rebind& r) { r(m.weight); r(m.bias); });
+  }
   std::string extra_repr() const override;
 
   std::int64_t in_channels, out_channels;

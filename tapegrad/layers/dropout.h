@@ -26,6 +26,7 @@ class Dropout : public Module {
   explicit Dropout(double p = 0.5);
   Tensor forward(const Tensor& input) override;
   std::string name() const override { return "Dropout"; }
+  std::shared_ptr<Module> clone() const override { return clone_as(*this); }
   std::string extra_repr() const override;
   double p;
 
@@ -39,6 +40,7 @@ class Dropout1d : public Dropout {
   explicit Dropout1d(double p = 0.5);
   Tensor forward(const Tensor& input) override;
   std::string name() const override { return "Dropout1d"; }
+  std::shared_ptr<Module> clone() const override { return clone_as(*this); }
 };
 
 // dropout2d in training: input [N, C, H, W] (or [N, C, L], as PyTorch 1.13).
@@ -47,6 +49,7 @@ class Dropout2d : public Dropout {
   explicit Dropout2d(double p = 0.5);
   Tensor forward(const Tensor& input) override;
   std::string name() const override { return "Dropout2d"; }
+  std::shared_ptr<Module> clone() const override { return clone_as(*this); }
 };
 
 }  // namespace tg::nn

@@ -29,6 +29,9 @@ class Embedding : public Module {
   Tensor forward(const Tensor& input) override;
   void reset_parameters();  // N(0, 1), then the padding row zeroed
   std::string name() const override { return "Embedding"; }
+  std::shared_ptr<Module> clone() const override {
+    return clone_as(*this, [](Embedding& m, const Rebind& r) { r(m.weight); });
+  }
   std::string extra_repr() const override;
 
   std::int64_t num_embeddings, embedding_dim;

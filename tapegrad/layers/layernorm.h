@@ -30,6 +30,9 @@ class LayerNorm : public Module {
   Tensor forward(const Tensor& input) override;
   void reset_parameters();  // weight 1, bias 0
   std::string name() const override { return "LayerNorm"; }
+  std::shared_ptr<Module> clone() const override {
+    return clone_as(*this, [](LayerNorm& m, const Rebind& r) { r(m.weight); r(m.bias); });
+  }
   std::string extra_repr() const override;
 
   Shape normalized_shape;

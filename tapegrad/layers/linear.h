@@ -20,6 +20,9 @@ class Linear : public Module {
   Tensor forward(const Tensor& input) override;
   void reset_parameters();  // kaiming_uniform_(a = √5) weight, U(±1/√in) bias
   std::string name() const override { return "Linear"; }
+  std::shared_ptr<Module> clone() const override {
+    return clone_as(*this, [](Linear& m, const Rebind& r) { r(m.weight); r(m.bias); });
+  }
   std::string extra_repr() const override;
 
   std::int64_t in_features, out_features;

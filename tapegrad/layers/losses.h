@@ -80,6 +80,9 @@ class CrossEntropyLoss : public Loss {
   explicit CrossEntropyLoss(Reduction reduction = Reduction::Mean);
   explicit CrossEntropyLoss(CrossEntropyLossOptions options);
   std::string name() const override { return "CrossEntropyLoss"; }
+  std::shared_ptr<Module> clone() const override {
+    return clone_as(*this, [](CrossEntropyLoss& m, const Rebind& r) { r(m.options.weight); });
+  }
   CrossEntropyLossOptions options;
 
  protected:
@@ -93,6 +96,9 @@ class NLLLoss : public Loss {
   explicit NLLLoss(Reduction reduction = Reduction::Mean);
   explicit NLLLoss(NLLLossOptions options);
   std::string name() const override { return "NLLLoss"; }
+  std::shared_ptr<Module> clone() const override {
+    return clone_as(*this, [](NLLLoss& m, const Rebind& r) { r(m.options.weight); });
+  }
   NLLLossOptions options;
 
  protected:
@@ -105,6 +111,7 @@ class MSELoss : public Loss {
  public:
   explicit MSELoss(Reduction r = Reduction::Mean) : reduction(r) {}
   std::string name() const override { return "MSELoss"; }
+  std::shared_ptr<Module> clone() const override { return clone_as(*this); }
   Reduction reduction;
 
  protected:
@@ -117,6 +124,7 @@ class L1Loss : public Loss {
  public:
   explicit L1Loss(Reduction r = Reduction::Mean) : reduction(r) {}
   std::string name() const override { return "L1Loss"; }
+  std::shared_ptr<Module> clone() const override { return clone_as(*this); }
   Reduction reduction;
 
  protected:
@@ -129,6 +137,7 @@ class SmoothL1Loss : public Loss {
  public:
   explicit SmoothL1Loss(Reduction r = Reduction::Mean, double beta_ = 1.0);
   std::string name() const override { return "SmoothL1Loss"; }
+  std::shared_ptr<Module> clone() const override { return clone_as(*this); }
   Reduction reduction;
   double beta;
 
@@ -142,6 +151,9 @@ class BCEWithLogitsLoss : public Loss {
  public:
   explicit BCEWithLogitsLoss(BCEWithLogitsLossOptions options = {});
   std::string name() const override { return "BCEWithLogitsLoss"; }
+  std::shared_ptr<Module> clone() const override {
+    return clone_as(*this, [](BCEWithLogitsLoss& m, const Rebind& r) { r(m.options.weight); r(m.options.pos_weight); });
+  }
   BCEWithLogitsLossOptions options;
 
  protected:

@@ -1,6 +1,10 @@
-// nn::Module's call operator and hooks, registries, recursion and printing. Layer: layers.
+// nn::Module's call operator and hooks, registries, recursion, deep copies and printing.
+// Layer: layers.
 #include "tapegrad/layers/module.h"
 
+#include <cxxabi.h>
+
+#include <cstdlib>
 #include <functional>
 #include <optional>
 #include <ostream>
@@ -273,20 +277,121 @@ Module& Module::to(DType dtype) {
   return *this;
 }
 
-std::string Module::to_string() const {
-  std::string head = name() + "(" + extra_repr();
-  if (children_.empty()) return head + ")";
-  std::string s = head + "\n";
-  for (const auto& [n, c] : children_) {
-    std::string child = c->to_string();
-    std::string indented;
-    for (char ch : child) {
-      indented += ch;
-      if (ch == '\n') indented += "  ";
-    }
-    s += "  (" + n + "): " + indented + "\n";
+// --- clone --------------------------------------------------------------------------------------
+
+namespace {
+
+// The map of the clone in progress on this thread: the outermost clone_as owns it, the children's
+// clones add to it, so a tensor or child shared anywhere in the tree is copied once.
+thread_local Module::Rebind* active_clone = nullptr;
+
+// The class name of `type`, demangled, without namespaces: "ResBlock", "Wrap<tg::nn::Linear>".
+std::string demangled_name(const std::type_info& type) {
+  int status = 0;
+  std::unique_ptr<char, void (*)(void*)> demangled(abi::__cxa_demangle(type.name(), nullptr, nullptr, &status),
+                                                   std::free);
+  const std::string full = status == 0 && demangled ? demangled.get() : type.name();
+  // Drop the namespaces (and "(anonymous namespace)::") outside template arguments.
+  std::size_t start = 0;
+  int depth = 0;
+  for (std::size_t i = 0; i + 1 < full.size(); ++i) {
+    if (full[i] == '<') ++depth;
+    else if (full[i] == '>') --depth;
+    else if (depth == 0 && full[i] == ':' && full[i + 1] == ':') start = ++i + 1;
   }
-  return s + ")";
+  return full.substr(start);
+}
+
+}  // namespace
+
+Module::CloneScope::CloneScope() {
+  if (active_clone) return;
+  owned_ = std::make_unique<Rebind>();
+  active_clone = owned_.get();
+}
+
+Module::CloneScope::~CloneScope() {
+  if (owned_) active_clone = nullptr;
+}
+
+Module::Rebind& Module::CloneScope::map() { return *active_clone; }
+
+void Module::Rebind::operator()(Tensor& t) const {
+  if (!t.defined()) return;
+  auto it = tensors_.find(t.impl());
+  if (it != tensors_.end()) t = it->second;  // a member the module never registered stays shared
+}
+
+std::shared_ptr<Module> Module::Rebind::child(const Module* original) const {
+  auto it = children_.find(original);
+  TG_CHECK(it != children_.end(), "[clone] a member points to a module that is not a registered child");
+  return it->second;
+}
+
+std::shared_ptr<Module> Module::clone() const {
+  TG_CHECK(false, "[clone] {} does not implement clone(); override it with clone_as (see nn::Module::clone)",
+           demangled_name(typeid(*this)));
+  return nullptr;
+}
+
+void Module::check_clone_type(const std::type_info& implemented) const {
+  TG_CHECK(typeid(*this) == implemented, "[clone] {} does not implement clone() (it inherits {}'s); override it with "
+           "clone_as (see nn::Module::clone)", demangled_name(typeid(*this)), demangled_name(implemented));
+}
+
+void Module::take_copies(Rebind& r) {
+  NoGradGuard no_grad;
+  if (hooks_) hooks_ = std::make_shared<Hooks>(*hooks_);  // the copy's own lists, with the same hooks
+  auto copy_of = [&](Tensor& t) {
+    auto it = r.tensors_.find(t.impl());
+    if (it == r.tensors_.end()) {
+      Tensor c = native::clone(t);
+      if (t.requires_grad()) c.requires_grad_();
+      it = r.tensors_.emplace(t.impl(), c).first;
+    }
+    t = it->second;
+  };
+  for (auto& [_, t] : parameters_) copy_of(t);
+  for (auto& [_, t] : buffers_) copy_of(t);
+  for (auto& [_, c] : children_) {
+    auto it = r.children_.find(c.get());
+    if (it == r.children_.end()) {
+      std::shared_ptr<Module> copy = c->clone();  // adds the child's own tensors to r
+      it = r.children_.emplace(c.get(), std::move(copy)).first;
+    }
+    c = it->second;
+  }
+}
+
+// --- printing ----------------------------------------------------------------------------------
+
+std::string Module::name() const { return demangled_name(typeid(*this)); }
+
+// PyTorch's Module.__repr__: the one-line form when extra_repr is one line and there are no
+// children; otherwise each line of extra_repr, then "(name): child", indented by two.
+std::string Module::to_string() const {
+  std::vector<std::string> lines;
+  const std::string extra = extra_repr();
+  for (std::size_t begin = 0; !extra.empty() && begin <= extra.size();) {
+    std::size_t end = extra.find('\n', begin);
+    if (end == std::string::npos) end = extra.size();
+    lines.push_back(extra.substr(begin, end - begin));
+    begin = end + 1;
+  }
+  const std::size_t extra_lines = lines.size();
+  for (const auto& [n, c] : children_) {
+    std::string line = "(" + n + "): ";
+    for (char ch : c->to_string()) {
+      line += ch;
+      if (ch == '\n') line += "  ";
+    }
+    lines.push_back(std::move(line));
+  }
+  if (lines.empty()) return name() + "()";
+  if (extra_lines == 1 && children_.empty()) return name() + "(" + lines[0] + ")";
+  std::string s = name() + "(";
+  for (const std::string& line : lines) s += "\n  " + line;
+  return s + "\n)";
 }
 
 std::ostream& operator<<(std::ostream& os, const Module& module) { return os << module.to_string(); }

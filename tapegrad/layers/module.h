@@ -1,14 +1,16 @@
 // nn::Module: owns named parameters, buffers and child modules, in registration order, and
 // switches between training and evaluation. Names are PyTorch's ("0.weight",
-// "1.running_mean"). Copying a module is shallow: the copy shares its tensors. Layer: layers;
-// must not know optimizers.
+// "1.running_mean"). Copying a module is shallow: the copy shares its tensors; clone() is the
+// deep copy. Layer: layers; must not know optimizers.
 #pragma once
 
 #include <functional>
 #include <iosfwd>
 #include <memory>
-#include <type_traits>
 #include <string>
+#include <type_traits>
+#include <typeinfo>
+#include <unordered_map>
 #include <utility>
 #include <vector>
 
@@ -85,11 +87,41 @@ class Module {
   // state: make them after.
   Module& to(DType dtype);
 
+  // A deep copy that shares nothing with this module: the same type and settings, its own
+  // copies of every parameter and buffer (same values and requires_grad, no gradient; a tensor
+  // registered twice stays one tensor) and a clone of every child, in training mode as this one.
+  // Every built-in module implements it; a module of your own implements it with clone_as:
+  //   std::shared_ptr<Module> clone() const override {
+  //     return clone_as(*this, [](ResBlock& m, const Rebind& r) { r(m.conv); r(m.scale); });
+  //   }
+  // (r points each member that holds a registered tensor or child at the copy's). Module's own
+  // clone() throws naming the type.
+  virtual std::shared_ptr<Module> clone() const;
+
   // PyTorch's printed form: "Linear(in_features=4, out_features=2, bias=True)", children
-  // nested and indented.
-  virtual std::string name() const { return "Module"; }
+  // nested and indented after the lines of extra_repr(). name() defaults to the class's own
+  // name (demangled, without namespaces), as PyTorch prints a user's module.
+  virtual std::string name() const;
   virtual std::string extra_repr() const { return ""; }
   std::string to_string() const;
+
+  // The originals' tensors and children mapped to a clone's, filled while clone() runs.
+  class Rebind {
+   public:
+    // Points t (a member holding a registered tensor, or undefined) at the copy's tensor.
+    void operator()(Tensor& t) const;
+    // Points m (a member holding a registered child, or null) at the copy's child.
+    template <class M>
+    void operator()(std::shared_ptr<M>& m) const {
+      if (m) m = std::dynamic_pointer_cast<M>(child(m.get()));
+    }
+
+   private:
+    friend class Module;
+    std::shared_ptr<Module> child(const Module* original) const;
+    std::unordered_map<const TensorImpl*, Tensor> tensors_;
+    std::unordered_map<const Module*, std::shared_ptr<Module>> children_;
+  };
 
  protected:
   Module() = default;
@@ -97,6 +129,24 @@ class Module {
   Module& operator=(const Module&) = default;
   Module(Module&&) = default;
   Module& operator=(Module&&) = default;
+
+  // clone() for a module of type M: M's copy constructor (which shares every tensor and child),
+  // then the copy's registries get copies of the tensors and clones of the children, then
+  // rebind_members(copy, r) points M's own members at them. Throws when *this is of a type
+  // derived from M that does not implement clone() itself.
+  template <class M, class F>
+  static std::shared_ptr<Module> clone_as(const M& module, F rebind_members) {
+    module.check_clone_type(typeid(M));
+    CloneScope scope;
+    auto copy = std::make_shared<M>(module);
+    copy->take_copies(scope.map());
+    rebind_members(*copy, static_cast<const Rebind&>(scope.map()));
+    return copy;
+  }
+  template <class M>
+  static std::shared_ptr<Module> clone_as(const M& module) {
+    return clone_as(module, [](M&, const Rebind&) {});
+  }
 
  private:
   struct Hooks;
@@ -120,6 +170,21 @@ class Module {
   void add_child(std::string name, std::shared_ptr<Module> module);
   void replace_child(const std::string& name, std::shared_ptr<Module> module);
   void collect(const std::string& prefix, bool params, bool recurse, NamedTensors& out) const;
+  void check_clone_type(const std::type_info& implemented) const;
+  // Replaces this fresh (shallow) copy's tensors and children with their copies, recorded in r.
+  void take_copies(Rebind& r);
+  // The map of the clone in progress on this thread, made by the outermost clone_as.
+  class CloneScope {
+   public:
+    CloneScope();
+    ~CloneScope();
+    CloneScope(const CloneScope&) = delete;
+    CloneScope& operator=(const CloneScope&) = delete;
+    Rebind& map();
+
+   private:
+    std::unique_ptr<Rebind> owned_;
+  };
 
   NamedTensors parameters_;
   NamedTensors buffers_;

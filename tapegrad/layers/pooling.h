@@ -23,6 +23,7 @@ class AvgPool2d : public Module {
   explicit AvgPool2d(Size2 kernel_size, std::optional<Size2> stride = std::nullopt, Size2 padding = 0);
   Tensor forward(const Tensor& input) override;
   std::string name() const override { return "AvgPool2d"; }
+  std::shared_ptr<Module> clone() const override { return clone_as(*this); }
   std::string extra_repr() const override;
   Size2 kernel_size, stride, padding;
 };
@@ -32,6 +33,7 @@ class MaxPool2d : public Module {
   explicit MaxPool2d(Size2 kernel_size, std::optional<Size2> stride = std::nullopt, Size2 padding = 0);
   Tensor forward(const Tensor& input) override;
   std::string name() const override { return "MaxPool2d"; }
+  std::shared_ptr<Module> clone() const override { return clone_as(*this); }
   std::string extra_repr() const override;
   Size2 kernel_size, stride, padding;
 };

@@ -146,7 +146,8 @@ nn::NamedTensors load_tensors(const std::string& path, Metadata* metadata) {
   return out;
 }
 
-void load_into(const nn::NamedTensors& targets, const nn::NamedTensors& checkpoint, const std::string& path) {
+IncompatibleKeys load_into(const nn::NamedTensors& targets, const nn::NamedTensors& checkpoint,
+                           const std::string& path, LoadOptions options) {
   std::vector<std::string> problems, missing, unexpected;
   std::vector<std::pair<Tensor, Tensor>> copies;
   for (const auto& [name, target] : targets) {
@@ -166,15 +167,21 @@ void load_into(const nn::NamedTensors& targets, const nn::NamedTensors& checkpoi
   for (const auto& [name, _] : checkpoint)
     if (std::none_of(targets.begin(), targets.end(), [&](const auto& e) { return e.first == name; }))
       unexpected.push_back(name);
-  if (!missing.empty()) problems.push_back(fmt::format("missing keys: {}", fmt::join(missing, ", ")));
-  if (!unexpected.empty()) problems.push_back(fmt::format("unexpected keys: {}", fmt::join(unexpected, ", ")));
+  if (options.strict && !missing.empty())
+    problems.push_back(fmt::format("missing keys: {}", fmt::join(missing, ", ")));
+  if (options.strict && !unexpected.empty())
+    problems.push_back(fmt::format("unexpected keys: {}", fmt::join(unexpected, ", ")));
   TG_CHECK(problems.empty(), "[load] '{}' does not fit the model: {}", path, fmt::join(problems, "; "));
   NoGradGuard no_grad;
   for (auto& [target, src] : copies) native::copy_(target, src);
+  if (options.strict) return {};
+  return {std::move(missing), std::move(unexpected)};
 }
 
 void save(const nn::Module& module, const std::string& path) { save_tensors(module.state_dict(), path); }
 
-void load(nn::Module& module, const std::string& path) { load_into(module.state_dict(), load_tensors(path), path); }
+IncompatibleKeys load(nn::Module& module, const std::string& path, LoadOptions options) {
+  return load_into(module.state_dict(), load_tensors(path), path, options);
+}
 
 }  // namespace tg

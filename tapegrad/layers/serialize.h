@@ -6,6 +6,7 @@
 
 #include <map>
 #include <string>
+#include <vector>
 
 #include "tapegrad/layers/module.h"
 
@@ -13,17 +14,28 @@ namespace tg {
 
 // Writes the module's parameters and buffers (its state_dict).
 void save(const nn::Module& module, const std::string& path);
+
+struct LoadOptions {
+  bool strict = true;  // missing or unexpected keys are errors
+};
+// What a load left out: the module's keys the checkpoint lacks and the checkpoint's keys the
+// module lacks (PyTorch's _IncompatibleKeys), each in its owner's order. Empty after a strict load.
+struct IncompatibleKeys {
+  std::vector<std::string> missing_keys, unexpected_keys;
+};
 // Reads a checkpoint into the module's own tensors (in place, so members like `weight` see the
-// values). Throws naming the file when it is missing, truncated or malformed, and listing every
-// missing key, unexpected key and shape or dtype mismatch ("1.weight: checkpoint [6], model
-// [10, 784]"); on any error the module is unchanged.
-void load(nn::Module& module, const std::string& path);
+// values). Throws naming the file when it is missing, truncated or malformed, listing every
+// shape or dtype mismatch ("1.weight: checkpoint [6], model [10, 784]") and, when strict, every
+// missing and unexpected key; on any error the module is unchanged. Not strict, the keys present
+// on both sides are loaded and the others returned, as load_state_dict(strict=False).
+IncompatibleKeys load(nn::Module& module, const std::string& path, LoadOptions options = {});
 
 using Metadata = std::map<std::string, std::string>;
 void save_tensors(const nn::NamedTensors& tensors, const std::string& path, const Metadata& metadata = {});
 // Every tensor of a safetensors file (contiguous copies), in the file's data order.
 nn::NamedTensors load_tensors(const std::string& path, Metadata* metadata = nullptr);
-// Copies a checkpoint's tensors into `targets` by name, strictly, as load(module) does.
-void load_into(const nn::NamedTensors& targets, const nn::NamedTensors& checkpoint, const std::string& path);
+// Copies a checkpoint's tensors into `targets` by name, as load(module) does.
+IncompatibleKeys load_into(const nn::NamedTensors& targets, const nn::NamedTensors& checkpoint,
+                           const std::string& path, LoadOptions options = {});
 
 }  // namespace tg
