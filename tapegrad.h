@@ -17,6 +17,7 @@
 #include "tapegrad/data/dataset.h"
 #include "tapegrad/data/fashion_mnist.h"
 #include "tapegrad/data/idx.h"
+#include "tapegrad/data/tensor_dataset.h"
 #include "tapegrad/data/sampler.h"
 #include "tapegrad/layers/activation.h"
 #include "tapegrad/layers/batchnorm.h"

@@ -114,7 +114,14 @@ int main(int argc, char** argv) try {
     o.flow = nullptr;
   }
 
-  tg::data::FashionMNIST train_set(data_dir, true), test_set(data_dir, false);
+  auto open = [&](bool train) {
+    try {
+      return tg::data::FashionMNIST(data_dir, train);
+    } catch (const tg::Error& e) {  // the library names no flags; the app says which one to pass
+      throw std::runtime_error(std::string(e.what()) + " (or pass --data-dir DIR)");
+    }
+  };
+  tg::data::FashionMNIST train_set = open(true), test_set = open(false);
   bool tty = isatty(STDOUT_FILENO) && !quiet;
   std::string model_name = bn == "none" ? "LeNet (no batch norm)" : "LeNet-BN (" + bn + " batch norm)";
   if (!quiet)

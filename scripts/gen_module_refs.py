@@ -131,6 +131,26 @@ def embedding_init_row(seed, num, dim, padding_idx):
     return f'{{{seed}, {num}, {dim}, {pad}, {lit(m.weight)}}},'
 
 
+def unbatched_row(name, op, xshape, kernel, stride, padding, out_channels=0):
+    """conv2d, avg_pool2d or max_pool2d on an unbatched [C, H, W] input."""
+    x = f32(*xshape)
+    weight = f32(out_channels, xshape[0], kernel, kernel, scale=0.5) if op == "conv2d" else None
+    bias = f32(out_channels) if op == "conv2d" else None
+    xi, wi, bi = leaf(x), leaf(weight), leaf(bias)
+    if op == "conv2d":
+        y = F.conv2d(xi, wi, bi, stride, padding)
+    elif op == "avg_pool2d":
+        y = F.avg_pool2d(xi, kernel, stride, padding)
+    else:
+        y = F.max_pool2d(xi, kernel, stride, padding)
+    w = f32(*y.shape)
+    y.backward(w)
+    ws = shape(weight) if weight is not None else "{}"
+    return (f'{{"{name}", "{op}", {shape(x)}, {ws}, {kernel}, {stride}, {padding}, {shape(y)},\n {lit(x)},\n'
+            f' {lit(weight)}, {lit(bias)},\n {lit(w)},\n {lit(y)},\n {lit(xi.grad)},\n {lit(grad(wi))}, {lit(grad(bi))},\n'
+            f' "{y.grad_fn.name()}"}},')
+
+
 class ResBlock(nn.Module):
     """A one-line extra_repr next to two children (the C++ test's ResBlock)."""
 
@@ -250,6 +270,16 @@ struct EmbeddingInitRef {  // torch.manual_seed(seed); nn.Embedding(num, dim, pa
   Values weight;
 };
 
+struct UnbatchedRef {  // an unbatched [C, H, W] input
+  const char* name;
+  const char* op;  // conv2d, avg_pool2d, max_pool2d
+  tg::Shape shape, weight_shape;
+  std::int64_t kernel, stride, padding;
+  tg::Shape y_shape;
+  Values x, weight, bias, w, y, dx, dweight, dbias;
+  const char* grad_fn;
+};
+
 struct ReprRef {
   const char* expr;  // the Python expression that built the module
   const char* text;  // its repr()
@@ -331,13 +361,22 @@ def main():
         embedding_init_row(0, 5, 3, None),
         embedding_init_row(7, 4, 2, 1),
     ]
+    unbatched = [
+        unbatched_row("conv2d [2, 5, 5], 3 filters 3x3, padding 1", "conv2d", (2, 5, 5), 3, 1, 1, out_channels=3),
+        unbatched_row("conv2d [1, 6, 6], 2 filters 2x2, stride 2", "conv2d", (1, 6, 6), 2, 2, 0, out_channels=2),
+        unbatched_row("avg_pool2d [3, 4, 4] kernel 2", "avg_pool2d", (3, 4, 4), 2, 2, 0),
+        unbatched_row("avg_pool2d [2, 5, 5] kernel 3 stride 2 padding 1", "avg_pool2d", (2, 5, 5), 3, 2, 1),
+        unbatched_row("max_pool2d [3, 4, 4] kernel 2", "max_pool2d", (3, 4, 4), 2, 2, 0),
+        unbatched_row("max_pool2d [2, 5, 5] kernel 3 stride 1 padding 1", "max_pool2d", (2, 5, 5), 3, 1, 1),
+    ]
     reprs = [repr_row(e) for e in REPRS]
     missing, unexpected = non_strict_keys()
     write_inc(OUT, "gen_module_refs.py", "module_refs", STRUCTS.splitlines() + [""],
               [("ActivationRef", "kActivation", act), ("ClassLossRef", "kClassLoss", cls),
                ("PointwiseLossRef", "kPointwiseLoss", pointwise), ("LayerNormRef", "kLayerNorm", ln),
                ("EmbeddingRef", "kEmbedding", emb), ("EmbeddingInitRef", "kEmbeddingInit", emb_init),
-               ("ReprRef", "kRepr", reprs), ("const char*", "kNonStrictMissing", missing),
+               ("UnbatchedRef", "kUnbatched", unbatched), ("ReprRef", "kRepr", reprs),
+               ("const char*", "kNonStrictMissing", missing),
                ("const char*", "kNonStrictUnexpected", unexpected)])
 
 if __name__ == "__main__":

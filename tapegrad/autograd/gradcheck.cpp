@@ -66,6 +66,22 @@ std::string compare(const Tensor& a, const Tensor& b, double atol, double rtol, 
 
 GradcheckResult gradcheck(const std::function<Tensor(const std::vector<Tensor>&)>& fn,
                           const std::vector<Tensor>& inputs, GradcheckOptions options) {
+  std::string warning;
+  bool any = false;
+  for (std::size_t i = 0; i < inputs.size(); ++i) {
+    if (!inputs[i].defined() || !inputs[i].requires_grad()) continue;
+    any = true;
+    if (warning.empty() && inputs[i].dtype() != kFloat64)
+      warning = fmt::format("gradcheck: input {} requires grad and is {}, not float64: gradcheck needs float64 "
+                            "inputs (central differences in {} are too coarse; PyTorch fails this check)",
+                            i, dtype_name(inputs[i].dtype()), dtype_name(inputs[i].dtype()));
+  }
+  TG_CHECK(any, "[gradcheck] expected at least one input that requires grad, got {} inputs and none does",
+           inputs.size());
+  // The result, with the dtype warning (if any) before what failed.
+  auto result = [&warning](bool ok, const std::string& why) {
+    return GradcheckResult{ok, warning.empty() ? why : why.empty() ? warning : warning + "; " + why};
+  };
   Shape out_sizes;
   {
     NoGradGuard no_grad;
@@ -96,7 +112,7 @@ GradcheckResult gradcheck(const std::function<Tensor(const std::vector<Tensor>&)
     }
     std::string why = compare(grads[i], tensor(numerical, inputs[i].sizes()), options.atol, options.rtol,
                               "analytic vs numerical gradient", i);
-    if (!why.empty()) return {false, why};
+    if (!why.empty()) return result(false, why);
   }
   std::vector<Tensor> again = analytic(fn, inputs, w, false);
   std::vector<Tensor> strided = analytic(fn, inputs, w, true);
@@ -105,9 +121,9 @@ GradcheckResult gradcheck(const std::function<Tensor(const std::vector<Tensor>&)
     std::string why = compare(again[i], grads[i], 0, 0, "a second backward gave a different gradient", i);
     if (why.empty()) why = compare(strided[i], grads[i], options.atol, options.rtol,
                                    "non-contiguous inputs gave a different gradient", i);
-    if (!why.empty()) return {false, why};
+    if (!why.empty()) return result(false, why);
   }
-  return {};
+  return result(true, "");
 }
 
 }  // namespace tg::autograd

@@ -30,7 +30,9 @@ struct GradcheckResult {
 // with central differences (f(x+eps) - f(x-eps)) / 2eps, element by element:
 // |analytic - numerical| <= atol + rtol · |numerical|. Also checks that a second backward gives
 // the same gradients, and that non-contiguous copies of the inputs give them too. Never throws
-// on a mismatch; exceptions from fn propagate.
+// on a mismatch; exceptions from fn propagate. Throws when no input requires grad. An input
+// that requires grad and is not float64 puts a warning first in `message` (float32's central
+// differences are too coarse: PyTorch fails such checks), whatever the result.
 GradcheckResult gradcheck(const std::function<Tensor(const std::vector<Tensor>&)>& fn,
                           const std::vector<Tensor>& inputs, GradcheckOptions options = {});
 

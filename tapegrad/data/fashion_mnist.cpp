@@ -16,6 +16,9 @@ namespace {
 std::string find_file(const std::string& root, const std::string& stem, const char* name, const char* remedy) {
   namespace fs = std::filesystem;
   std::error_code ec;
+  TG_CHECK(!fs::exists(root, ec) || fs::is_directory(root, ec),
+           "[{}] '{}' is a file; expected the directory that holds the IDX files ({}-images-idx3-ubyte, ...)", name,
+           root, stem.substr(0, stem.find('-')));
   TG_CHECK(fs::is_directory(root, ec), "[{}] cannot find '{}': {}", name, root, remedy);
   const fs::path plain = fs::path(root) / stem;
   if (fs::is_regular_file(plain, ec)) return plain.string();
@@ -39,13 +42,13 @@ const std::array<float, 256>& byte_to_unit() {
 MNIST::MNIST(const std::string& root, bool train)
     : MNIST(root, train,
             {"MNIST",
-             "download the four MNIST IDX files into it or pass --data-dir",
+             "download the four MNIST IDX files into it",
              {"0", "1", "2", "3", "4", "5", "6", "7", "8", "9"}}) {}
 
 FashionMNIST::FashionMNIST(const std::string& root, bool train)
     : MNIST(root, train,
             {"FashionMNIST",
-             "install the Debian package dataset-fashion-mnist or pass --data-dir",
+             "install the Debian package dataset-fashion-mnist",
              {"t-shirt", "trouser", "pullover", "dress", "coat", "sandal", "shirt", "sneaker", "bag", "ankle boot"}}) {}
 
 MNIST::MNIST(const std::string& root, bool train, Info info) : name_(info.name), classes_(std::move(info.classes)) {

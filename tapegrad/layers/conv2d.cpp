@@ -216,7 +216,7 @@ void conv2d_backward(T* dx, T* dweight, T* dbias, T* cols, T* dcols, T* dyT, T* 
 ConvShape conv2d_shape(const Tensor& x, const Tensor& weight, const Tensor& bias, Size2 stride, Size2 padding,
                        std::int64_t groups) {
   TG_CHECK(x.defined() && weight.defined(), "[conv2d] expected a defined input and weight");
-  TG_CHECK(x.dim() == 4, "[conv2d] expected input of shape [N, C, H, W], got {}", x.sizes());
+  TG_CHECK(x.dim() == 4, "[conv2d] expected input of shape [N, C, H, W] or [C, H, W], got {}", x.sizes());
   TG_CHECK(weight.dim() == 4, "[conv2d] expected weight of shape [F, C/groups, KH, KW], got {}", weight.sizes());
   TG_CHECK(is_floating(x.dtype()), "[conv2d] expected a float32 or float64 input, got {}", dtype_name(x.dtype()));
   TG_CHECK(x.dtype() == weight.dtype(), "[conv2d] expected input and weight of one dtype, got {} and {}",
@@ -263,6 +263,8 @@ bool use_direct(const ConvShape& s, DType dt) { return dt == kFloat32 && s.SH ==
 
 Tensor conv2d(const Tensor& x, const Tensor& weight, const Tensor& bias, Size2 stride, Size2 padding,
               std::int64_t groups) {
+  // An unbatched [C, H, W] is a batch of one, as PyTorch 1.13 runs it (grad_fn SqueezeBackward1).
+  if (x.defined() && x.dim() == 3) return conv2d(x.unsqueeze(0), weight, bias, stride, padding, groups).squeeze(0);
   const ConvShape s = conv2d_shape(x, weight, bias, stride, padding, groups);
   const DType dt = x.dtype();
   Tensor xc = native::contiguous(x), wc = native::contiguous(weight);
@@ -340,8 +342,9 @@ Conv2d::Conv2d(std::int64_t in, std::int64_t out, Size2 kernel, Size2 stride_, S
 void Conv2d::reset_parameters() { init::default_reset_(weight, bias); }
 
 Tensor Conv2d::forward(const Tensor& input) {
-  TG_CHECK(input.dim() == 4 && input.size(1) == in_channels,
-           "[Conv2d] expected input of shape [N, {}, H, W], got {}", in_channels, input.sizes());
+  TG_CHECK((input.dim() == 4 || input.dim() == 3) && input.size(-3) == in_channels,
+           "[Conv2d] expected input of shape [N, {}, H, W] or [{}, H, W], got {}", in_channels, in_channels,
+           input.sizes());
   return conv2d(input, weight, bias, stride, padding, groups);
 }
 

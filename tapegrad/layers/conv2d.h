@@ -8,7 +8,8 @@
 
 namespace tg {
 
-// x [N, C, H, W], weight [F, C/groups, KH, KW], bias [F] or undefined -> [N, F, OH, OW],
+// x [N, C, H, W] (or unbatched [C, H, W] -> [F, OH, OW]), weight [F, C/groups, KH, KW], bias [F] or
+// undefined -> [N, F, OH, OW],
 // OH = (H + 2·pad_h − KH) / stride_h + 1.
 Tensor conv2d(const Tensor& x, const Tensor& weight, const Tensor& bias = {}, Size2 stride = 1, Size2 padding = 0,
               std::int64_t groups = 1);

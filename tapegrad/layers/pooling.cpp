@@ -196,7 +196,8 @@ void max_pool2d_backward(T* dx, const T* dy, const std::int64_t* argmax, const P
 
 PoolShape pool_shape(const char* op, const Tensor& x, Size2 kernel, std::optional<Size2> stride_opt, Size2 padding) {
   TG_CHECK(x.defined(), "[{}] expected a defined input", op);
-  TG_CHECK(x.dim() == 4, "[{}] expected input of shape [N, C, H, W], got {}", op, x.sizes());
+  TG_CHECK(x.dim() == 3 || x.dim() == 4, "[{}] expected input of shape [N, C, H, W] or [C, H, W], got {}", op,
+           x.sizes());
   TG_CHECK(is_floating(x.dtype()), "[{}] expected a float32 or float64 input, got {}", op, dtype_name(x.dtype()));
   const Size2 stride = stride_opt.value_or(kernel);
   TG_CHECK(kernel.h >= 1 && kernel.w >= 1, "[{}] expected a positive kernel size, got [{}, {}]", op, kernel.h,
@@ -205,10 +206,10 @@ PoolShape pool_shape(const char* op, const Tensor& x, Size2 kernel, std::optiona
   TG_CHECK(padding.h >= 0 && padding.w >= 0 && 2 * padding.h <= kernel.h && 2 * padding.w <= kernel.w,
            "[{}] expected padding between 0 and half the kernel size, got padding [{}, {}] for kernel [{}, {}]", op,
            padding.h, padding.w, kernel.h, kernel.w);
-  TG_CHECK(x.size(1) >= 1 && x.size(2) >= 1 && x.size(3) >= 1,
+  TG_CHECK(x.size(-3) >= 1 && x.size(-2) >= 1 && x.size(-1) >= 1,
            "[{}] expected non-empty channel and spatial dims, got input {}", op, x.sizes());
-  PoolShape s{};
-  s.N = x.size(0), s.C = x.size(1), s.H = x.size(2), s.W = x.size(3);
+  PoolShape s{};  // an unbatched [C, H, W] is one sample
+  s.N = x.dim() == 4 ? x.size(0) : 1, s.C = x.size(-3), s.H = x.size(-2), s.W = x.size(-1);
   s.KH = kernel.h, s.KW = kernel.w, s.SH = stride.h, s.SW = stride.w, s.PH = padding.h, s.PW = padding.w;
   TG_CHECK(s.KH <= s.H + 2 * s.PH && s.KW <= s.W + 2 * s.PW,
            "[{}] kernel size [{}, {}] is larger than the padded input size [{}, {}] (input {})", op, s.KH, s.KW,
@@ -216,6 +217,11 @@ PoolShape pool_shape(const char* op, const Tensor& x, Size2 kernel, std::optiona
   s.OH = (s.H + 2 * s.PH - s.KH) / s.SH + 1;
   s.OW = (s.W + 2 * s.PW - s.KW) / s.SW + 1;
   return s;
+}
+
+// The output's shape: [N, C, OH, OW], or [C, OH, OW] for an unbatched input.
+Shape pool_output_shape(const Tensor& x, const PoolShape& s) {
+  return x.dim() == 4 ? Shape{s.N, s.C, s.OH, s.OW} : Shape{s.C, s.OH, s.OW};
 }
 
 }  // namespace
@@ -226,11 +232,11 @@ Tensor avg_pool2d(const Tensor& x, Size2 kernel, std::optional<Size2> stride, Si
   const PoolShape s = pool_shape("avg_pool2d", x, kernel, stride, padding);
   const DType dt = x.dtype();
   Tensor xc = native::contiguous(x);
-  Tensor y = Tensor::empty({s.N, s.C, s.OH, s.OW}, dt);
+  Tensor y = Tensor::empty(pool_output_shape(x, s), dt);
   dispatch_floating(dt, [&]<class T>() { avg_pool2d_forward(y.data_ptr<T>(), xc.data_ptr<T>(), s); });
-  auto backward = [s, dt](const Tensor& grad) {  // needs only the shapes
+  auto backward = [s, dt, shape = x.sizes()](const Tensor& grad) {  // needs only the shapes
     Tensor dy = native::contiguous(grad);
-    Tensor dx = Tensor::empty({s.N, s.C, s.H, s.W}, dt);
+    Tensor dx = Tensor::empty(shape, dt);
     dispatch_floating(dt, [&]<class T>() { avg_pool2d_backward(dx.data_ptr<T>(), dy.data_ptr<T>(), s); });
     return std::vector<Tensor>{dx};
   };
@@ -241,14 +247,14 @@ Tensor max_pool2d(const Tensor& x, Size2 kernel, std::optional<Size2> stride, Si
   const PoolShape s = pool_shape("max_pool2d", x, kernel, stride, padding);
   const DType dt = x.dtype();
   Tensor xc = native::contiguous(x);
-  Tensor y = Tensor::empty({s.N, s.C, s.OH, s.OW}, dt);
-  Tensor argmax = Tensor::empty({s.N, s.C, s.OH, s.OW}, kInt64);
+  Tensor y = Tensor::empty(pool_output_shape(x, s), dt);
+  Tensor argmax = Tensor::empty(y.sizes(), kInt64);
   dispatch_floating(dt, [&]<class T>() {
     max_pool2d_forward(y.data_ptr<T>(), argmax.data_ptr<std::int64_t>(), xc.data_ptr<T>(), s);
   });
-  auto backward = [s, dt, argmax](const Tensor& grad) {  // needs only the argmax, which it owns
+  auto backward = [s, dt, argmax, shape = x.sizes()](const Tensor& grad) {  // needs only the argmax, which it owns
     Tensor dy = native::contiguous(grad);
-    Tensor dx = Tensor::empty({s.N, s.C, s.H, s.W}, dt);
+    Tensor dx = Tensor::empty(shape, dt);
     dispatch_floating(dt, [&]<class T>() {
       max_pool2d_backward(dx.data_ptr<T>(), dy.data_ptr<T>(), argmax.data_ptr<std::int64_t>(), s);
     });

@@ -9,7 +9,7 @@
 
 namespace tg {
 
-// x [N, C, H, W] -> [N, C, OH, OW]; stride defaults to the kernel. avg_pool2d counts padding
+// x [N, C, H, W] -> [N, C, OH, OW], or unbatched [C, H, W] -> [C, OH, OW]; stride defaults to the kernel. avg_pool2d counts padding
 // zeros in the average (PyTorch's count_include_pad=True); max_pool2d saves its argmax.
 Tensor avg_pool2d(const Tensor& x, Size2 kernel, std::optional<Size2> stride = std::nullopt, Size2 padding = 0);
 Tensor max_pool2d(const Tensor& x, Size2 kernel, std::optional<Size2> stride = std::nullopt, Size2 padding = 0);

@@ -5,6 +5,8 @@
 
 #include <algorithm>
 #include <bit>
+#include <cmath>
+#include <cstdint>
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
@@ -23,13 +25,39 @@ namespace {
 
 const char* st_dtype(DType d) { return d == kFloat32 ? "F32" : d == kFloat64 ? "F64" : "I64"; }
 
-bool parse_dtype(const std::string& s, DType& d) {
-  if (s == "F32") d = kFloat32;
-  else if (s == "F64") d = kFloat64;
-  else if (s == "I64") d = kInt64;
+// A stored element type: the dtype it loads as, its size in the file, and whether it is F16 or
+// BF16 (loaded converted to float32, exactly: every half and bfloat16 value is a float).
+struct StoredType {
+  DType dtype;
+  std::size_t bytes;
+  enum { Same, Half, BFloat16 } convert;
+};
+
+bool parse_dtype(const std::string& s, StoredType& t) {
+  if (s == "F32") t = {kFloat32, 4, StoredType::Same};
+  else if (s == "F64") t = {kFloat64, 8, StoredType::Same};
+  else if (s == "I64") t = {kInt64, 8, StoredType::Same};
+  else if (s == "F16") t = {kFloat32, 2, StoredType::Half};
+  else if (s == "BF16") t = {kFloat32, 2, StoredType::BFloat16};
   else return false;
   return true;
 }
+
+// IEEE half (1 sign, 5 exponent, 10 mantissa bits) to float: rebias the exponent (15 -> 127);
+// subnormals are mantissa · 2^-24; infinities and NaNs keep their payload.
+float half_to_float(std::uint16_t h) {
+  const std::uint32_t sign = static_cast<std::uint32_t>(h & 0x8000u) << 16;
+  const std::uint32_t exponent = (h >> 10) & 0x1fu, mantissa = h & 0x3ffu;
+  if (exponent == 0x1f) return std::bit_cast<float>(sign | 0x7f800000u | (mantissa << 13));
+  if (exponent == 0) {
+    const float v = std::ldexp(static_cast<float>(mantissa), -24);
+    return sign ? -v : v;
+  }
+  return std::bit_cast<float>(sign | ((exponent + 112) << 23) | (mantissa << 13));
+}
+
+// bfloat16 is a float's upper 16 bits.
+float bfloat16_to_float(std::uint16_t b) { return std::bit_cast<float>(static_cast<std::uint32_t>(b) << 16); }
 
 std::string read_file(const std::string& path) {
   std::ifstream in(path, std::ios::binary);
@@ -101,7 +129,7 @@ nn::NamedTensors load_tensors(const std::string& path, Metadata* metadata) {
 
   struct Entry {
     std::string name;
-    DType dtype;
+    StoredType type;
     Shape shape;
     std::size_t begin, end;
   };
@@ -114,9 +142,12 @@ nn::NamedTensors load_tensors(const std::string& path, Metadata* metadata) {
       continue;
     }
     const nlohmann::json& e = *it;
-    Entry entry{it.key(), kFloat32, {}, 0, 0};
-    bool ok = e.is_object() && e.contains("dtype") && e["dtype"].is_string() &&
-              parse_dtype(e["dtype"].get<std::string>(), entry.dtype) && e.contains("shape") &&
+    Entry entry{it.key(), {}, {}, 0, 0};
+    const bool has_dtype = e.is_object() && e.contains("dtype") && e["dtype"].is_string();
+    TG_CHECK(!has_dtype || parse_dtype(e["dtype"].get<std::string>(), entry.type),
+             "[load] '{}': unsupported dtype {} for \"{}\" (tapegrad reads F32, F64, I64, and F16 and BF16 as "
+             "float32)", path, has_dtype ? e["dtype"].get<std::string>() : "", entry.name);
+    bool ok = has_dtype && e.contains("shape") &&
               e["shape"].is_array() && e.contains("data_offsets") && e["data_offsets"].is_array() &&
               e["data_offsets"].size() == 2 && e["data_offsets"][0].is_number_unsigned() &&
               e["data_offsets"][1].is_number_unsigned();
@@ -128,9 +159,9 @@ nn::NamedTensors load_tensors(const std::string& path, Metadata* metadata) {
       entry.begin = e["data_offsets"][0].get<std::size_t>();
       entry.end = e["data_offsets"][1].get<std::size_t>();
     }
-    TG_CHECK(ok, "[load] '{}' has a malformed entry for \"{}\" (needs dtype F32/F64/I64, shape, data_offsets)", path,
+    TG_CHECK(ok, "[load] '{}' has a malformed entry for \"{}\" (needs dtype, shape, data_offsets)", path,
              entry.name);
-    std::size_t need = static_cast<std::size_t>(numel_of(entry.shape)) * itemsize(entry.dtype);
+    std::size_t need = static_cast<std::size_t>(numel_of(entry.shape)) * entry.type.bytes;
     TG_CHECK(entry.begin <= entry.end && entry.end <= data_size && entry.end - entry.begin == need,
              "[load] '{}' is truncated or corrupt: \"{}\" needs bytes [{}, {}) of {} data bytes ({} expected)", path,
              entry.name, entry.begin, entry.end, data_size, need);
@@ -139,8 +170,17 @@ nn::NamedTensors load_tensors(const std::string& path, Metadata* metadata) {
   std::sort(entries.begin(), entries.end(), [](const Entry& a, const Entry& b) { return a.begin < b.begin; });
   nn::NamedTensors out;
   for (const Entry& e : entries) {
-    Tensor t = empty(e.shape, e.dtype);
-    if (e.end > e.begin) std::memcpy(t.raw_data(), data + e.begin, e.end - e.begin);
+    Tensor t = empty(e.shape, e.type.dtype);
+    if (e.type.convert == StoredType::Same) {
+      if (e.end > e.begin) std::memcpy(t.raw_data(), data + e.begin, e.end - e.begin);
+    } else {
+      float* out_values = t.data_ptr<float>();
+      for (std::int64_t i = 0; i < t.numel(); ++i) {
+        std::uint16_t bits;
+        std::memcpy(&bits, data + e.begin + 2 * static_cast<std::size_t>(i), 2);
+        out_values[i] = e.type.convert == StoredType::Half ? half_to_float(bits) : bfloat16_to_float(bits);
+      }
+    }
     out.emplace_back(e.name, t);
   }
   return out;

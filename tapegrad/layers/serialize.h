@@ -32,7 +32,9 @@ IncompatibleKeys load(nn::Module& module, const std::string& path, LoadOptions o
 
 using Metadata = std::map<std::string, std::string>;
 void save_tensors(const nn::NamedTensors& tensors, const std::string& path, const Metadata& metadata = {});
-// Every tensor of a safetensors file (contiguous copies), in the file's data order.
+// Every tensor of a safetensors file (contiguous copies), in the file's data order. F32, F64
+// and I64 entries load as they are, F16 and BF16 converted to float32; any other dtype throws
+// "unsupported dtype X".
 nn::NamedTensors load_tensors(const std::string& path, Metadata* metadata = nullptr);
 // Copies a checkpoint's tensors into `targets` by name, as load(module) does.
 IncompatibleKeys load_into(const nn::NamedTensors& targets, const nn::NamedTensors& checkpoint,

@@ -319,7 +319,7 @@ TEST_CASE("lenet_bn's command line errors are one line and a non-zero exit", "[a
   CHECK_THAT(out3, Contains("--bn"));
   auto [code4, out4] = run_app("--data-dir /nonexistent/fashion --quiet");
   CHECK(code4 == 1);
-  CHECK_THAT(out4, Contains("/nonexistent/fashion") && Contains("dataset-fashion-mnist"));
+  CHECK_THAT(out4, Contains("/nonexistent/fashion") && Contains("dataset-fashion-mnist") && Contains("--data-dir"));
   CHECK(std::count(out4.begin(), out4.end(), '\n') <= 2);
   auto [code5, out5] = run_app("--resume /nonexistent/ckpt.safetensors");
   CHECK(code5 != 0);

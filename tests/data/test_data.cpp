@@ -318,12 +318,20 @@ TEST_CASE("FashionMNIST and MNIST name their classes", "[data]") {
 
 TEST_CASE("FashionMNIST says what to do when files are missing or damaged", "[data][errors]") {
   FakeMNIST fake;
-  const std::string remedy = "install the Debian package dataset-fashion-mnist or pass --data-dir";
+  const std::string remedy = "install the Debian package dataset-fashion-mnist";
 
   SECTION("missing directory") {
     const std::string root = fake.dir.file("nowhere");
     CHECK_THROWS_WITH(tg::data::FashionMNIST(root), "[FashionMNIST] cannot find '" + root + "': " + remedy);
-    CHECK_THROWS_WITH(tg::data::MNIST(root), Contains("[MNIST] cannot find '" + root + "'") && Contains("--data-dir"));
+    CHECK_THROWS_WITH(tg::data::MNIST(root),
+                      "[MNIST] cannot find '" + root + "': download the four MNIST IDX files into it");
+  }
+  SECTION("a file where the directory should be") {
+    const std::string file = fake.dir.file("train-images-idx3-ubyte.gz");
+    CHECK_THROWS_WITH(tg::data::FashionMNIST(file), "[FashionMNIST] '" + file +
+                                                        "' is a file; expected the directory that holds the IDX files "
+                                                        "(train-images-idx3-ubyte, ...)");
+    CHECK_THROWS_WITH(tg::data::MNIST(file, false), Contains("is a file") && Contains("t10k-images-idx3-ubyte"));
   }
   SECTION("missing file") {
     fs::remove(fake.dir.file("train-labels-idx1-ubyte.gz"));

@@ -267,7 +267,7 @@ TEST_CASE("conv2d rejects bad input", "[layers][errors]") {
   Tensor x = tg::ones({2, 3, 5, 5});
   Tensor w = tg::ones({4, 3, 3, 3});
   CHECK_THROWS_WITH(tg::conv2d(tg::ones({3, 5}), w),
-                    Contains("[conv2d] expected input of shape [N, C, H, W], got [3, 5]"));
+                    Contains("[conv2d] expected input of shape [N, C, H, W] or [C, H, W], got [3, 5]"));
   CHECK_THROWS_WITH(tg::conv2d(x, tg::ones({4, 3, 3})), Contains("[conv2d]") && Contains("[4, 3, 3]"));
   CHECK_THROWS_WITH(tg::conv2d(tg::ones({2, 2, 5, 5}), w),
                     Contains("[conv2d]") && Contains("[2, 2, 5, 5]") && Contains("[4, 3, 3, 3]"));
