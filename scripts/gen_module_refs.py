@@ -151,6 +151,27 @@ def unbatched_row(name, op, xshape, kernel, stride, padding, out_channels=0):
             f' "{y.grad_fn.name()}"}},')
 
 
+def channel_1d_row(name, op, xshape, p=0.0, training=True):
+    """A 1d layer given a 2-D [C, L] input (and, to compare, a 3-D [N, C, L] one). Dropout1d takes
+    [C, L] as one unbatched sample; BatchNorm1d(L) reads it as a batch [N, C], as PyTorch 1.13 does.
+    A dropout whose mask is random (training, 0 < p < 1) keeps only its grad_fn name."""
+    x = f32(*xshape)
+    xi = leaf(x)
+    if op == "dropout1d":
+        y = F.dropout1d(xi, p, training)
+    else:
+        bn = nn.BatchNorm1d(xshape[-1])
+        bn.train(training)
+        y = bn(xi)
+    w = f32(*y.shape)
+    y.backward(w)
+    random = op == "dropout1d" and training and 0.0 < p < 1.0
+    values = "{}, {}" if random else f"{lit(y)},\n {lit(xi.grad)}"
+    grad_fn = y.grad_fn.name() if y.grad_fn is not None else ""
+    return (f'{{"{name}", "{op}", {p!r}, {str(training).lower()}, {shape(x)},\n {lit(x)},\n {lit(w)},\n'
+            f' {values},\n "{grad_fn}"}},')
+
+
 class ResBlock(nn.Module):
     """A one-line extra_repr next to two children (the C++ test's ResBlock)."""
 
@@ -280,6 +301,16 @@ struct UnbatchedRef {  // an unbatched [C, H, W] input
   const char* grad_fn;
 };
 
+struct Channel1dRef {  // a 1d layer given [C, L] (or [N, C, L] to compare)
+  const char* name;
+  const char* op;  // dropout1d (p, training) or batch_norm1d (BatchNorm1d(L), training)
+  double p;
+  bool training;
+  tg::Shape shape;
+  Values x, w, y, dx;  // y and dx empty: a random dropout mask, checked by its structure
+  const char* grad_fn;  // "" for the input itself
+};
+
 struct ReprRef {
   const char* expr;  // the Python expression that built the module
   const char* text;  // its repr()
@@ -371,11 +402,23 @@ def main():
     ]
     reprs = [repr_row(e) for e in REPRS]
     missing, unexpected = non_strict_keys()
+    channel_1d = [  # drawn last, so that the rows above keep their values
+        channel_1d_row("dropout1d [4, 3] p 0.5", "dropout1d", (4, 3), p=0.5),
+        channel_1d_row("dropout1d [4, 3] p 1", "dropout1d", (4, 3), p=1.0),
+        channel_1d_row("dropout1d [4, 3] p 0", "dropout1d", (4, 3), p=0.0),
+        channel_1d_row("dropout1d [4, 3] p 0.5 eval", "dropout1d", (4, 3), p=0.5, training=False),
+        channel_1d_row("dropout1d [2, 4, 3] p 0.5", "dropout1d", (2, 4, 3), p=0.5),
+        channel_1d_row("dropout1d [2, 4, 3] p 1", "dropout1d", (2, 4, 3), p=1.0),
+        channel_1d_row("dropout1d [2, 4, 3] p 0.5 eval", "dropout1d", (2, 4, 3), p=0.5, training=False),
+        channel_1d_row("BatchNorm1d(3) on [4, 3]: a batch of 4", "batch_norm1d", (4, 3)),
+        channel_1d_row("BatchNorm1d(3) on [4, 3] eval", "batch_norm1d", (4, 3), training=False),
+    ]
     write_inc(OUT, "gen_module_refs.py", "module_refs", STRUCTS.splitlines() + [""],
               [("ActivationRef", "kActivation", act), ("ClassLossRef", "kClassLoss", cls),
                ("PointwiseLossRef", "kPointwiseLoss", pointwise), ("LayerNormRef", "kLayerNorm", ln),
                ("EmbeddingRef", "kEmbedding", emb), ("EmbeddingInitRef", "kEmbeddingInit", emb_init),
-               ("UnbatchedRef", "kUnbatched", unbatched), ("ReprRef", "kRepr", reprs),
+               ("UnbatchedRef", "kUnbatched", unbatched),
+               ("Channel1dRef", "kChannel1d", channel_1d), ("ReprRef", "kRepr", reprs),
                ("const char*", "kNonStrictMissing", missing),
                ("const char*", "kNonStrictUnexpected", unexpected)])
 

@@ -1,5 +1,6 @@
 // Unbatched inputs as PyTorch 1.13 takes them: [C, H, W] into conv2d, avg_pool2d, max_pool2d
-// and their modules, against PyTorch's values, gradients and grad_fn names (module_refs.inc),
+// and their modules, and [C, L] into the 1d layers (Dropout1d takes it unbatched, BatchNorm1d reads
+// it as a batch [N, C]), against PyTorch's values, gradients and grad_fn names (module_refs.inc),
 // equal to the batch of one; gradcheck rows; what is still refused. Tags [layers] [gradcheck]
 // [errors].
 #include <catch2/catch.hpp>
@@ -52,6 +53,61 @@ TEST_CASE("the Conv2d and pooling modules take an unbatched input too", "[layers
   CHECK(y.to_vector<double>() == net(x.unsqueeze(0)).to_vector<double>());
   CHECK_THROWS_WITH(nn::Conv2d(3, 4, 3)(tg::ones({2, 8, 8})),
                     "[Conv2d] expected input of shape [N, 3, H, W] or [3, H, W], got [2, 8, 8]");
+}
+
+// Of tapegrad's 1d layers, PyTorch 1.13 takes [C, L] unbatched in Dropout1d only; BatchNorm1d
+// has no unbatched form (a 2-D input is [N, C]).
+TEST_CASE("a [C, L] input into the 1d layers follows PyTorch 1.13", "[layers]") {
+  const tg::DType dtype = GENERATE(tg::kFloat32, tg::kFloat64);
+  for (const module_refs::Channel1dRef& r : module_refs::kChannel1d) {
+    INFO(r.name << " in " << tg::dtype_name(dtype));
+    const std::string op = r.op;
+    for (const bool as_module : {false, true}) {
+      INFO((as_module ? "module" : "function"));
+      tg::manual_seed(11);
+      Tensor x = ref::make(r.x, r.shape, dtype, true);
+      Tensor y;
+      if (op == "dropout1d") {
+        nn::Dropout1d layer(r.p);
+        layer.train(r.training);
+        y = as_module ? layer(x) : tg::dropout1d(x, r.p, r.training);
+      } else {
+        nn::BatchNorm1d bn(r.shape.back());
+        bn.to(dtype);
+        bn.train(r.training);
+        y = bn(x);
+      }
+      CHECK(y.grad_fn_name() == r.grad_fn);
+      y.backward(ref::make(r.w, r.shape, dtype));
+      if (!r.y.empty()) {
+        ref::check_ref(y, r.shape, r.y, dtype);
+        ref::check_ref(x.grad(), r.shape, r.dx, dtype);
+        continue;
+      }
+      // a random mask: each channel row of x is dropped whole or scaled by 1 / (1 - p), and its
+      // gradient is w's row through the same mask
+      const std::int64_t L = r.shape.back(), rows = x.numel() / L;
+      const std::vector<double> yv = y.to_vector<double>(), dx = x.grad().to_vector<double>();
+      const double scale = 1.0 / (1.0 - r.p), tol = ref::tolerance(dtype);
+      for (std::int64_t row = 0; row < rows; ++row) {
+        const bool kept = yv[row * L] != 0.0;
+        for (std::int64_t l = 0; l < L; ++l) {
+          const std::size_t i = static_cast<std::size_t>(row * L + l);
+          CHECK(yv[i] == Approx(kept ? r.x[i] * scale : 0.0).margin(tol));
+          CHECK(dx[i] == Approx(kept ? r.w[i] * scale : 0.0).margin(tol));
+        }
+      }
+    }
+  }
+}
+
+TEST_CASE("a [C, L] input into BatchNorm1d(C) is a batch of C rows of L features, refused", "[layers][errors]") {
+  // PyTorch 1.13: "running_mean should contain 5 elements not 3"
+  CHECK_THROWS_WITH(nn::BatchNorm1d(3)(tg::ones({3, 5})),
+                    "[BatchNorm1d] expected 3 channels (dim 1), got input of shape [3, 5]");
+  CHECK_THROWS_WITH(nn::BatchNorm1d(3)(tg::ones({3})), "[BatchNorm1d] expected 2D or 3D input (got 1D input of shape [3])");
+  CHECK_THROWS_WITH(tg::dropout1d(tg::ones({5})),
+                    "[dropout1d] expected a 2-D input [C, L] or a 3-D input [N, C, L], got 1-D input of shape [5]");
 }
 
 TEST_CASE("unbatched conv2d and pooling gradcheck in float64", "[layers][gradcheck]") {
