@@ -8,14 +8,6 @@ namespace tg::optim {
 
 namespace {
 
-void check_options(const AdagradOptions& o) {
-  detail::check_non_negative("Adagrad", "lr", o.lr);
-  detail::check_non_negative("Adagrad", "lr_decay", o.lr_decay);
-  detail::check_non_negative("Adagrad", "weight_decay", o.weight_decay);
-  detail::check_non_negative("Adagrad", "initial_accumulator_value", o.initial_accumulator_value);
-  detail::check_non_negative("Adagrad", "eps", o.eps);
-}
-
 void visit_options(AdagradOptions& o, OptionVisitor& v) {
   v("lr", o.lr);
   v("lr_decay", o.lr_decay);
@@ -23,6 +15,11 @@ void visit_options(AdagradOptions& o, OptionVisitor& v) {
   v("weight_decay", o.weight_decay);
   v("initial_accumulator_value", o.initial_accumulator_value);
   v("maximize", o.maximize);
+}
+
+void check_options(const AdagradOptions& o) {
+  AdagradOptions copy = o;
+  detail::check_every_option_non_negative("Adagrad", [&](OptionVisitor& v) { visit_options(copy, v); });
 }
 
 std::vector<std::string> kept_state(const AdagradOptions&) { return {"step", "sum"}; }

@@ -295,6 +295,19 @@ void check_non_negative(std::string_view optimizer, std::string_view option, dou
   TG_CHECK(value >= 0.0, "[{}] invalid {}: expected a value >= 0, got {}", optimizer, option, value);
 }
 
+void check_every_option_non_negative(std::string_view optimizer, const std::function<void(OptionVisitor&)>& visit) {
+  struct Check final : OptionVisitor {
+    std::string_view optimizer;
+    explicit Check(std::string_view o) : optimizer(o) {}
+    void operator()(const char* name, double& value) override { check_non_negative(optimizer, name, value); }
+    void operator()(const char*, bool&) override {}
+    void operator()(const char* name, std::array<double, 2>& pair) override {
+      for (double v : pair) check_non_negative(optimizer, name, v);
+    }
+  } check(optimizer);
+  visit(check);
+}
+
 Hyperparameters describe_options(const std::function<void(OptionVisitor&)>& visit) {
   struct Describe final : OptionVisitor {
     Hyperparameters out;

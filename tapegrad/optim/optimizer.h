@@ -133,6 +133,9 @@ class OptionVisitor {
 namespace detail {
 // "[Adam] invalid eps: expected a value >= 0, got -1" unless value >= 0 (NaN fails too).
 void check_non_negative(std::string_view optimizer, std::string_view option, double value);
+// check_non_negative for every numeric field that `visit` lists (PyTorch's rule for Adagrad and
+// RMSprop, whose every numeric option must be >= 0).
+void check_every_option_non_negative(std::string_view optimizer, const std::function<void(OptionVisitor&)>& visit);
 Hyperparameters describe_options(const std::function<void(OptionVisitor&)>& visit);
 // Writes every field from `values`; throws naming the optimizer on a missing, unknown or
 // ill-sized value, or a flag other than 0 or 1.

@@ -8,14 +8,6 @@ namespace tg::optim {
 
 namespace {
 
-void check_options(const RMSpropOptions& o) {
-  detail::check_non_negative("RMSprop", "lr", o.lr);
-  detail::check_non_negative("RMSprop", "eps", o.eps);
-  detail::check_non_negative("RMSprop", "momentum", o.momentum);
-  detail::check_non_negative("RMSprop", "weight_decay", o.weight_decay);
-  detail::check_non_negative("RMSprop", "alpha", o.alpha);
-}
-
 void visit_options(RMSpropOptions& o, OptionVisitor& v) {
   v("lr", o.lr);
   v("momentum", o.momentum);
@@ -24,6 +16,11 @@ void visit_options(RMSpropOptions& o, OptionVisitor& v) {
   v("centered", o.centered);
   v("weight_decay", o.weight_decay);
   v("maximize", o.maximize);
+}
+
+void check_options(const RMSpropOptions& o) {
+  RMSpropOptions copy = o;
+  detail::check_every_option_non_negative("RMSprop", [&](OptionVisitor& v) { visit_options(copy, v); });
 }
 
 std::vector<std::string> kept_state(const RMSpropOptions& o) {
