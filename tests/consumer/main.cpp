@@ -8,28 +8,12 @@
 
 #include <cstdio>
 
-namespace {
-
-// A tapegrad dataset of n samples whose input and target are the sample's index.
-class Indices : public tg::data::Dataset {
- public:
-  explicit Indices(std::int64_t n) : n_(n) {}
-  std::int64_t size() const override { return n_; }
-  std::pair<tg::Tensor, tg::Tensor> get_batch(const std::vector<std::int64_t>& indices) const override {
-    tg::Tensor t = tg::tensor(indices);
-    return {t.to(tg::kFloat32), t};
-  }
-
- private:
-  std::int64_t n_;
-};
-
-}  // namespace
-
 int main() {
   app::Tensor mine{2.5};
   app::Dataset rows;
-  Indices data(rows.rows * 2);
+  // Samples whose input and target are their index.
+  tg::Tensor indices = tg::arange(rows.rows * 2);
+  tg::data::TensorDataset data(indices.to(tg::kFloat32), indices);
   double total = 0;
   for (const auto& [X, y] : tg::data::DataLoader(data, {.batch_size = 4}))
     total += tg::native::sum(X, {}, false).item<double>();

@@ -38,20 +38,6 @@ std::uint64_t fnv1a(const std::vector<std::int64_t>& values) {
   return h;
 }
 
-// The values [0, n) as a one-column dataset: a batch's targets are its sample indices.
-class Indices : public tg::data::Dataset {
- public:
-  explicit Indices(std::int64_t n) : n_(n) {}
-  std::int64_t size() const override { return n_; }
-  std::pair<tg::Tensor, tg::Tensor> get_batch(const std::vector<std::int64_t>& indices) const override {
-    tg::Tensor t = tg::tensor(indices);
-    return {t, t};
-  }
-
- private:
-  std::int64_t n_;
-};
-
 }  // namespace
 
 TEST_CASE("DistributedSampler gives every rank PyTorch's indices", "[distributed]") {
@@ -83,7 +69,7 @@ TEST_CASE("the ranks of a job split each epoch of DistributedSampler, and a Data
   DistributedSampler sampler(23);  // num_replicas and rank from the job
   CHECK(sampler.num_replicas() == W);
   CHECK(sampler.rank() == r);
-  Indices data(23);
+  tg::data::TensorDataset data(tg::arange(23), tg::arange(23));  // a batch's targets are its indices
   tg::data::DataLoader loader(data, sampler, {.batch_size = 4});
   for (std::int64_t epoch = 0; epoch < 2; ++epoch) {
     sampler.set_epoch(epoch);
