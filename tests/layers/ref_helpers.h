@@ -13,6 +13,12 @@
 #include "tapegrad/core/native.h"
 #include "tapegrad.h"
 
+// The names every layer family's test uses unqualified (a test header may say `using`).
+using Catch::Contains;
+using tg::Shape;
+using tg::Tensor;
+namespace nn = tg::nn;
+
 namespace ref {
 
 // A tensor of `dtype` holding `values` exactly (float32-representable); undefined for an empty list.

@@ -16,11 +16,6 @@
 #include "module_refs.inc"
 #include "ref_helpers.h"
 
-using Catch::Contains;
-using tg::Shape;
-using tg::Tensor;
-namespace nn = tg::nn;
-
 namespace {
 
 using ref::make;

@@ -14,11 +14,7 @@
 #include "ref_helpers.h"
 #include "tapegrad.h"
 
-using Catch::Contains;
-using tg::Shape;
 using tg::Size2;
-using tg::Tensor;
-namespace nn = tg::nn;
 
 namespace {
 

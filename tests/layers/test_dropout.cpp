@@ -10,10 +10,7 @@
 
 #include "ref_helpers.h"
 
-using Catch::Contains;
-using tg::Tensor;
 using ref::Inputs;
-namespace nn = tg::nn;
 
 TEST_CASE("dropout keeps 1 − p of the values, scaled by 1/(1 − p), and reuses its mask", "[layers]") {
   tg::manual_seed(3);

@@ -12,11 +12,6 @@
 #include "module_refs.inc"
 #include "ref_helpers.h"
 
-using Catch::Contains;
-using tg::Shape;
-using tg::Tensor;
-namespace nn = tg::nn;
-
 TEST_CASE("embedding matches PyTorch, with the weight's gradient", "[layers]") {
   const tg::DType dtype = GENERATE(tg::kFloat32, tg::kFloat64);
   for (const module_refs::EmbeddingRef& r : module_refs::kEmbedding) {

@@ -9,10 +9,6 @@
 
 #include "ref_helpers.h"
 
-using Catch::Contains;
-using tg::Tensor;
-namespace nn = tg::nn;
-
 TEST_CASE("default initialization draws PyTorch's numbers for the same seed", "[layers]") {
   // torch.manual_seed(0); nn.Linear(4, 3)  /  torch.manual_seed(0); nn.Conv2d(2, 3, 2)
   tg::manual_seed(0);

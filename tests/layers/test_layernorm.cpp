@@ -12,11 +12,6 @@
 #include "module_refs.inc"
 #include "ref_helpers.h"
 
-using Catch::Contains;
-using tg::Shape;
-using tg::Tensor;
-namespace nn = tg::nn;
-
 TEST_CASE("layer_norm matches PyTorch, with the gradients of input, weight and bias", "[layers]") {
   const tg::DType dtype = GENERATE(tg::kFloat32, tg::kFloat64);
   for (const module_refs::LayerNormRef& r : module_refs::kLayerNorm) {

@@ -12,11 +12,6 @@
 #include "bn_loss_refs.inc"
 #include "ref_helpers.h"
 
-using Catch::Contains;
-using tg::Shape;
-using tg::Tensor;
-namespace nn = tg::nn;
-
 namespace {
 
 using ref::Inputs;

@@ -17,11 +17,7 @@
 #include "module_refs.inc"
 #include "ref_helpers.h"
 
-using Catch::Contains;
 using tg::Reduction;
-using tg::Shape;
-using tg::Tensor;
-namespace nn = tg::nn;
 
 namespace {
 

@@ -13,9 +13,6 @@
 
 #include "ref_helpers.h"
 
-namespace nn = tg::nn;
-using tg::Tensor;
-
 TEST_CASE("a checkpoint goes through PyTorch and back with scripts/safetensors_io.py", "[layers][python]") {
   const auto dir = std::filesystem::temp_directory_path();
   const std::string src = (dir / "tapegrad_roundtrip_in.safetensors").string();

@@ -13,11 +13,6 @@
 #include "module_refs.inc"
 #include "ref_helpers.h"
 
-using Catch::Contains;
-using tg::Shape;
-using tg::Tensor;
-namespace nn = tg::nn;
-
 TEST_CASE("conv2d and the poolings take an unbatched [C, H, W] as PyTorch 1.13 does", "[layers]") {
   const tg::DType dtype = GENERATE(tg::kFloat32, tg::kFloat64);
   for (const module_refs::UnbatchedRef& r : module_refs::kUnbatched) {
