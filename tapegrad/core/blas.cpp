@@ -25,41 +25,36 @@ const bool kSingleThreaded = [] {
 
 constexpr std::int64_t kParallelFlops = 1 << 21;  // below this, one thread
 
+// OpenBLAS's C entry points for one element type.
+template <class T>
+struct Cblas;
+template <>
+struct Cblas<float> {
+  static constexpr auto gemv = cblas_sgemv;
+  static constexpr auto gemm = cblas_sgemm;
+};
+template <>
+struct Cblas<double> {
+  static constexpr auto gemv = cblas_dgemv;
+  static constexpr auto gemm = cblas_dgemm;
+};
+
 // One row of output (a batch of one) goes to GEMV: OpenBLAS's sgemm packs all of B at every call,
 // which for one row costs more than the products (43% of a batch-1 LeNet inference profile).
 // c's row is contiguous; op(A)'s one row is a's row, or a column of lda-strided values.
-void call(bool ta, bool tb, std::int64_t m, std::int64_t n, std::int64_t k, float alpha, const float* a,
-          std::int64_t lda, const float* b, std::int64_t ldb, float beta, float* c, std::int64_t ldc) {
+template <class T>
+void call(bool ta, bool tb, std::int64_t m, std::int64_t n, std::int64_t k, T alpha, const T* a, std::int64_t lda,
+          const T* b, std::int64_t ldb, T beta, T* c, std::int64_t ldc) {
+  const auto i = [](std::int64_t v) { return static_cast<blasint>(v); };
   if (m == 1) {
-    const auto inc_a = static_cast<blasint>(ta ? lda : 1);
     if (tb)  // c[n] = alpha · B[n, k] · a + beta · c
-      cblas_sgemv(CblasRowMajor, CblasNoTrans, static_cast<blasint>(n), static_cast<blasint>(k), alpha, b,
-                  static_cast<blasint>(ldb), a, inc_a, beta, c, 1);
+      Cblas<T>::gemv(CblasRowMajor, CblasNoTrans, i(n), i(k), alpha, b, i(ldb), a, i(ta ? lda : 1), beta, c, 1);
     else  // c[n] = alpha · B[k, n]ᵀ · a + beta · c
-      cblas_sgemv(CblasRowMajor, CblasTrans, static_cast<blasint>(k), static_cast<blasint>(n), alpha, b,
-                  static_cast<blasint>(ldb), a, inc_a, beta, c, 1);
+      Cblas<T>::gemv(CblasRowMajor, CblasTrans, i(k), i(n), alpha, b, i(ldb), a, i(ta ? lda : 1), beta, c, 1);
     return;
   }
-  cblas_sgemm(CblasRowMajor, ta ? CblasTrans : CblasNoTrans, tb ? CblasTrans : CblasNoTrans, static_cast<blasint>(m),
-              static_cast<blasint>(n), static_cast<blasint>(k), alpha, a, static_cast<blasint>(lda), b,
-              static_cast<blasint>(ldb), beta, c, static_cast<blasint>(ldc));
-}
-
-void call(bool ta, bool tb, std::int64_t m, std::int64_t n, std::int64_t k, double alpha, const double* a,
-          std::int64_t lda, const double* b, std::int64_t ldb, double beta, double* c, std::int64_t ldc) {
-  if (m == 1) {
-    const auto inc_a = static_cast<blasint>(ta ? lda : 1);
-    if (tb)
-      cblas_dgemv(CblasRowMajor, CblasNoTrans, static_cast<blasint>(n), static_cast<blasint>(k), alpha, b,
-                  static_cast<blasint>(ldb), a, inc_a, beta, c, 1);
-    else
-      cblas_dgemv(CblasRowMajor, CblasTrans, static_cast<blasint>(k), static_cast<blasint>(n), alpha, b,
-                  static_cast<blasint>(ldb), a, inc_a, beta, c, 1);
-    return;
-  }
-  cblas_dgemm(CblasRowMajor, ta ? CblasTrans : CblasNoTrans, tb ? CblasTrans : CblasNoTrans, static_cast<blasint>(m),
-              static_cast<blasint>(n), static_cast<blasint>(k), alpha, a, static_cast<blasint>(lda), b,
-              static_cast<blasint>(ldb), beta, c, static_cast<blasint>(ldc));
+  Cblas<T>::gemm(CblasRowMajor, ta ? CblasTrans : CblasNoTrans, tb ? CblasTrans : CblasNoTrans, i(m), i(n), i(k),
+                 alpha, a, i(lda), b, i(ldb), beta, c, i(ldc));
 }
 
 // Row-major op(A)[i, p] lives at a + i·lda + p (no transpose) or a + p·lda + i (transpose).
