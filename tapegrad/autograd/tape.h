@@ -9,6 +9,7 @@
 #include <string>
 #include <vector>
 
+#include "tapegrad/core/native.h"  // native::alias, which a backward captures instead of its output
 #include "tapegrad/core/tensor.h"
 
 namespace tg {
