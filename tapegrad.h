@@ -9,6 +9,7 @@
 #include "tapegrad/autograd/gradcheck.h"
 #include "tapegrad/autograd/graph.h"
 #include "tapegrad/autograd/tape.h"
+#include "tapegrad/core/atomic_file.h"
 #include "tapegrad/core/parallel.h"
 #include "tapegrad/core/print.h"
 #include "tapegrad/core/random.h"

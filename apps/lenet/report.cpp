@@ -87,17 +87,7 @@ std::string metrics_svg(const std::vector<EpochMetrics>& metrics) {
 }
 
 void write_text_file(const std::string& path, const std::string& text) {
-  std::string tmp = path + ".tmp";
-  {
-    std::ofstream out(tmp, std::ios::binary | std::ios::trunc);
-    TG_CHECK(out.good(), "[lenet_bn] cannot write '{}'", path);
-    out << text;
-    out.flush();
-    TG_CHECK(out.good(), "[lenet_bn] writing '{}' failed", path);
-  }
-  std::error_code ec;
-  std::filesystem::rename(tmp, path, ec);
-  TG_CHECK(!ec, "[lenet_bn] cannot write '{}': {}", path, ec.message());
+  tg::write_file_atomically(path, {text}, "lenet_bn");
 }
 
 void write_graph(const std::string& path, const std::string& dot) {

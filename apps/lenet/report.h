@@ -23,7 +23,7 @@ std::string metrics_csv(const std::vector<EpochMetrics>& metrics);
 std::vector<EpochMetrics> parse_metrics_csv(const std::string& csv, const std::string& source);
 // An SVG line chart of train loss, train acc and test acc against epochs, like d2l's Animator.
 std::string metrics_svg(const std::vector<EpochMetrics>& metrics);
-// Writes text to a file (through a temporary file and a rename); throws naming the path.
+// Writes text to a file atomically (tg::write_file_atomically); throws naming the path.
 void write_text_file(const std::string& path, const std::string& text);
 // Writes a DOT graph: as is to a .dot path, rendered by Graphviz's `dot` to a .svg path (throws
 // naming the package when `dot` is missing). Atomic like write_text_file.

@@ -4,6 +4,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <limits>
 #include <string_view>
 #include <type_traits>
 
@@ -35,6 +36,17 @@ constexpr DType promote(DType a, DType b) {
   if (a == kFloat64 || b == kFloat64) return kFloat64;
   if (a == kFloat32 || b == kFloat32) return kFloat32;
   return kInt64;
+}
+
+// One element converted from S to D: static_cast, except that a floating value outside int64's
+// range (NaN and ±inf included) gives INT64_MIN, what x86's conversion instruction and so PyTorch
+// on x86 give, where a plain cast is undefined behaviour.
+template <class D, class S>
+constexpr D convert_element(S v) {
+  if constexpr (std::is_integral_v<D> && std::is_floating_point_v<S>) {
+    if (!(v >= S(-0x1p63) && v < S(0x1p63))) return std::numeric_limits<D>::min();
+  }
+  return static_cast<D>(v);
 }
 
 // Calls f.template operator()<T>() with T the element type of d.

@@ -33,9 +33,9 @@ void convert_into(const Tensor& dst, const Tensor& src_b) {
         const S* a = s + off[1];
         if (st[0] == 1 && st[1] == 1) {
           if constexpr (std::is_same_v<D, S>) std::memcpy(o, a, static_cast<std::size_t>(n) * sizeof(D));
-          else for (std::int64_t i = 0; i < n; ++i) o[i] = static_cast<D>(a[i]);
+          else for (std::int64_t i = 0; i < n; ++i) o[i] = convert_element<D>(a[i]);
         } else {
-          for (std::int64_t i = 0; i < n; ++i) o[i * st[0]] = static_cast<D>(a[i * st[1]]);
+          for (std::int64_t i = 0; i < n; ++i) o[i * st[0]] = convert_element<D>(a[i * st[1]]);
         }
       });
     });
@@ -59,16 +59,52 @@ inline void binary_row(std::int64_t n, O* o, std::int64_t so, const A* a, std::i
   }
 }
 
+// int64 arithmetic wraps around on overflow, as PyTorch's two's complement arithmetic does, where
+// signed overflow is undefined behaviour in C++: it runs on uint64 and converts back (modular).
+using Wrap = std::uint64_t;
+template <class T>
+T wrapping_add(T x, T y) {
+  if constexpr (std::is_integral_v<T>) return static_cast<T>(static_cast<Wrap>(x) + static_cast<Wrap>(y));
+  else return x + y;
+}
+template <class T>
+T wrapping_sub(T x, T y) {
+  if constexpr (std::is_integral_v<T>) return static_cast<T>(static_cast<Wrap>(x) - static_cast<Wrap>(y));
+  else return x - y;
+}
+template <class T>
+T wrapping_mul(T x, T y) {
+  if constexpr (std::is_integral_v<T>) return static_cast<T>(static_cast<Wrap>(x) * static_cast<Wrap>(y));
+  else return x * y;
+}
+
+template <class T>
+T wrapping_neg(T x) {
+  if constexpr (std::is_integral_v<T>) return static_cast<T>(Wrap{0} - static_cast<Wrap>(x));
+  else return -x;
+}
+
 template <class T>
 T int_pow(T base, T exp) {
   if (exp < 0) return base == 1 ? 1 : (base == -1 ? ((exp & 1) ? -1 : 1) : 0);
-  T r = 1;
+  Wrap r = 1, b = static_cast<Wrap>(base);
   while (exp) {
-    if (exp & 1) r *= base;
-    base *= base;
+    if (exp & 1) r *= b;
+    b *= b;
     exp >>= 1;
   }
-  return r;
+  return static_cast<T>(r);
+}
+
+// Floor division of int64 (the in-place int64 case); x / 0 gives 0, and INT64_MIN / -1 wraps to
+// INT64_MIN instead of trapping.
+template <class T>
+T floor_divide(T x, T y) {
+  if (y == 0) return 0;
+  if (y == -1) return wrapping_neg(x);
+  T q = x / y;
+  if ((x % y != 0) && ((x < 0) != (y < 0))) --q;
+  return q;
 }
 
 // Applies op with compute type C into out (of type O), reading a and b broadcast to out's shape.
@@ -86,16 +122,12 @@ void binary_kernel(BinaryOp op, const Tensor& out, const Tensor& a, const Tensor
     });
   };
   switch (op) {
-    case BinaryOp::Add: run([](C x, C y) { return static_cast<O>(x + y); }); break;
-    case BinaryOp::Sub: run([](C x, C y) { return static_cast<O>(x - y); }); break;
-    case BinaryOp::Mul: run([](C x, C y) { return static_cast<O>(x * y); }); break;
+    case BinaryOp::Add: run([](C x, C y) { return static_cast<O>(wrapping_add(x, y)); }); break;
+    case BinaryOp::Sub: run([](C x, C y) { return static_cast<O>(wrapping_sub(x, y)); }); break;
+    case BinaryOp::Mul: run([](C x, C y) { return static_cast<O>(wrapping_mul(x, y)); }); break;
     case BinaryOp::Div:
       if constexpr (std::is_integral_v<C>) {  // floor division for the in-place int64 case
-        run([](C x, C y) {
-          C q = y == 0 ? 0 : x / y;
-          if (y != 0 && (x % y != 0) && ((x < 0) != (y < 0))) --q;
-          return static_cast<O>(q);
-        });
+        run([](C x, C y) { return static_cast<O>(floor_divide(x, y)); });
       } else {
         run([](C x, C y) { return static_cast<O>(x / y); });
       }
@@ -165,10 +197,19 @@ Tensor to(const Tensor& t, DType dtype) {
   return out;
 }
 
+void check_no_internal_overlap(const Tensor& t, std::string_view op) {
+  for (std::int64_t d = 0; d < t.dim(); ++d)
+    TG_CHECK(t.sizes()[d] <= 1 || t.strides()[d] != 0,
+             "[{}] unsupported operation: more than one element of the written-to tensor refers to a single memory "
+             "location (shape {}, strides {}); clone() it first",
+             op, t.sizes(), t.strides());
+}
+
 void copy_(const Tensor& dst, const Tensor& src) {
   Shape out = broadcast_shapes(src.sizes(), dst.sizes(), "copy_");
   TG_CHECK(out == dst.sizes(), "[copy_] source of shape {} does not broadcast to destination of shape {}",
            src.sizes(), dst.sizes());
+  check_no_internal_overlap(dst, "copy_");
   Tensor s = src;
   if (src.shares_storage(dst)) s = clone(src);  // overlapping memory: read everything first
   Tensor sb = as_strided(s, dst.sizes(), broadcast_strides(s.sizes(), s.strides(), dst.sizes()), s.storage_offset());
@@ -179,7 +220,7 @@ void copy_(const Tensor& dst, const Tensor& src) {
 void fill_(const Tensor& t, Scalar value) {
   StridedLoop<1> loop(t.sizes(), {t.strides()});
   dispatch(t.dtype(), [&]<class T>() {
-    T v = value.to<T>();
+    T v = value.to<T>("fill_");
     T* p = ptr<T>(t);
     loop.run_parallel([&](std::int64_t n, const auto& off, const auto& st) {
       T* o = p + off[0];
@@ -219,6 +260,7 @@ void binary_(BinaryOp op, const Tensor& dst, const Tensor& other) {
   TG_CHECK(shape == dst.sizes(), "[{}_] output with shape {} doesn't match the broadcast shape {} (other {})",
            op_name(op), dst.sizes(), shape, other.sizes());
   TG_CHECK(!is_comparison(op), "[{}_] comparisons are not in-place ops", op_name(op));
+  check_no_internal_overlap(dst, name);
   DType c = compute_dtype(op, dst.dtype(), other.dtype());
   TG_CHECK(c == dst.dtype() || (op == BinaryOp::Div && dst.dtype() == kInt64 && other.dtype() == kInt64),
            "[{}_] result type {} can't be cast to the desired output type {}", op_name(op), dtype_name(c),
@@ -404,8 +446,8 @@ Tensor unary(UnaryOp op, const Tensor& t) {
   Tensor out = Tensor::empty(in.sizes(), in.dtype());
   dispatch(in.dtype(), [&]<class T>() {
     switch (op) {
-      case UnaryOp::Neg: unary_kernel<T>(out, in, [](T x) { return -x; }); break;
-      case UnaryOp::Abs: unary_kernel<T>(out, in, [](T x) { return x < 0 ? -x : x; }); break;
+      case UnaryOp::Neg: unary_kernel<T>(out, in, [](T x) { return wrapping_neg(x); }); break;
+      case UnaryOp::Abs: unary_kernel<T>(out, in, [](T x) { return x < 0 ? wrapping_neg(x) : x; }); break;
       case UnaryOp::Relu: unary_kernel<T>(out, in, [](T x) { return x > 0 ? x : (x != x ? x : T(0)); }); break;
       default:
         if constexpr (std::is_floating_point_v<T>) {
@@ -459,7 +501,8 @@ Tensor clamp(const Tensor& t, std::optional<Scalar> min, std::optional<Scalar> m
   Tensor in = cast(t, d);
   Tensor out = Tensor::empty(t.sizes(), d);
   dispatch(d, [&]<class T>() {
-    T lo = min ? min->to<T>() : std::numeric_limits<T>::lowest(), hi = max ? max->to<T>() : std::numeric_limits<T>::max();
+    T lo = min ? min->to<T>("clamp") : std::numeric_limits<T>::lowest();
+    T hi = max ? max->to<T>("clamp") : std::numeric_limits<T>::max();
     // max(x, lo) then min(·, hi): NaN stays NaN, and hi wins when lo > hi (as PyTorch).
     unary_kernel<T>(out, in, [lo, hi](T x) { return x != x ? x : std::min(std::max(x, lo), hi); });
   });

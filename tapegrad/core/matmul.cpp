@@ -36,9 +36,10 @@ void naive_gemm(std::int64_t m, std::int64_t n, std::int64_t k, const T* a, std:
                 const T* b, std::int64_t brs, std::int64_t bcs, T* c) {
   for (std::int64_t i = 0; i < m; ++i)
     for (std::int64_t j = 0; j < n; ++j) {
-      T s = 0;
-      for (std::int64_t p = 0; p < k; ++p) s += a[i * ars + p * acs] * b[p * brs + j * bcs];
-      c[i * n + j] = s;
+      using Acc = std::conditional_t<std::is_integral_v<T>, std::uint64_t, T>;  // int64 wraps around, no UB
+      Acc s = 0;
+      for (std::int64_t p = 0; p < k; ++p) s += static_cast<Acc>(a[i * ars + p * acs]) * static_cast<Acc>(b[p * brs + j * bcs]);
+      c[i * n + j] = static_cast<T>(s);
     }
 }
 
@@ -55,8 +56,11 @@ Tensor matmul(const Tensor& a, const Tensor& b) {
   std::int64_t k2 = B.sizes()[B.dim() - 2], n = B.sizes()[B.dim() - 1];
   TG_CHECK(k == k2, "[matmul] shapes {} and {} cannot be multiplied ({}x{} and {}x{})", a.sizes(), b.sizes(), m, k,
            k2, n);
-  Shape batch = broadcast_shapes(Shape(A.sizes().begin(), A.sizes().end() - 2),
-                                 Shape(B.sizes().begin(), B.sizes().end() - 2), "matmul");
+  const Shape batch_a(A.sizes().begin(), A.sizes().end() - 2), batch_b(B.sizes().begin(), B.sizes().end() - 2);
+  TG_CHECK(broadcastable(batch_a, batch_b),
+           "[matmul] shapes {} and {} cannot be multiplied: their batch dimensions {} and {} do not broadcast",
+           a.sizes(), b.sizes(), batch_a, batch_b);
+  const Shape batch = broadcast_shapes(batch_a, batch_b, "matmul");
 
   MatLayout la = last_two(A), lb = last_two(B);
   if (!la.ok || a.dtype() == kInt64) {

@@ -117,6 +117,10 @@ Tensor logsumexp(const Tensor& t, const Shape& dims, bool keepdim);
 Tensor matmul(const Tensor& a, const Tensor& b);
 
 // --- in place (write through views; bump the storage version) ----------------------------------
+// Throws naming `op` when two elements of t share one memory location (a dimension of size > 1
+// with stride 0, as expand makes): an elementwise write through it would update one element many
+// times. PyTorch refuses the same writes; fill_ and zero_ write one value and are allowed.
+void check_no_internal_overlap(const Tensor& t, std::string_view op);
 void fill_(const Tensor& t, Scalar value);
 void copy_(const Tensor& dst, const Tensor& src);  // src broadcasts to dst's shape
 // dst = dst op other; other broadcasts to dst's shape; the result must fit dst's dtype.

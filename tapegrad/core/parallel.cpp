@@ -18,6 +18,7 @@
 #include <exception>
 #include <memory>
 #include <mutex>
+#include <system_error>
 #include <thread>
 #include <vector>
 
@@ -49,10 +50,24 @@ class Pool {
 
   int threads() const { return threads_; }
 
+  // Throws tg::Error, with the pool as it was, when the system cannot start that many threads.
   void resize(int threads) {
     std::lock_guard<std::mutex> lock(run_mutex_);
+    const int before = threads_;
     stop();
-    start(threads);
+    try {
+      start(threads);
+    } catch (const std::system_error& e) {
+      stop();  // the workers that did start
+      try {
+        start(before);
+      } catch (const std::system_error&) {
+        stop();
+        start(1);  // starts no thread: cannot fail
+      }
+      TG_CHECK(false, "[set_num_threads] cannot start {} threads ({}); still running {}", threads, e.what(),
+               threads_);
+    }
   }
 
   void run(std::int64_t begin, std::int64_t end, const std::function<void(std::int64_t, std::int64_t)>& fn) {
@@ -172,7 +187,8 @@ Pool& pool() {
 }  // namespace
 
 void set_num_threads(int n) {
-  TG_CHECK(n >= 1, "[set_num_threads] expected a positive number of threads, got {}", n);
+  TG_CHECK(n >= 1 && n <= kMaxThreads, "[set_num_threads] expected a number of threads in [1, {}], got {}",
+           kMaxThreads, n);
   if (n != pool().threads()) pool().resize(n);
 }
 

@@ -9,8 +9,10 @@
 
 namespace tg {
 
-// Sets the number of threads for kernels (the caller plus n − 1 workers); n >= 1. The default
-// is the number of cores.
+// Sets the number of threads for kernels (the caller plus n − 1 workers), n in [1, kMaxThreads].
+// The default is the number of cores. Throws tg::Error, leaving the count as it was, when n is out
+// of range or the system cannot start the threads.
+inline constexpr int kMaxThreads = 1024;
 void set_num_threads(int n);
 int get_num_threads();
 // True inside a parallel_for body.

@@ -276,12 +276,7 @@ void check_fill_target(const Tensor& t, std::string_view op) {
   TG_CHECK(t.defined(), "[{}] expected a defined tensor", op);
   TG_CHECK(is_floating(t.dtype()), "[{}] expected a floating tensor (float32 or float64), got {}", op,
            dtype_name(t.dtype()));
-  for (std::int64_t d = 0; d < t.dim(); ++d) {
-    TG_CHECK(t.sizes()[d] <= 1 || t.strides()[d] != 0,
-             "[{}] unsupported operation: more than one element of the written-to tensor refers to a single memory "
-             "location (shape {}, strides {}); clone() it first",
-             op, t.sizes(), t.strides());
-  }
+  native::check_no_internal_overlap(t, op);
 }
 
 // A view of t with its dims sorted by decreasing stride: its row-major order is t's memory order,

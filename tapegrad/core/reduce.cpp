@@ -77,7 +77,10 @@ template <class T, class A>
 Tensor finish(const std::vector<A>& acc, const Shape& sizes, DType dtype, double scale) {
   Tensor out = Tensor::empty(sizes, dtype);
   T* o = static_cast<T*>(out.raw_data());
-  for (std::size_t i = 0; i < acc.size(); ++i) o[i] = static_cast<T>(scale == 1.0 ? acc[i] : acc[i] * scale);
+  for (std::size_t i = 0; i < acc.size(); ++i) {
+    if constexpr (std::is_integral_v<A>) o[i] = static_cast<T>(acc[i]);  // not through double: exact, no UB
+    else o[i] = static_cast<T>(scale == 1.0 ? acc[i] : acc[i] * scale);
+  }
   return out;
 }
 
@@ -168,7 +171,8 @@ std::int64_t reduction_count(const Shape& sizes, const Shape& dims) {
 Tensor sum(const Tensor& t, const Shape& dims, bool keepdim) {
   Plan p = plan_reduction(t, dims, keepdim, "sum");
   return dispatch(t.dtype(), [&]<class T>() {
-    using A = std::conditional_t<std::is_floating_point_v<T>, double, std::int64_t>;
+    // int64 sums wrap around on overflow as PyTorch's do (an unsigned accumulator: no UB).
+    using A = std::conditional_t<std::is_floating_point_v<T>, double, std::uint64_t>;
     std::vector<A> acc(static_cast<std::size_t>(p.out_numel), A(0));
     sum_into<T>(t, p, acc.data());
     return finish<T>(acc, p.out_sizes, t.dtype(), 1.0);

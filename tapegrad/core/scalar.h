@@ -1,10 +1,14 @@
 // A number given where a tensor could stand (`t * 2.0`, `fill_(1)`). It remembers whether it was
 // written as an integer, so that `int64 tensor * 2` stays int64 and `* 2.0` gives float32, as in
-// PyTorch. Layer: core.
+// PyTorch. A floating value becomes an integer only when asked, and only when it fits: NaN, ±inf
+// and |x| >= 2^63 throw instead of converting (undefined behaviour in C++). Layer: core.
 #pragma once
 
 #include <cstdint>
+#include <string_view>
 #include <type_traits>
+
+#include "tapegrad/core/error.h"
 
 namespace tg {
 
@@ -13,20 +17,29 @@ class Scalar {
   template <class T>
     requires(std::is_arithmetic_v<T> && !std::is_same_v<T, bool>)
   Scalar(T v)  // NOLINT: implicit on purpose
-      : d_(static_cast<double>(v)), i_(static_cast<std::int64_t>(v)), integral_(std::is_integral_v<T>) {}
+      : d_(static_cast<double>(v)), integral_(std::is_integral_v<T>) {
+    if constexpr (std::is_integral_v<T>) i_ = static_cast<std::int64_t>(v);
+  }
 
   bool is_integral() const { return integral_; }
   double to_double() const { return d_; }
-  std::int64_t to_int() const { return integral_ ? i_ : static_cast<std::int64_t>(d_); }
+  // The value as an int64 (a floating one truncated toward zero); throws naming `op` when a
+  // floating value is NaN, infinite or outside int64's range, as PyTorch's checked conversion.
+  std::int64_t to_int(std::string_view op = "Scalar") const {
+    if (integral_) return i_;
+    TG_CHECK(d_ >= -0x1p63 && d_ < 0x1p63, "[{}] value {} cannot be converted to type int64 without overflow", op,
+             d_);
+    return static_cast<std::int64_t>(d_);
+  }
   template <class T>
-  T to() const {
-    if constexpr (std::is_integral_v<T>) return static_cast<T>(to_int());
+  T to(std::string_view op = "Scalar") const {
+    if constexpr (std::is_integral_v<T>) return static_cast<T>(to_int(op));
     else return static_cast<T>(d_);
   }
 
  private:
   double d_;
-  std::int64_t i_;
+  std::int64_t i_ = 0;
   bool integral_;
 };
 

@@ -21,13 +21,11 @@ Shape contiguous_strides(const Shape& sizes) {
 }
 
 std::int64_t numel_of(const Shape& sizes) {
+  for (std::int64_t s : sizes) TG_CHECK(s >= 0, "[numel] expected non-negative sizes, got shape {}", sizes);
   if (std::find(sizes.begin(), sizes.end(), 0) != sizes.end()) return 0;
   std::int64_t n = 1;
-  for (std::int64_t s : sizes) {
-    TG_CHECK(s <= 0 || n <= std::numeric_limits<std::int64_t>::max() / s,
-             "[numel] shape {} has more elements than an int64 counts", sizes);
-    n *= s;
-  }
+  for (std::int64_t s : sizes)
+    TG_CHECK(!__builtin_mul_overflow(n, s, &n), "[numel] shape {} has more elements than an int64 counts", sizes);
   return n;
 }
 
@@ -59,6 +57,14 @@ Shape broadcast_shapes(const Shape& a, const Shape& b, std::string_view op) {
     out[i] = sa == 1 ? sb : sa;
   }
   return out;
+}
+
+bool broadcastable(const Shape& a, const Shape& b) {
+  for (std::size_t i = 1; i <= std::min(a.size(), b.size()); ++i) {
+    const std::int64_t sa = a[a.size() - i], sb = b[b.size() - i];
+    if (sa != sb && sa != 1 && sb != 1) return false;
+  }
+  return true;
 }
 
 Shape broadcast_strides(const Shape& sizes, const Shape& strides, const Shape& target) {
@@ -107,23 +113,29 @@ DimSplit split_at_dim(const Shape& sizes, std::int64_t dim) {
   return s;
 }
 
-Shape infer_shape(const Shape& requested, std::int64_t numel, std::string_view op) {
+Shape infer_shape(const Shape& requested, const Shape& input, std::string_view op) {
+  const std::int64_t numel = numel_of(input);
   Shape out = requested;
   std::int64_t known = 1, infer_at = -1;
+  bool overflow = false;
   for (std::size_t i = 0; i < out.size(); ++i) {
     if (out[i] == -1) {
-      TG_CHECK(infer_at < 0, "[{}] only one dimension can be inferred, got shape {}", op, requested);
+      TG_CHECK(infer_at < 0, "[{}] only one dimension can be inferred, got shape {} for input of shape {}", op,
+               requested, input);
       infer_at = static_cast<std::int64_t>(i);
     } else {
-      TG_CHECK(out[i] >= 0, "[{}] invalid shape dimension {} in {}", op, out[i], requested);
-      known *= out[i];
+      TG_CHECK(out[i] >= 0, "[{}] invalid shape dimension {} in {} for input of shape {}", op, out[i], requested,
+               input);
+      overflow = overflow || __builtin_mul_overflow(known, out[i], &known);
     }
   }
   if (infer_at >= 0) {
-    TG_CHECK(known != 0 && numel % known == 0, "[{}] shape {} is invalid for input of size {}", op, requested, numel);
+    TG_CHECK(!overflow && known != 0 && numel % known == 0,
+             "[{}] shape {} is invalid for input of shape {} ({} elements)", op, requested, input, numel);
     out[infer_at] = numel / known;
   } else {
-    TG_CHECK(known == numel, "[{}] shape {} is invalid for input of size {}", op, requested, numel);
+    TG_CHECK(!overflow && known == numel, "[{}] shape {} is invalid for input of shape {} ({} elements)", op, requested,
+             input, numel);
   }
   return out;
 }

@@ -23,6 +23,7 @@ std::int64_t wrap_dim(std::int64_t dim, std::int64_t rank, std::string_view op);
 // NumPy's rule: align on the right; sizes agree, or one of them is 1. Throws naming `op` and
 // both shapes when they do not broadcast.
 Shape broadcast_shapes(const Shape& a, const Shape& b, std::string_view op);
+bool broadcastable(const Shape& a, const Shape& b);
 
 // Strides that read a tensor of (sizes, strides) as if it had shape `target` (which it
 // broadcasts to): 0 along every dimension that is added or of size 1.
@@ -39,8 +40,9 @@ struct DimSplit {
 };
 DimSplit split_at_dim(const Shape& sizes, std::int64_t dim);
 
-// Resolves a single -1 in a requested shape against a number of elements; throws naming `op`.
-Shape infer_shape(const Shape& requested, std::int64_t numel, std::string_view op);
+// Resolves a single -1 in a requested shape against the input's shape (its element count); throws
+// naming `op` and both shapes.
+Shape infer_shape(const Shape& requested, const Shape& input, std::string_view op);
 
 }  // namespace tg
 

@@ -34,8 +34,7 @@ class IsaLimit {
 
 // Run-time dispatch by explicit target attributes and __builtin_cpu_supports, not GCC's
 // target_clones: target_clones resolves through ifuncs at load time, which ThreadSanitizer builds
-// cannot run (CMakeLists.txt defines TG_NO_TARGET_CLONES for them); this dispatch needs no ifunc, so
-// such builds keep every version. Only GCC-compatible x86-64 builds get the AVX versions.
+// cannot run; this dispatch needs no ifunc, so such builds keep every version. Only GCC-compatible x86-64 builds get the AVX versions.
 #if defined(__GNUC__) && defined(__x86_64__)
 #define TG_SIMD_DISPATCH 1
 // Features, not "arch=x86-64-v3": LeNet's conv1 forward ran 20% slower built for that arch.

@@ -13,6 +13,8 @@
 #include <unordered_map>
 #include <vector>
 
+#include <fmt/format.h>
+
 namespace tg {
 
 namespace {
@@ -68,7 +70,7 @@ Cache& cache() {
 }
 
 void* allocate(std::size_t nbytes) {
-  if (nbytes > kMaxStorageBytes) throw std::bad_alloc();
+  if (nbytes > kMaxStorageBytes) throw OutOfMemoryError(nbytes);
   const std::size_t cls = size_class(nbytes);
   Cache& c = cache();
   {
@@ -86,7 +88,7 @@ void* allocate(std::size_t nbytes) {
   if (!p) {
     empty_cache();
     p = std::aligned_alloc(kAlign, cls);
-    if (!p) throw std::bad_alloc();
+    if (!p) throw OutOfMemoryError(nbytes);
   }
   std::lock_guard lock(c.mu);
   c.allocated += cls;
@@ -113,6 +115,11 @@ void release(void* p, std::size_t nbytes) {
 }
 
 }  // namespace
+
+OutOfMemoryError::OutOfMemoryError(std::size_t nbytes)
+    : nbytes_(nbytes),
+      message_(fmt::format("[allocate] not enough memory: tried to allocate {} bytes ({:.1f} GiB) for a tensor",
+                           nbytes, static_cast<double>(nbytes) / (1 << 30))) {}
 
 Storage::Storage(std::size_t nbytes) : data_(allocate(nbytes)), nbytes_(nbytes) {}
 

@@ -7,16 +7,33 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <new>
+#include <string>
 
 namespace tg {
 
-// The largest storage: requests above it throw std::bad_alloc (no machine has that much memory, and
-// size arithmetic on larger counts could wrap around).
+// The largest storage: requests above it throw OutOfMemoryError (no machine has that much memory,
+// and size arithmetic on larger counts could wrap around).
 inline constexpr std::size_t kMaxStorageBytes = std::size_t{1} << 62;
+
+// A storage the system could not allocate. A std::bad_alloc (code that catches that still does)
+// whose what() says how many bytes were asked for.
+class OutOfMemoryError : public std::bad_alloc {
+ public:
+  explicit OutOfMemoryError(std::size_t nbytes);
+  const char* what() const noexcept override { return message_.c_str(); }
+  std::size_t nbytes() const { return nbytes_; }
+
+ private:
+  std::size_t nbytes_;
+  std::string message_;
+};
 
 class Storage {
  public:
-  explicit Storage(std::size_t nbytes);  // uninitialized, 64-byte aligned; std::bad_alloc above kMaxStorageBytes
+  // Uninitialized, 64-byte aligned; throws OutOfMemoryError above kMaxStorageBytes or when the system
+  // has no memory for it.
+  explicit Storage(std::size_t nbytes);
   ~Storage();
   Storage(const Storage&) = delete;
   Storage& operator=(const Storage&) = delete;

@@ -84,6 +84,7 @@ void gather_elements(const Tensor& t, void* out, DType to) {
 Tensor empty(const Shape& sizes, DType dtype) { return Tensor::empty(sizes, dtype); }
 
 Tensor full(const Shape& sizes, Scalar value, DType dtype) {
+  if (dtype == kInt64) value.to_int("full");  // throws for NaN, ±inf and out of range, before allocating
   Tensor t = Tensor::empty(sizes, dtype);
   native::fill_(t, value);
   return t;
@@ -114,13 +115,17 @@ Tensor arange(Scalar start, Scalar end, Scalar step, DType dtype) {
   TG_CHECK(std::isfinite(s) && std::isfinite(e), "[arange] unsupported range: {} -> {}", s, e);
   TG_CHECK((st > 0 && e >= s) || (st < 0 && e <= s),
            "[arange] upper bound and larger bound inconsistent with step sign (start {}, end {}, step {})", s, e, st);
-  std::int64_t n = static_cast<std::int64_t>(std::ceil((e - s) / st));
+  const double count = std::ceil((e - s) / st);
+  TG_CHECK(count < 0x1p63, "[arange] the range {} -> {} in steps of {} has more elements than an int64 counts", s, e,
+           st);
+  const std::int64_t n = static_cast<std::int64_t>(count);
+  const std::int64_t a = dtype == kInt64 ? start.to_int("arange") : 0, b = dtype == kInt64 ? step.to_int("arange") : 0;
   Tensor t = Tensor::empty({n}, dtype);
   dispatch(dtype, [&]<class T>() {
     T* p = t.data_ptr<T>();
-    if constexpr (std::is_same_v<T, std::int64_t>) {
-      std::int64_t a = start.to_int(), b = step.to_int();
-      for (std::int64_t i = 0; i < n; ++i) p[i] = a + i * b;
+    if constexpr (std::is_same_v<T, std::int64_t>) {  // in uint64: a rounded bound must not overflow
+      for (std::int64_t i = 0; i < n; ++i)
+        p[i] = static_cast<std::int64_t>(static_cast<std::uint64_t>(a) + static_cast<std::uint64_t>(i) * static_cast<std::uint64_t>(b));
     } else {
       for (std::int64_t i = 0; i < n; ++i) p[i] = static_cast<T>(s + static_cast<double>(i) * st);
     }

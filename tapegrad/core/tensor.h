@@ -378,7 +378,7 @@ template <class T>
 T Tensor::item() const {
   TG_CHECK(numel() == 1, "[item] a Tensor with {} elements (shape {}) cannot be converted to a Scalar", numel(),
            sizes());
-  return dispatch(dtype(), [&]<class S>() { return static_cast<T>(*static_cast<const S*>(raw_data())); });
+  return dispatch(dtype(), [&]<class S>() { return convert_element<T>(*static_cast<const S*>(raw_data())); });
 }
 
 template <class F>

@@ -13,7 +13,7 @@ Tensor as_strided(const Tensor& t, Shape sizes, Shape strides, std::int64_t offs
 Tensor alias(const Tensor& t) { return as_strided(t, t.sizes(), t.strides(), t.storage_offset()); }
 
 Tensor view(const Tensor& t, const Shape& sizes) {
-  Shape target = infer_shape(sizes, t.numel(), "view");
+  Shape target = infer_shape(sizes, t.sizes(), "view");
   Shape strides;
   TG_CHECK(view_strides(t.sizes(), t.strides(), target, strides),
            "[view] size {} is not compatible with input of size {} and strides {} (at least one dimension spans "
@@ -23,7 +23,7 @@ Tensor view(const Tensor& t, const Shape& sizes) {
 }
 
 Tensor reshape(const Tensor& t, const Shape& sizes) {
-  Shape target = infer_shape(sizes, t.numel(), "reshape");
+  Shape target = infer_shape(sizes, t.sizes(), "reshape");
   Shape strides;
   if (view_strides(t.sizes(), t.strides(), target, strides))
     return as_strided(t, std::move(target), std::move(strides), t.storage_offset());

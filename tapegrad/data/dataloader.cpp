@@ -24,7 +24,7 @@ std::int64_t DataLoader::num_samples() const { return sampler_ ? sampler_->size(
 
 std::int64_t DataLoader::num_batches() const {
   const std::int64_t n = num_samples(), b = options_.batch_size;
-  return options_.drop_last ? n / b : (n + b - 1) / b;
+  return n / b + (!options_.drop_last && n % b != 0);  // not (n + b - 1) / b: overflows for b near INT64_MAX
 }
 
 DataLoader::Iterator DataLoader::begin() const {
@@ -46,7 +46,7 @@ const DataLoader::Batch& DataLoader::Iterator::operator*() const {
   if (!current_) {
     const std::int64_t b = loader_->options_.batch_size;
     const std::int64_t start = batch_ * b;
-    const std::int64_t stop = std::min(start + b, loader_->num_samples());
+    const std::int64_t stop = start + std::min(b, loader_->num_samples() - start);
     std::vector<std::int64_t> indices(static_cast<std::size_t>(stop - start));
     for (std::int64_t i = start; i < stop; ++i)
       indices[static_cast<std::size_t>(i - start)] = order_ ? (*order_)[static_cast<std::size_t>(i)] : i;

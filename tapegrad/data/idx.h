@@ -17,7 +17,9 @@ struct IdxArray {
 
 // Both throw tg::Error naming the file when it cannot be opened, when the magic number or the
 // number of dimensions is not the expected one, when a size is zero, when the header or the
-// payload is truncated, when bytes follow the payload, or when the gzip stream is corrupt.
+// payload is truncated, when bytes follow the payload, when the gzip stream is corrupt, or when
+// bytes that are not another gzip member follow it. A header that promises more data than the file
+// holds fails when the data runs out, having allocated no more than 64 MiB or twice what arrived.
 IdxArray read_idx_images(const std::string& path);
 IdxArray read_idx_labels(const std::string& path);
 

@@ -446,14 +446,17 @@ Tensor BatchNormBase::forward(const Tensor& input) {
   TG_CHECK(input.size(1) == num_features, "[{}] expected {} channels (dim 1), got input of shape {}", name(),
            num_features, input.sizes());
   double momentum = options.momentum.value_or(0.0);
-  if (is_training() && options.track_running_stats) {
-    NoGradGuard no_grad;
-    native::binary_(native::BinaryOp::Add, num_batches_tracked, 1);
-    if (!options.momentum) momentum = 1.0 / static_cast<double>(num_batches_tracked.item<std::int64_t>());
-  }
+  const bool tracking = is_training() && options.track_running_stats;
+  if (tracking && !options.momentum)  // a cumulative average over the batches, this one included
+    momentum = 1.0 / static_cast<double>(num_batches_tracked.item<std::int64_t>() + 1);
   // Batch statistics in training, and in evaluation too when no running statistics are kept.
   bool use_batch_stats = is_training() || !options.track_running_stats;
-  return normalize(input, use_batch_stats, momentum);
+  Tensor out = normalize(input, use_batch_stats, momentum);
+  if (tracking) {  // counted once the call has succeeded: a refused batch changes nothing
+    NoGradGuard no_grad;
+    native::binary_(native::BinaryOp::Add, num_batches_tracked, 1);
+  }
+  return out;
 }
 
 Tensor BatchNormBase::normalize(const Tensor& input, bool use_batch_stats, double momentum) {

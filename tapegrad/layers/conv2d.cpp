@@ -329,6 +329,8 @@ namespace nn {
 Conv2d::Conv2d(std::int64_t in, std::int64_t out, Size2 kernel, Size2 stride_, Size2 padding_, bool with_bias,
                std::int64_t groups_)
     : in_channels(in), out_channels(out), kernel_size(kernel), stride(stride_), padding(padding_), groups(groups_) {
+  TG_CHECK(in >= 0 && out >= 0, "[Conv2d] expected non-negative channels, got in_channels={}, out_channels={}", in,
+           out);
   TG_CHECK(groups > 0 && in % groups == 0 && out % groups == 0,
            "[Conv2d] in_channels ({}) and out_channels ({}) must be divisible by groups ({})", in, out, groups);
   TG_CHECK(kernel.h > 0 && kernel.w > 0 && stride.h > 0 && stride.w > 0 && padding.h >= 0 && padding.w >= 0,

@@ -1,7 +1,7 @@
 // safetensors reading and writing (nlohmann-json for the header). Layer: layers.
 #include "tapegrad/layers/serialize.h"
 
-#include <unistd.h>
+#include <sys/stat.h>
 
 #include <algorithm>
 #include <bit>
@@ -10,11 +10,12 @@
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
-#include <filesystem>
-#include <fstream>
+#include <limits>
+#include <memory>
 #include <nlohmann/json.hpp>
 
 #include "tapegrad/autograd/tape.h"
+#include "tapegrad/core/atomic_file.h"
 #include "tapegrad/core/native.h"
 
 static_assert(std::endian::native == std::endian::little, "safetensors data is little-endian");
@@ -59,11 +60,19 @@ float half_to_float(std::uint16_t h) {
 // bfloat16 is a float's upper 16 bits.
 float bfloat16_to_float(std::uint16_t b) { return std::bit_cast<float>(static_cast<std::uint32_t>(b) << 16); }
 
+// The whole file. Through stdio, not streams: an ifstream on a directory opens, then throws
+// std::ios_base::failure from its first read.
 std::string read_file(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  TG_CHECK(in.good(), "[load] cannot open '{}': {}", path, std::strerror(errno));
-  std::string bytes((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-  TG_CHECK(!in.bad(), "[load] cannot read '{}'", path);
+  std::unique_ptr<std::FILE, int (*)(std::FILE*)> f(std::fopen(path.c_str(), "rb"), &std::fclose);
+  TG_CHECK(f != nullptr, "[load] cannot open '{}': {}", path, std::strerror(errno));
+  struct stat st {};
+  TG_CHECK(::fstat(fileno(f.get()), &st) == 0 && !S_ISDIR(st.st_mode), "[load] cannot read '{}': {}", path,
+           S_ISDIR(st.st_mode) ? "it is a directory" : std::strerror(errno));
+  std::string bytes;
+  if (S_ISREG(st.st_mode)) bytes.reserve(static_cast<std::size_t>(st.st_size));
+  char buffer[1 << 16];
+  for (std::size_t n; (n = std::fread(buffer, 1, sizeof buffer, f.get())) > 0;) bytes.append(buffer, n);
+  TG_CHECK(!std::ferror(f.get()), "[load] cannot read '{}': {}", path, std::strerror(errno));
   return bytes;
 }
 
@@ -83,30 +92,20 @@ void save_tensors(const nn::NamedTensors& tensors, const std::string& path, cons
     offset += n;
     data.push_back(c);
   }
-  std::string h = header.dump();
+  std::string h;
+  try {
+    h = header.dump();
+  } catch (const nlohmann::json::exception& e) {  // a name or metadata that is not UTF-8
+    TG_CHECK(false, "[save] cannot write '{}': the names and metadata must be UTF-8 text ({})", path, e.what());
+  }
   h.append((8 - h.size() % 8) % 8, ' ');  // data starts 8-byte aligned
   std::uint64_t hlen = h.size();
 
-  std::string tmp = path + ".tmp." + std::to_string(::getpid());
-  std::FILE* f = std::fopen(tmp.c_str(), "wb");
-  TG_CHECK(f != nullptr, "[save] cannot write '{}': {}", tmp, std::strerror(errno));
-  bool ok = std::fwrite(&hlen, 8, 1, f) == 1 && std::fwrite(h.data(), 1, h.size(), f) == h.size();
-  for (const Tensor& c : data) {
-    std::size_t n = static_cast<std::size_t>(c.numel()) * itemsize(c.dtype());
-    ok = ok && (n == 0 || std::fwrite(c.raw_data(), 1, n, f) == n);
-  }
-  ok = ok && std::fflush(f) == 0 && ::fsync(fileno(f)) == 0;
-  ok = (std::fclose(f) == 0) && ok;
-  if (!ok) {
-    std::remove(tmp.c_str());
-    TG_CHECK(false, "[save] writing '{}' failed: {}", path, std::strerror(errno));
-  }
-  std::error_code ec;
-  std::filesystem::rename(tmp, path, ec);
-  if (ec) {
-    std::remove(tmp.c_str());
-    TG_CHECK(false, "[save] cannot move the checkpoint into place at '{}': {}", path, ec.message());
-  }
+  std::vector<std::string_view> pieces = {std::string_view(reinterpret_cast<const char*>(&hlen), 8), h};
+  for (const Tensor& c : data)
+    pieces.emplace_back(static_cast<const char*>(c.raw_data()),
+                        static_cast<std::size_t>(c.numel()) * itemsize(c.dtype()));
+  write_file_atomically(path, pieces, "save");
 }
 
 nn::NamedTensors load_tensors(const std::string& path, Metadata* metadata) {
@@ -151,17 +150,31 @@ nn::NamedTensors load_tensors(const std::string& path, Metadata* metadata) {
               e["shape"].is_array() && e.contains("data_offsets") && e["data_offsets"].is_array() &&
               e["data_offsets"].size() == 2 && e["data_offsets"][0].is_number_unsigned() &&
               e["data_offsets"][1].is_number_unsigned();
+    // Sizes and byte counts in uint64 as the file has them: a size above int64's range or a
+    // product that overflows is refused quoting the file's numbers, never wrapped around.
+    std::vector<std::uint64_t> dims;
+    std::uint64_t need = entry.type.bytes;
+    bool fits = true;
     if (ok) {
       for (const auto& s : e["shape"]) {
         ok = ok && s.is_number_unsigned();
-        if (ok) entry.shape.push_back(s.get<std::int64_t>());
+        if (ok) dims.push_back(s.get<std::uint64_t>());
       }
       entry.begin = e["data_offsets"][0].get<std::size_t>();
       entry.end = e["data_offsets"][1].get<std::size_t>();
     }
     TG_CHECK(ok, "[load] '{}' has a malformed entry for \"{}\" (needs dtype, shape, data_offsets)", path,
              entry.name);
-    std::size_t need = static_cast<std::size_t>(numel_of(entry.shape)) * entry.type.bytes;
+    const bool is_empty = std::find(dims.begin(), dims.end(), 0) != dims.end();
+    for (std::uint64_t d : dims) {
+      fits = fits && d <= static_cast<std::uint64_t>(std::numeric_limits<std::int64_t>::max());
+      if (!is_empty) fits = fits && !__builtin_mul_overflow(need, d, &need);
+      entry.shape.push_back(static_cast<std::int64_t>(d));
+    }
+    if (is_empty) need = 0;
+    TG_CHECK(fits && need <= kMaxStorageBytes,
+             "[load] '{}' is corrupt: \"{}\" has shape [{}] of {}, more bytes than a tensor can hold", path,
+             entry.name, fmt::join(dims, ", "), e["dtype"].get<std::string>());
     TG_CHECK(entry.begin <= entry.end && entry.end <= data_size && entry.end - entry.begin == need,
              "[load] '{}' is truncated or corrupt: \"{}\" needs bytes [{}, {}) of {} data bytes ({} expected)", path,
              entry.name, entry.begin, entry.end, data_size, need);
@@ -190,8 +203,9 @@ IncompatibleKeys load_into(const nn::NamedTensors& targets, const nn::NamedTenso
                            const std::string& path, LoadOptions options) {
   std::vector<std::string> problems, missing, unexpected;
   std::vector<std::pair<Tensor, Tensor>> copies;
-  for (const auto& [name, target] : targets) {
-    auto it = std::find_if(checkpoint.begin(), checkpoint.end(), [&](const auto& e) { return e.first == name; });
+  for (const auto& entry : targets) {  // not a structured binding: clang 14 cannot capture one in a lambda
+    const auto& [name, target] = entry;
+    auto it = std::find_if(checkpoint.begin(), checkpoint.end(), [&](const auto& e) { return e.first == entry.first; });
     if (it == checkpoint.end()) {
       missing.push_back(name);
       continue;
@@ -204,9 +218,9 @@ IncompatibleKeys load_into(const nn::NamedTensors& targets, const nn::NamedTenso
                                      target.sizes(), dtype_name(target.dtype())));
     else copies.emplace_back(target, src);
   }
-  for (const auto& [name, _] : checkpoint)
-    if (std::none_of(targets.begin(), targets.end(), [&](const auto& e) { return e.first == name; }))
-      unexpected.push_back(name);
+  for (const auto& entry : checkpoint)
+    if (std::none_of(targets.begin(), targets.end(), [&](const auto& e) { return e.first == entry.first; }))
+      unexpected.push_back(entry.first);
   if (options.strict && !missing.empty())
     problems.push_back(fmt::format("missing keys: {}", fmt::join(missing, ", ")));
   if (options.strict && !unexpected.empty())

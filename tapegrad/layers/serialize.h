@@ -1,7 +1,8 @@
 // State dicts as safetensors files: an 8-byte little-endian header length, a JSON header
 // ({name: {dtype, shape, data_offsets}}, plus "__metadata__"), then the raw little-endian data,
-// so PyTorch's and numpy's tools read them. Saving writes a temporary file, flushes it and
-// renames it over the target. Loading is strict and all-or-nothing. Layer: layers.
+// so PyTorch's and numpy's tools read them. Saving is atomic and durable (core/atomic_file.h): the
+// file is the old or the new complete one, whenever the program is killed. Loading is strict and
+// all-or-nothing, and any file, however damaged, gives tg::Error. Layer: layers.
 #pragma once
 
 #include <map>

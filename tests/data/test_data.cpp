@@ -20,6 +20,7 @@
 #include "tapegrad/data/fashion_mnist.h"
 #include "tapegrad/data/idx.h"
 #include "tapegrad.h"
+#include "tests/support/files.h"
 
 using Catch::Contains;
 using tg::Tensor;
@@ -27,58 +28,17 @@ namespace fs = std::filesystem;
 
 namespace {
 
-// A fresh directory under the system's temp dir, removed with everything in it at scope exit.
-class TempDir {
- public:
-  TempDir() {
-    static std::atomic<int> counter{0};
-    path_ = fs::temp_directory_path() /
-            ("tapegrad_test_data_" + std::to_string(::getpid()) + "_" + std::to_string(counter++));
-    fs::create_directories(path_);
-  }
-  ~TempDir() {
-    std::error_code ec;
-    fs::remove_all(path_, ec);
-  }
-  TempDir(const TempDir&) = delete;
-  TempDir& operator=(const TempDir&) = delete;
-  std::string file(const std::string& name) const { return (path_ / name).string(); }
-  std::string str() const { return path_.string(); }
+using tg_test::TempDir;
+using tg_test::idx_bytes;
+using tg_test::read_raw;
 
- private:
-  fs::path path_;
-};
-
-void put_u32(std::string& out, std::uint32_t v) {
-  for (int shift = 24; shift >= 0; shift -= 8) out.push_back(static_cast<char>((v >> shift) & 0xFF));
-}
-
-// An IDX file: magic, sizes (big-endian), payload.
-std::string idx_bytes(std::uint32_t magic, const std::vector<std::uint32_t>& dims,
-                      const std::vector<std::uint8_t>& data) {
-  std::string out;
-  put_u32(out, magic);
-  for (std::uint32_t d : dims) put_u32(out, d);
-  out.append(data.begin(), data.end());
-  return out;
-}
-
-void write_raw(const std::string& path, const std::string& bytes) {
-  std::ofstream out(path, std::ios::binary);
-  out.write(bytes.data(), static_cast<std::streamsize>(bytes.size()));
-  REQUIRE(out.good());
-}
+void write_raw(const std::string& path, const std::string& bytes) { REQUIRE(tg_test::write_raw(path, bytes)); }
 
 void write_gz(const std::string& path, const std::string& bytes) {
   gzFile f = gzopen(path.c_str(), "wb");
   REQUIRE(f != nullptr);
   REQUIRE(gzwrite(f, bytes.data(), static_cast<unsigned>(bytes.size())) == static_cast<int>(bytes.size()));
   REQUIRE(gzclose(f) == Z_OK);
-}
-
-std::string read_raw(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  return {std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
 }
 
 std::vector<std::uint8_t> pattern(std::size_t n, std::size_t seed = 0) {
@@ -206,6 +166,21 @@ TEST_CASE("read_idx rejects damaged files and names them", "[data][errors]") {
     CHECK_THROWS_WITH(images(), Contains("[read_idx]") && Contains(quoted) && Contains("trailing bytes"));
     write_gz(path, good + std::string(1000, '\0'));
     CHECK_THROWS_WITH(images(), Contains("[read_idx]") && Contains(quoted) && Contains("trailing bytes"));
+    // After the gzip stream (issue 14, finding 11: zlib's gz* reader skipped them silently).
+    write_gz(path, good);
+    const std::string member = read_raw(path);
+    for (const std::string& tail : {std::string("x"), std::string(8, '\0'), std::string("\x1f")}) {
+      write_raw(path, member + tail);
+      CHECK_THROWS_WITH(images(), Contains("[read_idx]") && Contains(quoted) &&
+                                      Contains("trailing bytes after its gzip stream"));
+    }
+  }
+  SECTION("a gzip file of two members is one stream, as gunzip reads it") {
+    write_gz(path, good.substr(0, 10));
+    const std::string first = read_raw(path);
+    write_gz(path, good.substr(10));
+    write_raw(path, first + read_raw(path));
+    CHECK(tg::data::read_idx_images(path).data == pattern(24));
   }
   SECTION("a size of zero") {
     write_raw(path, idx_bytes(0x803, {2, 0, 4}, {}));
