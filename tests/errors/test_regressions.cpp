@@ -146,7 +146,8 @@ TEST_CASE("loading a directory as a checkpoint throws tg::Error", "[errors]") {
 
 TEST_CASE("an optimizer needs parameters", "[errors]") {
   // Finding 6: SGD accepted an empty parameter list.
-  CHECK_THROWS_WITH(tg::optim::SGD({}, {.lr = 0.1}), Contains("[SGD] optimizer got an empty parameter list"));
+  CHECK_THROWS_WITH(tg::optim::SGD(std::vector<Tensor>{}, {.lr = 0.1}),
+                    Contains("[SGD] optimizer got an empty parameter list"));
 }
 
 TEST_CASE("a refused BatchNorm training call leaves num_batches_tracked as it was", "[errors]") {
