@@ -33,10 +33,13 @@ const char* isa_name(Isa isa) {
 
 Isa supported_isa() {
 #if TG_SIMD_DISPATCH
-  static const Isa best = __builtin_cpu_supports("x86-64-v4")   ? Isa::Avx512
-                          : __builtin_cpu_supports("x86-64-v3") ? Isa::Avx2
-                                                                : Isa::Portable;
-  return best;
+  // The features the versions are compiled for (TG_TARGET_AVX2, TG_TARGET_AVX512), by name: clang
+  // 14 knows no "x86-64-v3" or "x86-64-v4" here, and those levels also require features unused.
+  static const bool avx2 = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
+  static const bool avx512 = avx2 && __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512vl") &&
+                             __builtin_cpu_supports("avx512bw") && __builtin_cpu_supports("avx512dq") &&
+                             __builtin_cpu_supports("avx512cd");
+  return avx512 ? Isa::Avx512 : avx2 ? Isa::Avx2 : Isa::Portable;
 #else
   return Isa::Portable;
 #endif
