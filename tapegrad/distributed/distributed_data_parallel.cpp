@@ -242,7 +242,8 @@ DistributedDataParallel::DistributedDataParallel(std::shared_ptr<Module> module,
   std::vector<std::string> names;
   for (const auto& [name, p] : module_->named_parameters())
     if (p.requires_grad() &&
-        std::none_of(trained.begin(), trained.end(), [&](const Tensor& q) { return q.is_same(p); })) {
+        // p through an init-capture: clang 14 cannot capture a structured binding.
+        std::none_of(trained.begin(), trained.end(), [&p = p](const Tensor& q) { return q.is_same(p); })) {
       trained.push_back(p);
       names.push_back(name);
     }

@@ -4,6 +4,7 @@
 #include "tapegrad/distributed/sync_batchnorm.h"
 
 #include <algorithm>
+#include <tuple>
 #include <vector>
 
 #include "tapegrad/autograd/tape.h"
@@ -120,7 +121,8 @@ Tensor sync_batch_norm(const Tensor& x, const Tensor& running_mean, const Tensor
     var_values[static_cast<std::size_t>(c)] = moments[static_cast<std::size_t>(c * kMoments + 2)] / count;
   }
   Tensor mean = native::to(tensor(mean_values, {C}), dtype), var = native::to(tensor(var_values, {C}), dtype);
-  auto [y, rstd] = batch_norm_normalize(x, mean, var, weight, bias, eps);
+  Tensor y, rstd;  // not a structured binding: clang 14 cannot capture one in the lambda below
+  std::tie(y, rstd) = batch_norm_normalize(x, mean, var, weight, bias, eps);
   if (running_mean.defined()) batch_norm_update_running_stats(running_mean, running_var, mean, var, count, momentum);
 
   const bool gx = x.requires_grad(), gw = weight.defined() && weight.requires_grad();

@@ -330,6 +330,7 @@ Tensor batch_norm(const Tensor& x, const Tensor& running_mean, const Tensor& run
 
 namespace {
 
+// Read into plain variables, not a structured binding: clang 14 cannot capture bindings in lambdas.
 struct Dims {
   std::int64_t N, C, S;
 };
@@ -346,7 +347,8 @@ const T* ptr_or_null(const Tensor& t) {
 }  // namespace
 
 BatchNormMoments batch_norm_moments(const Tensor& x) {
-  const auto [N, C, S] = dims_of(x);
+  const Dims dims = dims_of(x);
+  const std::int64_t N = dims.N, C = dims.C, S = dims.S;
   Tensor xc = native::contiguous(x);
   BatchNormMoments out{Tensor::empty({C}, kFloat64), Tensor::empty({C}, kFloat64), N * S};
   dispatch_floating(x.dtype(), [&]<class T>() {
@@ -359,7 +361,8 @@ BatchNormMoments batch_norm_moments(const Tensor& x) {
 
 std::pair<Tensor, Tensor> batch_norm_normalize(const Tensor& x, const Tensor& mean, const Tensor& var,
                                                const Tensor& weight, const Tensor& bias, double eps) {
-  const auto [N, C, S] = dims_of(x);
+  const Dims dims = dims_of(x);
+  const std::int64_t N = dims.N, C = dims.C, S = dims.S;
   Tensor xc = native::contiguous(x), meanc = native::contiguous(mean), varc = native::contiguous(var);
   Tensor wc = weight.defined() ? native::contiguous(weight) : Tensor();
   Tensor bc = bias.defined() ? native::contiguous(bias) : Tensor();
@@ -382,7 +385,8 @@ void batch_norm_update_running_stats(const Tensor& running_mean, const Tensor& r
 }
 
 std::pair<Tensor, Tensor> batch_norm_grad_sums(const Tensor& dy, const Tensor& x, const Tensor& mean) {
-  const auto [N, C, S] = dims_of(x);
+  const Dims dims = dims_of(x);
+  const std::int64_t N = dims.N, C = dims.C, S = dims.S;
   Tensor dyc = native::contiguous(dy), xc = native::contiguous(x), meanc = native::contiguous(mean);
   Tensor sum_dy = Tensor::empty({C}, kFloat64), sum_dy_xmu = Tensor::empty({C}, kFloat64);
   dispatch_floating(x.dtype(), [&]<class T>() {
@@ -394,7 +398,8 @@ std::pair<Tensor, Tensor> batch_norm_grad_sums(const Tensor& dy, const Tensor& x
 
 Tensor batch_norm_grad_input(const Tensor& dy, const Tensor& x, const Tensor& mean, const Tensor& rstd,
                              const Tensor& weight, const Tensor& sum_dy, const Tensor& sum_dy_xmu, std::int64_t count) {
-  const auto [N, C, S] = dims_of(x);
+  const Dims dims = dims_of(x);
+  const std::int64_t N = dims.N, C = dims.C, S = dims.S;
   Tensor dyc = native::contiguous(dy), xc = native::contiguous(x), meanc = native::contiguous(mean);
   Tensor rstdc = native::contiguous(rstd), wc = weight.defined() ? native::contiguous(weight) : Tensor();
   Tensor sdy = native::contiguous(sum_dy), sdyx = native::contiguous(sum_dy_xmu);
