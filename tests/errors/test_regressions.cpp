@@ -114,7 +114,7 @@ TEST_CASE("a safetensors size above int64's range is refused quoting the file's 
   REQUIRE(tg_test::write_raw(
       path, safetensors_bytes(R"({"w":{"dtype":"F64","shape":[4611686018427387904, 4],"data_offsets":[0,0]}})")));
   CHECK_THROWS_WITH(tg::load_tensors(path),
-                    Contains("\"w\" has shape [4611686018427387904, 4] of float64, more bytes than a tensor can hold"));
+                    Contains("\"w\" has shape [4611686018427387904, 4] of F64, more bytes than a tensor can hold"));
   CHECK_THROWS_WITH(tg::numel_of({-2, 3}), Contains("[numel] expected non-negative sizes, got shape [-2, 3]"));
   CHECK_THROWS_WITH(tg::numel_of({kInt64Max / 2, 3}), Contains("[numel]") && Contains("more elements than an int64"));
 }
