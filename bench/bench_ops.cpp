@@ -81,7 +81,11 @@ void BM_conv2d(benchmark::State& state, ConvCase c, bool backward) {
 
 // --- batch_norm (training: batch statistics, running-stat update) -----------------------------------
 
-void BM_batch_norm(benchmark::State& state, tg::Shape shape, bool backward) {
+// batch_norm alone, or with the sigmoid after it: unfused (batch_norm then Tensor::sigmoid) or fused
+// (batch_norm_act).
+enum class Then { Nothing, Sigmoid, FusedSigmoid };
+
+void BM_batch_norm(benchmark::State& state, tg::Shape shape, bool backward, Then then) {
   set_threads(state);
   tg::manual_seed(0);
   const std::int64_t C = shape[1];
@@ -90,7 +94,12 @@ void BM_batch_norm(benchmark::State& state, tg::Shape shape, bool backward) {
   Tensor running_mean = tg::zeros({C}), running_var = tg::ones({C});
   Tensor dy = tg::randn(shape);
   run(state, backward, dy, {x, w, b},
-      [&] { return tg::batch_norm(x, running_mean, running_var, w, b, /*training=*/true); });
+      [&] {
+        if (then == Then::FusedSigmoid)
+          return tg::batch_norm_act(x, tg::BatchNormActivation::Sigmoid, running_mean, running_var, w, b, true);
+        Tensor y = tg::batch_norm(x, running_mean, running_var, w, b, /*training=*/true);
+        return then == Then::Sigmoid ? y.sigmoid() : y;
+      });
   state.SetItemsProcessed(static_cast<std::int64_t>(state.iterations() * numel(shape)));
 }
 
@@ -196,13 +205,20 @@ void register_all() {
     threads(benchmark::RegisterBenchmark(("conv2d" + pass + "/conv1_1x28x28_6x5x5").c_str(), BM_conv2d, kConv1, bwd));
     threads(benchmark::RegisterBenchmark(("conv2d" + pass + "/conv2_6x12x12_16x5x5").c_str(), BM_conv2d, kConv2, bwd));
     threads(benchmark::RegisterBenchmark(("batch_norm2d" + pass + "/6x24x24").c_str(), BM_batch_norm,
-                                         tg::Shape{kBatch, 6, 24, 24}, bwd));
+                                         tg::Shape{kBatch, 6, 24, 24}, bwd, Then::Nothing));
     threads(benchmark::RegisterBenchmark(("batch_norm2d" + pass + "/16x8x8").c_str(), BM_batch_norm,
-                                         tg::Shape{kBatch, 16, 8, 8}, bwd));
+                                         tg::Shape{kBatch, 16, 8, 8}, bwd, Then::Nothing));
+    for (const tg::Shape& shape : {tg::Shape{kBatch, 6, 24, 24}, tg::Shape{kBatch, 16, 8, 8}}) {
+      const std::string dims = shape[1] == 6 ? "/6x24x24" : "/16x8x8";
+      threads(benchmark::RegisterBenchmark(("batch_norm2d_sigmoid" + pass + dims).c_str(), BM_batch_norm, shape, bwd,
+                                           Then::Sigmoid));
+      threads(benchmark::RegisterBenchmark(("batch_norm2d_act" + pass + dims).c_str(), BM_batch_norm, shape, bwd,
+                                           Then::FusedSigmoid));
+    }
     threads(benchmark::RegisterBenchmark(("batch_norm1d" + pass + "/120").c_str(), BM_batch_norm,
-                                         tg::Shape{kBatch, 120}, bwd));
+                                         tg::Shape{kBatch, 120}, bwd, Then::Nothing));
     threads(benchmark::RegisterBenchmark(("batch_norm1d" + pass + "/84").c_str(), BM_batch_norm,
-                                         tg::Shape{kBatch, 84}, bwd));
+                                         tg::Shape{kBatch, 84}, bwd, Then::Nothing));
     threads(benchmark::RegisterBenchmark(("sigmoid" + pass + "/6x24x24").c_str(), BM_sigmoid,
                                          tg::Shape{kBatch, 6, 24, 24}, bwd));
     threads(benchmark::RegisterBenchmark(("sigmoid" + pass + "/16x8x8").c_str(), BM_sigmoid,

@@ -1,11 +1,13 @@
 // train_step: examples/sec of LeNet-BN training steps (the model and recipe of apps/lenet_bn:
 // SGD lr 1.0, cross-entropy) on a given number of threads; what bench/compare_torch.py runs.
-//   train_step [threads=1] [steps=40] [batch=256] [data_dir] [anomaly]
+//   train_step [threads=1] [steps=40] [batch=256] [data_dir] [anomaly|unfused]...
 // With data_dir (a Fashion-MNIST directory), step k trains on samples [k·batch, (k+1)·batch) of the
 // training split (wrapping around), assembled from the uint8 images each step as the DataLoader
 // does; without it (or given as ""), on one batch of uniform random images. The word `anomaly`
-// runs every step in anomaly mode (tg::autograd::DetectAnomalyGuard). Prints one line:
-//   tapegrad <threads> threads: <ex/s> ex/s (<ms> ms/step) loss <last loss> data <fashion-mnist|random>
+// runs every step in anomaly mode (tg::autograd::DetectAnomalyGuard). Each batch norm and the sigmoid
+// after it run as one layer (nn::utils::fuse_batchnorm_activation, as lenet_bn --fuse) unless the
+// word `unfused` is given. Prints one line:
+//   tapegrad <threads> threads: <ex/s> ex/s (<ms> ms/step) loss <last loss> data <fashion-mnist|random>[ anomaly][ unfused]
 // Layer: bench.
 #include <chrono>
 #include <cstdio>
@@ -23,9 +25,13 @@ int main(int argc, char** argv) try {
   int steps = argc > 2 ? std::atoi(argv[2]) : 40;
   std::int64_t batch = argc > 3 ? std::atoll(argv[3]) : 256;
   std::string data_dir = argc > 4 ? argv[4] : "";
-  bool anomaly = argc > 5 && std::string(argv[5]) == "anomaly";
+  bool anomaly = false, fused = true;
+  for (int i = 5; i < argc; ++i) {
+    anomaly |= std::string(argv[i]) == "anomaly";
+    fused &= std::string(argv[i]) != "unfused";
+  }
   if (threads < 1 || steps < 1 || batch < 2) {
-    std::fprintf(stderr, "usage: train_step [threads >= 1] [steps >= 1] [batch >= 2] [fashion-mnist dir]\n");
+    std::fprintf(stderr, "usage: train_step [threads >= 1] [steps >= 1] [batch >= 2] [fashion-mnist dir] [anomaly|unfused]...\n");
     return 2;
   }
   tg::set_num_threads(threads);
@@ -33,6 +39,7 @@ int main(int argc, char** argv) try {
   if (anomaly) anomaly_mode.emplace();
   tg::manual_seed(0);
   tg::nn::Sequential net = lenet::make_lenet_bn();
+  if (fused) net = tg::nn::utils::fuse_batchnorm_activation(net);
   tg::optim::SGD opt(net.parameters(), {.lr = 1.0});
   tg::nn::CrossEntropyLoss loss_fn;
 
@@ -66,9 +73,9 @@ int main(int argc, char** argv) try {
   auto t0 = std::chrono::steady_clock::now();
   for (int i = 0; i < steps; ++i) loss = step();
   double dt = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-  std::printf("tapegrad %d threads: %.0f ex/s (%.2f ms/step) loss %.4f data %s%s\n", threads,
+  std::printf("tapegrad %d threads: %.0f ex/s (%.2f ms/step) loss %.4f data %s%s%s\n", threads,
               static_cast<double>(steps * batch) / dt, dt / steps * 1e3, loss, data ? "fashion-mnist" : "random",
-              anomaly ? " anomaly" : "");
+              anomaly ? " anomaly" : "", fused ? "" : " unfused");
   return 0;
 } catch (const std::exception& e) {
   std::fprintf(stderr, "train_step: %s\n", e.what());

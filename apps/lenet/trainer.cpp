@@ -148,9 +148,16 @@ std::vector<EpochMetrics> train(const tg::data::Dataset& train_set, const tg::da
     nn::convert_sync_batchnorm(net);
     model = std::make_shared<nn::Sequential>(net);
   }
-  if (options.data_parallel) model = std::make_shared<nn::DistributedDataParallel>(model);
 #else
   TG_CHECK(!options.sync_bn, "[lenet_bn] --sync-bn needs tapegrad built with MPI (TG_MPI)");
+#endif
+  if (options.fuse) {
+    TG_CHECK(!options.sync_bn && !options.flow, "[lenet_bn] --fuse runs fused batch norms: not with {}",
+             options.sync_bn ? "--sync-bn" : "--stats (its hooks watch the plain layers)");
+    model = std::make_shared<nn::Sequential>(nn::utils::fuse_batchnorm_activation(net));
+  }
+#if TG_WITH_MPI
+  if (options.data_parallel) model = std::make_shared<nn::DistributedDataParallel>(model);
 #endif
   tg::optim::SGD opt(net.parameters(), {.lr = options.lr, .momentum = options.momentum,
                                         .weight_decay = options.weight_decay});

@@ -468,6 +468,12 @@ Tensor unary(UnaryOp op, const Tensor& t) {
   return out;
 }
 
+void sigmoid_contiguous(float* o, const float* x, std::int64_t n) { sigmoid_row(o, x, n); }
+
+void sigmoid_contiguous(double* o, const double* x, std::int64_t n) {
+  for (std::int64_t i = 0; i < n; ++i) o[i] = 1.0 / (1.0 + std::exp(-x[i]));
+}
+
 Tensor activation_backward(ActivationGrad kind, const Tensor& grad, const Tensor& y) {
   TG_CHECK(grad.sizes() == y.sizes() && is_floating(y.dtype()),
            "[activation_backward] expected a gradient of shape {} for a floating output, got {}", y.sizes(),

@@ -81,6 +81,10 @@ Tensor where(const Tensor& cond, Scalar a, const Tensor& b);
 // tanh: g·(1 − y²); relu: g·[y > 0]). grad and y have one shape; the result has y's dtype.
 enum class ActivationGrad { Sigmoid, Tanh, Relu };
 Tensor activation_backward(ActivationGrad kind, const Tensor& grad, const Tensor& y);
+// sigmoid of n contiguous values into o (which may be x), with the kernels of unary(Sigmoid): for
+// layers that fuse it into a pass of their own (layers/batchnorm.cpp's batch_norm_act).
+void sigmoid_contiguous(float* o, const float* x, std::int64_t n);
+void sigmoid_contiguous(double* o, const double* x, std::int64_t n);
 
 // --- reductions -------------------------------------------------------------------------------
 // `dims` empty means every dim. Float sums accumulate in double.

@@ -14,6 +14,7 @@
 #include "tapegrad/autograd/tape.h"
 #include "tapegrad/core/native.h"
 #include "tapegrad/core/parallel.h"
+#include "tapegrad/core/simd.h"
 #include "tapegrad/layers/init.h"
 
 namespace tg {
@@ -37,16 +38,16 @@ constexpr std::int64_t kLanes = 16;
 using Lanes = std::array<double, 4>;
 
 template <class T>
-void flush(const T (&a)[kLanes], T tail, Lanes& acc) {
+TG_SIMD_INLINE void flush(const T (&a)[kLanes], T tail, Lanes& acc) {
   for (std::int64_t j = 0; j < 4; ++j) acc[j] += static_cast<double>((a[j] + a[j + 4]) + (a[j + 8] + a[j + 12]));
   acc[0] += static_cast<double>(tail);
 }
 
-double fold(const Lanes& acc) { return (acc[0] + acc[2]) + (acc[1] + acc[3]); }
+TG_SIMD_INLINE double fold(const Lanes& acc) { return (acc[0] + acc[2]) + (acc[1] + acc[3]); }
 
 // acc += Σ f(i) over the run i in [0, S).
 template <class T, class F>
-void add_run(std::int64_t S, F f, Lanes& acc) {
+TG_SIMD_INLINE void add_run(std::int64_t S, F f, Lanes& acc) {
   T a[kLanes] = {}, tail = 0;
   std::int64_t i = 0;
   for (; i + kLanes <= S; i += kLanes)
@@ -56,20 +57,45 @@ void add_run(std::int64_t S, F f, Lanes& acc) {
   flush(a, tail, acc);
 }
 
-// sum_dy += Σ dy and sum_dy_xmu += Σ dy·(x − mu) over a run, in one sweep.
+// Where the backward kernels read the gradient with respect to batch norm's output: dy itself, or,
+// in batch_norm_act, dy = ds · act'(·) formed on the fly from the activation's output gradient ds and
+// its saved output s (the same expressions as native::activation_backward). g(i) is element i;
+// g.shifted(k) starts k elements on.
 template <class T>
-void add_run_dy(const T* dy, const T* x, T mu, std::int64_t S, Lanes& sum_dy, Lanes& sum_dy_xmu) {
+struct PlainGrad {
+  const T* dy;
+  TG_SIMD_INLINE T operator()(std::int64_t i) const { return dy[i]; }
+  TG_SIMD_INLINE PlainGrad shifted(std::int64_t k) const { return {dy + k}; }
+};
+template <class T>
+struct SigmoidGrad {  // s = sigmoid(y): dy = ds·s·(1 − s)
+  const T *ds, *s;
+  TG_SIMD_INLINE T operator()(std::int64_t i) const { return ds[i] * s[i] * (T(1) - s[i]); }
+  TG_SIMD_INLINE SigmoidGrad shifted(std::int64_t k) const { return {ds + k, s + k}; }
+};
+template <class T>
+struct ReluGrad {  // s = relu(y): dy = ds where s > 0
+  const T *ds, *s;
+  TG_SIMD_INLINE T operator()(std::int64_t i) const { return s[i] > T(0) ? ds[i] : T(0); }
+  TG_SIMD_INLINE ReluGrad shifted(std::int64_t k) const { return {ds + k, s + k}; }
+};
+
+// sum_dy += Σ dy and sum_dy_xmu += Σ dy·(x − mu) over a run (dy = g(i)), in one sweep.
+template <class T, class G>
+TG_SIMD_INLINE void add_run_dy(G g, const T* x, T mu, std::int64_t S, Lanes& sum_dy, Lanes& sum_dy_xmu) {
   T a[kLanes] = {}, b[kLanes] = {}, tail_a = 0, tail_b = 0;
   std::int64_t i = 0;
   for (; i + kLanes <= S; i += kLanes)
 #pragma omp simd
     for (std::int64_t j = 0; j < kLanes; ++j) {
-      a[j] += dy[i + j];
-      b[j] += dy[i + j] * (x[i + j] - mu);
+      const T dy = g(i + j);
+      a[j] += dy;
+      b[j] += dy * (x[i + j] - mu);
     }
   for (; i < S; ++i) {
-    tail_a += dy[i];
-    tail_b += dy[i] * (x[i] - mu);
+    const T dy = g(i);
+    tail_a += dy;
+    tail_b += dy * (x[i] - mu);
   }
   flush(a, tail_a, sum_dy);
   flush(b, tail_b, sum_dy_xmu);
@@ -84,9 +110,11 @@ std::vector<Sums> channel_sums(std::int64_t N, std::int64_t C, std::int64_t work
   const std::int64_t B = std::min(N, kBlocks);
   std::vector<Sums> part(static_cast<std::size_t>(B * C), Sums{});
   parallel_for(0, B, work, [&](std::int64_t lo, std::int64_t hi) {
-    for (std::int64_t b = lo; b < hi; ++b)
-      for (std::int64_t n = b * N / B; n < (b + 1) * N / B; ++n)
-        for (std::int64_t c = 0; c < C; ++c) add(n, c, part[static_cast<std::size_t>(b * C + c)]);
+    simd::with_isa([&]<simd::Isa>() TG_SIMD_LAMBDA {
+      for (std::int64_t b = lo; b < hi; ++b)
+        for (std::int64_t n = b * N / B; n < (b + 1) * N / B; ++n)
+          for (std::int64_t c = 0; c < C; ++c) add(n, c, part[static_cast<std::size_t>(b * C + c)]);
+    });
   });
   std::vector<Sums> total(static_cast<std::size_t>(C), Sums{});
   for (std::int64_t b = 0; b < B; ++b)
@@ -96,23 +124,61 @@ std::vector<Sums> channel_sums(std::int64_t N, std::int64_t C, std::int64_t work
   return total;
 }
 
-// y = x·scale[c] + shift[c] over the runs of samples [lo, hi). Not inlined: inside the forward's
-// parallel lambda GCC made this loop a fifth slower.
-template <class T>
+// What batch_norm_act applies to each run of the normalized output, in place, while it is in L1.
+struct NoActivation {
+  template <class T>
+  TG_SIMD_INLINE void operator()(T*, std::int64_t) const {}
+};
+struct SigmoidActivation {
+  template <class T>
+  void operator()(T* y, std::int64_t n) const { native::sigmoid_contiguous(y, y, n); }
+};
+struct ReluActivation {  // NaN stays NaN, as Tensor::relu
+  template <class T>
+  TG_SIMD_INLINE void operator()(T* y, std::int64_t n) const {
+    for (std::int64_t i = 0; i < n; ++i) y[i] = y[i] > T(0) ? y[i] : (y[i] != y[i] ? y[i] : T(0));
+  }
+};
+
+// y = act(x·scale[c] + shift[c]) over the runs of samples [lo, hi). Not inlined: inside the
+// forward's parallel lambda GCC made this loop a fifth slower.
+template <class T, class Act>
 [[gnu::noinline]] void normalize_rows(T* y, const T* x, const T* scale, const T* shift, std::int64_t lo, std::int64_t hi,
-                                      std::int64_t C, std::int64_t S) {
-  for (std::int64_t n = lo; n < hi; ++n)
-    for (std::int64_t c = 0; c < C; ++c) {
-      const T* xr = x + (n * C + c) * S;
-      T* yr = y + (n * C + c) * S;
-      const T sc = scale[c], sh = shift[c];
+                                      std::int64_t C, std::int64_t S, Act act) {
+  simd::with_isa([&]<simd::Isa>() TG_SIMD_LAMBDA {
+    for (std::int64_t n = lo; n < hi; ++n)
+      for (std::int64_t c = 0; c < C; ++c) {
+        const T* xr = x + (n * C + c) * S;
+        T* yr = y + (n * C + c) * S;
+        const T sc = scale[c], sh = shift[c];
 #pragma omp simd
-      for (std::int64_t i = 0; i < S; ++i) yr[i] = xr[i] * sc + sh;
-    }
+        for (std::int64_t i = 0; i < S; ++i) yr[i] = xr[i] * sc + sh;
+        act(yr, S);
+      }
+  });
+}
+
+// One run's Σ x and centred Σ (x − m)² about its own mean m, in one pass over memory: the second
+// sweep reads the run again from L1. Both sweeps go through kLanes float lanes (as add_run); the
+// second is taken about m rounded to T, m', and corrected exactly: Σ (x − m)² = Σ (x − m')² − d²/S
+// with d = Σ (x − m').
+template <class T>
+TG_SIMD_INLINE void run_moments(const T* x, std::int64_t S, double& sum, double& m2) {
+  Lanes acc{};
+  add_run<T>(S, [x](std::int64_t i) TG_SIMD_LAMBDA { return x[i]; }, acc);
+  sum = fold(acc);
+  const T m = static_cast<T>(sum / static_cast<double>(S));
+  Lanes d{}, sq{};  // add_run_dy with dy = x − m' sums x − m' and (x − m')²
+  add_run_dy([x, m](std::int64_t i) TG_SIMD_LAMBDA { return x[i] - m; }, x, m, S, d, sq);
+  const double dd = fold(d);
+  m2 = fold(sq) - dd * dd / static_cast<double>(S);
 }
 
 // Per channel: the mean (in T, as normalization uses it) and, in double, the sum Σ x and the
-// centred second moment m2 = Σ (x − mean)², two-pass (never E[x²] − E[x]²).
+// centred second moment m2 = Σ (x − mean)², never as E[x²] − E[x]². For [N, C] two passes over
+// the rows; otherwise one pass: each run's own sum and centred moment (run_moments), combined in
+// sample order as Chan et al.'s parallel variance, m2 = Σ_runs m2_r + (sum_r − S·mean)²/S, so the
+// result does not depend on the thread count.
 template <class T>
 void batch_norm_moments(T* mean, double* sum, double* m2, const T* x, std::int64_t N, std::int64_t C,
                         std::int64_t S) {
@@ -130,26 +196,33 @@ void batch_norm_moments(T* mean, double* sum, double* m2, const T* x, std::int64
     for (std::int64_t c = 0; c < C; ++c) m2[c] = acc[c];
     return;
   }
-  const std::int64_t work = N * C * S;
-  auto run = [&](std::int64_t n, std::int64_t c) { return x + (n * C + c) * S; };
-  std::vector<Sums> sx = channel_sums(N, C, work, [&](std::int64_t n, std::int64_t c, Sums& acc) {  // pass 1
-    const T* xr = run(n, c);
-    add_run<T>(S, [xr](std::int64_t i) { return xr[i]; }, acc[0]);
+  std::vector<double> run_sum(static_cast<std::size_t>(N * C)), run_m2(static_cast<std::size_t>(N * C));
+  parallel_for(0, N, N * C * S, [&](std::int64_t lo, std::int64_t hi) {
+    simd::with_isa([&]<simd::Isa>() TG_SIMD_LAMBDA {
+      for (std::int64_t r = lo * C; r < hi * C; ++r) run_moments(x + r * S, S, run_sum[r], run_m2[r]);
+    });
   });
-  for (std::int64_t c = 0; c < C; ++c) sum[c] = fold(sx[c][0]), mean[c] = static_cast<T>(sum[c] / M);
-  std::vector<Sums> sq = channel_sums(N, C, work, [&](std::int64_t n, std::int64_t c, Sums& acc) {  // pass 2
-    const T* xr = run(n, c);
-    const T mu = mean[c];
-    add_run<T>(S, [xr, mu](std::int64_t i) { return (xr[i] - mu) * (xr[i] - mu); }, acc[0]);
-  });
-  for (std::int64_t c = 0; c < C; ++c) m2[c] = fold(sq[c][0]);
+  for (std::int64_t c = 0; c < C; ++c) {
+    double total = 0;
+    for (std::int64_t n = 0; n < N; ++n) total += run_sum[n * C + c];
+    sum[c] = total;
+    mean[c] = static_cast<T>(total / M);
+    const double mu = total / M, Sd = static_cast<double>(S);
+    double within = 0, between = 0;
+    for (std::int64_t n = 0; n < N; ++n) {
+      const double d = run_sum[n * C + c] - Sd * mu;
+      within += run_m2[n * C + c];
+      between += d * d;
+    }
+    m2[c] = within + between / Sd;
+  }
 }
 
-// y = x·scale + shift in one pass, from the channel's mean and var:
+// y = act(x·scale + shift) in one pass, from the channel's mean and var:
 //   scale = weight·rstd,  shift = bias − mean·scale,  rstd = 1/sqrt(var + eps).
-template <class T>
+template <class T, class Act = NoActivation>
 void batch_norm_normalize(T* y, T* rstd, const T* x, const T* mean, const T* var, const T* weight, const T* bias,
-                          std::int64_t N, std::int64_t C, std::int64_t S, double eps) {
+                          std::int64_t N, std::int64_t C, std::int64_t S, double eps, Act act = {}) {
   std::vector<T> scale(static_cast<std::size_t>(C)), shift(static_cast<std::size_t>(C));
   for (std::int64_t c = 0; c < C; ++c) {
     rstd[c] = static_cast<T>(1.0 / std::sqrt(static_cast<double>(var[c]) + eps));
@@ -159,44 +232,46 @@ void batch_norm_normalize(T* y, T* rstd, const T* x, const T* mean, const T* var
   if (S == 1) {
     for (std::int64_t n = 0; n < N; ++n)
       for (std::int64_t c = 0; c < C; ++c) y[n * C + c] = x[n * C + c] * scale[c] + shift[c];
+    act(y, N * C);
     return;
   }
   parallel_for(0, N, N * C * S, [&](std::int64_t lo, std::int64_t hi) {
-    normalize_rows(y, x, scale.data(), shift.data(), lo, hi, C, S);
+    normalize_rows(y, x, scale.data(), shift.data(), lo, hi, C, S, act);
   });
 }
 
 // Training: the batch's mean and biased var (m2 / M). Eval: mean and var come in holding the
-// running statistics. Then normalize.
-template <class T>
+// running statistics. Then normalize (and activate).
+template <class T, class Act>
 void batch_norm_forward(T* y, T* mean, T* var, T* rstd, const T* x, const T* weight, const T* bias, std::int64_t N,
-                        std::int64_t C, std::int64_t S, double eps, bool training) {
+                        std::int64_t C, std::int64_t S, double eps, bool training, Act act) {
   if (training) {
     std::vector<double> sum(static_cast<std::size_t>(C)), m2(static_cast<std::size_t>(C));
     batch_norm_moments(mean, sum.data(), m2.data(), x, N, C, S);
     for (std::int64_t c = 0; c < C; ++c) var[c] = static_cast<T>(m2[c] / static_cast<double>(N * S));
   }
-  batch_norm_normalize(y, rstd, x, mean, var, weight, bias, N, C, S, eps);
+  batch_norm_normalize(y, rstd, x, mean, var, weight, bias, N, C, S, eps, act);
 }
 
-// Pass 1 of the backward: per channel, in double, Σ dy and (x given) Σ dy·(x − mean).
-template <class T>
-void batch_norm_grad_sums(double* sum_dy, double* sum_dy_xmu, const T* dy, const T* x, const T* mean, std::int64_t N,
+// Pass 1 of the backward: per channel, in double, Σ dy and (x given) Σ dy·(x − mean), dy = g(i).
+template <class T, class G>
+void batch_norm_grad_sums(double* sum_dy, double* sum_dy_xmu, G g, const T* x, const T* mean, std::int64_t N,
                           std::int64_t C, std::int64_t S) {
   std::fill(sum_dy, sum_dy + C, 0.0);
   std::fill(sum_dy_xmu, sum_dy_xmu + C, 0.0);
   if (S == 1) {
     for (std::int64_t n = 0; n < N; ++n)
       for (std::int64_t c = 0; c < C; ++c) {
-        sum_dy[c] += static_cast<double>(dy[n * C + c]);
-        if (x) sum_dy_xmu[c] += static_cast<double>(dy[n * C + c] * (x[n * C + c] - mean[c]));
+        const T dy = g(n * C + c);
+        sum_dy[c] += static_cast<double>(dy);
+        if (x) sum_dy_xmu[c] += static_cast<double>(dy * (x[n * C + c] - mean[c]));
       }
     return;
   }
-  std::vector<Sums> sums = channel_sums(N, C, N * C * S, [&](std::int64_t n, std::int64_t c, Sums& acc) {
-    const T* dyr = dy + (n * C + c) * S;
-    if (x) add_run_dy(dyr, x + (n * C + c) * S, mean[c], S, acc[0], acc[1]);
-    else add_run<T>(S, [dyr](std::int64_t i) { return dyr[i]; }, acc[0]);
+  std::vector<Sums> sums = channel_sums(N, C, N * C * S, [&](std::int64_t n, std::int64_t c, Sums& acc) TG_SIMD_LAMBDA {
+    const G gr = g.shifted((n * C + c) * S);
+    if (x) add_run_dy(gr, x + (n * C + c) * S, mean[c], S, acc[0], acc[1]);
+    else add_run<T>(S, gr, acc[0]);
   });
   for (std::int64_t c = 0; c < C; ++c) sum_dy[c] = fold(sums[c][0]), sum_dy_xmu[c] = fold(sums[c][1]);
 }
@@ -205,10 +280,10 @@ void batch_norm_grad_sums(double* sum_dy, double* sum_dy_xmu, const T* dy, const
 //   dbias = Σ dy,  dweight = Σ dy·xhat = rstd · Σ dy·(x − mean),
 //   training: dx = weight·rstd/M · (M·dy − dbias − xhat·dweight)   (mean and rstd depend on x)
 //   eval:     dx = weight·rstd · dy                                (they are constants)
-// Pass 2 writes dx = a·dy + b·(x − mean) + k with per-channel a, b, k from the pass-1 sums.
+// Pass 2 writes dx = a·dy + b·(x − mean) + k with per-channel a, b, k from the pass-1 sums, dy = g(i).
 // M and the sums may span more values than these N·S (SyncBatchNorm adds other ranks' in).
-template <class T>
-void batch_norm_grad_input(T* dx, const T* dy, const T* x, const T* mean, const T* rstd, const T* weight,
+template <class T, class G>
+void batch_norm_grad_input(T* dx, G g, const T* x, const T* mean, const T* rstd, const T* weight,
                            const double* sum_dy, const double* sum_dy_xmu, double M, std::int64_t N, std::int64_t C,
                            std::int64_t S, bool training) {
   std::vector<T> a(static_cast<std::size_t>(C)), b(static_cast<std::size_t>(C)), k(static_cast<std::size_t>(C));
@@ -221,74 +296,79 @@ void batch_norm_grad_input(T* dx, const T* dy, const T* x, const T* mean, const 
   }
   if (S == 1) {
     for (std::int64_t n = 0; n < N; ++n)
-      for (std::int64_t c = 0; c < C; ++c)
-        dx[n * C + c] = training ? a[c] * dy[n * C + c] + b[c] * (x[n * C + c] - mean[c]) + k[c] : a[c] * dy[n * C + c];
+      for (std::int64_t c = 0; c < C; ++c) {
+        const std::int64_t i = n * C + c;
+        dx[i] = training ? a[c] * g(i) + b[c] * (x[i] - mean[c]) + k[c] : a[c] * g(i);
+      }
     return;
   }
   parallel_for(0, N, N * C * S, [&](std::int64_t lo, std::int64_t hi) {
-    for (std::int64_t n = lo; n < hi; ++n)
-      for (std::int64_t c = 0; c < C; ++c) {
-        const T* dyr = dy + (n * C + c) * S;
-        T* dxr = dx + (n * C + c) * S;
-        const T ac = a[c], bc = b[c], kc = k[c], mu = mean[c];
-        if (training) {
-          const T* xr = x + (n * C + c) * S;
+    simd::with_isa([&]<simd::Isa>() TG_SIMD_LAMBDA {
+      for (std::int64_t n = lo; n < hi; ++n)
+        for (std::int64_t c = 0; c < C; ++c) {
+          const G gr = g.shifted((n * C + c) * S);
+          T* dxr = dx + (n * C + c) * S;
+          const T ac = a[c], bc = b[c], kc = k[c], mu = mean[c];
+          if (training) {
+            const T* xr = x + (n * C + c) * S;
 #pragma omp simd
-          for (std::int64_t i = 0; i < S; ++i) dxr[i] = ac * dyr[i] + bc * (xr[i] - mu) + kc;
-        } else {
+            for (std::int64_t i = 0; i < S; ++i) dxr[i] = ac * gr(i) + bc * (xr[i] - mu) + kc;
+          } else {
 #pragma omp simd
-          for (std::int64_t i = 0; i < S; ++i) dxr[i] = ac * dyr[i];
+            for (std::int64_t i = 0; i < S; ++i) dxr[i] = ac * gr(i);
+          }
         }
-      }
+    });
   });
 }
 
 // dx, dweight, dbias may be null (not wanted); x may be null when neither needs it.
-template <class T>
-void batch_norm_backward(T* dx, T* dweight, T* dbias, const T* dy, const T* x, const T* mean, const T* rstd,
+template <class T, class G>
+void batch_norm_backward(T* dx, T* dweight, T* dbias, G g, const T* x, const T* mean, const T* rstd,
                          const T* weight, std::int64_t N, std::int64_t C, std::int64_t S, bool training) {
   std::vector<double> sum_dy(static_cast<std::size_t>(C), 0.0), sum_dy_xmu(static_cast<std::size_t>(C), 0.0);
-  if (dweight || dbias || (dx && training)) batch_norm_grad_sums(sum_dy.data(), sum_dy_xmu.data(), dy, x, mean, N, C, S);
+  if (dweight || dbias || (dx && training)) batch_norm_grad_sums<T>(sum_dy.data(), sum_dy_xmu.data(), g, x, mean, N, C, S);
   for (std::int64_t c = 0; c < C; ++c) {
     if (dbias) dbias[c] = static_cast<T>(sum_dy[c]);
     if (dweight) dweight[c] = static_cast<T>(sum_dy_xmu[c] * static_cast<double>(rstd[c]));
   }
   if (dx)
-    batch_norm_grad_input(dx, dy, x, mean, rstd, weight, sum_dy.data(), sum_dy_xmu.data(),
+    batch_norm_grad_input(dx, g, x, mean, rstd, weight, sum_dy.data(), sum_dy_xmu.data(),
                           static_cast<double>(N * S), N, C, S, training);
 }
 
 // --- the differentiable function ------------------------------------------------------------------
 
-void check_batch_norm(const Tensor& x, const Tensor& running_mean, const Tensor& running_var, const Tensor& weight,
-                      const Tensor& bias, bool training) {
+void check_batch_norm(const char* op, const Tensor& x, const Tensor& running_mean, const Tensor& running_var,
+                      const Tensor& weight, const Tensor& bias, bool training) {
   TG_CHECK(x.dim() >= 2 && x.dim() <= 5,
-           "[batch_norm] expected input of shape [N, C], [N, C, L] or [N, C, H, W] (2 to 5 dims), got {}", x.sizes());
-  TG_CHECK(is_floating(x.dtype()), "[batch_norm] expected a floating point input, got {}", dtype_name(x.dtype()));
+           "[{}] expected input of shape [N, C], [N, C, L] or [N, C, H, W] (2 to 5 dims), got {}", op, x.sizes());
+  TG_CHECK(is_floating(x.dtype()), "[{}] expected a floating point input, got {}", op, dtype_name(x.dtype()));
   const std::int64_t C = x.size(1);
   const std::pair<const char*, const Tensor*> params[] = {
       {"running_mean", &running_mean}, {"running_var", &running_var}, {"weight", &weight}, {"bias", &bias}};
   for (const auto& [name, t] : params) {
     if (!t->defined()) continue;
-    TG_CHECK(t->sizes() == Shape{C}, "[batch_norm] expected {} of shape [{}] (C = {} for input {}), got {}", name, C,
+    TG_CHECK(t->sizes() == Shape{C}, "[{}] expected {} of shape [{}] (C = {} for input {}), got {}", op, name, C,
              C, x.sizes(), t->sizes());
-    TG_CHECK(t->dtype() == x.dtype(), "[batch_norm] expected {} of dtype {} (the input's), got {}", name,
+    TG_CHECK(t->dtype() == x.dtype(), "[{}] expected {} of dtype {} (the input's), got {}", op, name,
              dtype_name(x.dtype()), dtype_name(t->dtype()));
   }
   TG_CHECK(running_mean.defined() == running_var.defined(),
-           "[batch_norm] expected running_mean and running_var both defined or both undefined, got only {}",
+           "[{}] expected running_mean and running_var both defined or both undefined, got only {}", op,
            running_mean.defined() ? "running_mean" : "running_var");
   TG_CHECK(training || running_mean.defined(),
-           "[batch_norm] expected running_mean and running_var in evaluation mode (training=false), got none");
+           "[{}] expected running_mean and running_var in evaluation mode (training=false), got none", op);
   TG_CHECK(!training || x.size(0) * numel_of(Shape(x.sizes().begin() + 2, x.sizes().end())) != 1,
-           "[batch_norm] Expected more than 1 value per channel when training, got input size {}", x.sizes());
+           "[{}] Expected more than 1 value per channel when training, got input size {}", op, x.sizes());
 }
 
-}  // namespace
-
-Tensor batch_norm(const Tensor& x, const Tensor& running_mean, const Tensor& running_var, const Tensor& weight,
-                  const Tensor& bias, bool training, double momentum, double eps) {
-  check_batch_norm(x, running_mean, running_var, weight, bias, training);
+// batch_norm, or with `act` batch_norm_act: the output is act(batch norm), activated run by run in the
+// normalizing pass, and the backward reads the activation's output s instead of a batch-norm output.
+Tensor batch_norm_impl(const Tensor& x, std::optional<BatchNormActivation> act, const Tensor& running_mean,
+                       const Tensor& running_var, const Tensor& weight, const Tensor& bias, bool training,
+                       double momentum, double eps) {
+  check_batch_norm(act ? "batch_norm_act" : "batch_norm", x, running_mean, running_var, weight, bias, training);
   const DType dtype = x.dtype();
   const std::int64_t N = x.size(0), C = x.size(1), S = numel_of(Shape(x.sizes().begin() + 2, x.sizes().end()));
   Tensor xc = native::contiguous(x);
@@ -300,30 +380,63 @@ Tensor batch_norm(const Tensor& x, const Tensor& running_mean, const Tensor& run
   Tensor rstd = Tensor::empty({C}, dtype);
   Tensor y = Tensor::empty(x.sizes(), dtype);
   dispatch_floating(dtype, [&]<class T>() {
-    batch_norm_forward<T>(y.data_ptr<T>(), mean.data_ptr<T>(), var.data_ptr<T>(), rstd.data_ptr<T>(),
-                          xc.data_ptr<T>(), wc.defined() ? wc.data_ptr<T>() : nullptr,
-                          bc.defined() ? bc.data_ptr<T>() : nullptr, N, C, S, eps, training);
+    auto forward = [&](auto activation) {
+      batch_norm_forward<T>(y.data_ptr<T>(), mean.data_ptr<T>(), var.data_ptr<T>(), rstd.data_ptr<T>(),
+                            xc.data_ptr<T>(), wc.defined() ? wc.data_ptr<T>() : nullptr,
+                            bc.defined() ? bc.data_ptr<T>() : nullptr, N, C, S, eps, training, activation);
+    };
+    if (!act) forward(NoActivation{});
+    else if (*act == BatchNormActivation::Sigmoid) forward(SigmoidActivation{});
+    else forward(ReluActivation{});
   });
   if (training && running_mean.defined()) batch_norm_update_running_stats(running_mean, running_var, mean, var, N * S, momentum);
 
   const bool gx = x.requires_grad(), gw = weight.defined() && weight.requires_grad();
   const bool gb = bias.defined() && bias.requires_grad();
   Tensor x_saved = gw || (gx && training) ? xc : Tensor();  // xhat is recomputed from x, mean and rstd
+  Tensor s_saved = act ? native::alias(y) : Tensor();        // the activation's output, for its derivative
+  const char* name = !act ? "NativeBatchNormBackward0"
+                     : *act == BatchNormActivation::Sigmoid ? "BatchNormSigmoidBackward0"
+                                                            : "BatchNormReluBackward0";
+  std::vector<Tensor> saved{x, weight};
+  if (act) saved.push_back(y);
   return autograd::record(
-      "NativeBatchNormBackward0", y, {x, weight, bias},
-      [x_saved, wc, mean, rstd, gx, gw, gb, training, shape = x.sizes(), N, C, S](const Tensor& g) {
+      name, y, {x, weight, bias},
+      [x_saved, s_saved, wc, mean, rstd, gx, gw, gb, training, act, shape = x.sizes(), N, C, S](const Tensor& g) {
         Tensor dy = native::contiguous(g);
         Tensor dx = gx ? Tensor::empty(shape, dy.dtype()) : Tensor();
         Tensor dweight = gw ? Tensor::empty({C}, dy.dtype()) : Tensor();
         Tensor dbias = gb ? Tensor::empty({C}, dy.dtype()) : Tensor();
         dispatch_floating(dy.dtype(), [&]<class T>() {
           auto ptr = [](const Tensor& t) { return t.defined() ? t.data_ptr<T>() : nullptr; };
-          batch_norm_backward<T>(ptr(dx), ptr(dweight), ptr(dbias), dy.data_ptr<T>(), ptr(x_saved),
-                                 mean.data_ptr<T>(), rstd.data_ptr<T>(), ptr(wc), N, C, S, training);
+          auto backward = [&](auto grad) {
+            batch_norm_backward<T>(ptr(dx), ptr(dweight), ptr(dbias), grad, ptr(x_saved), mean.data_ptr<T>(),
+                                   rstd.data_ptr<T>(), ptr(wc), N, C, S, training);
+          };
+          const T* d = dy.data_ptr<T>();
+          if (!act) backward(PlainGrad<T>{d});
+          else if (*act == BatchNormActivation::Sigmoid) backward(SigmoidGrad<T>{d, s_saved.data_ptr<T>()});
+          else backward(ReluGrad<T>{d, s_saved.data_ptr<T>()});
         });
         return std::vector<Tensor>{dx, dweight, dbias};
       },
-      {x, weight});
+      saved);
+}
+
+}  // namespace
+
+Tensor batch_norm(const Tensor& x, const Tensor& running_mean, const Tensor& running_var, const Tensor& weight,
+                  const Tensor& bias, bool training, double momentum, double eps) {
+  return batch_norm_impl(x, std::nullopt, running_mean, running_var, weight, bias, training, momentum, eps);
+}
+
+const char* activation_name(BatchNormActivation act) {
+  return act == BatchNormActivation::Sigmoid ? "Sigmoid" : "ReLU";
+}
+
+Tensor batch_norm_act(const Tensor& x, BatchNormActivation act, const Tensor& running_mean, const Tensor& running_var,
+                      const Tensor& weight, const Tensor& bias, bool training, double momentum, double eps) {
+  return batch_norm_impl(x, act, running_mean, running_var, weight, bias, training, momentum, eps);
 }
 
 // --- the pieces ------------------------------------------------------------------------------------
@@ -390,7 +503,7 @@ std::pair<Tensor, Tensor> batch_norm_grad_sums(const Tensor& dy, const Tensor& x
   Tensor dyc = native::contiguous(dy), xc = native::contiguous(x), meanc = native::contiguous(mean);
   Tensor sum_dy = Tensor::empty({C}, kFloat64), sum_dy_xmu = Tensor::empty({C}, kFloat64);
   dispatch_floating(x.dtype(), [&]<class T>() {
-    batch_norm_grad_sums<T>(sum_dy.data_ptr<double>(), sum_dy_xmu.data_ptr<double>(), dyc.data_ptr<T>(),
+    batch_norm_grad_sums<T>(sum_dy.data_ptr<double>(), sum_dy_xmu.data_ptr<double>(), PlainGrad<T>{dyc.data_ptr<T>()},
                             xc.data_ptr<T>(), meanc.data_ptr<T>(), N, C, S);
   });
   return {sum_dy, sum_dy_xmu};
@@ -405,7 +518,7 @@ Tensor batch_norm_grad_input(const Tensor& dy, const Tensor& x, const Tensor& me
   Tensor sdy = native::contiguous(sum_dy), sdyx = native::contiguous(sum_dy_xmu);
   Tensor dx = Tensor::empty(x.sizes(), x.dtype());
   dispatch_floating(x.dtype(), [&]<class T>() {
-    batch_norm_grad_input<T>(dx.data_ptr<T>(), dyc.data_ptr<T>(), xc.data_ptr<T>(), meanc.data_ptr<T>(),
+    batch_norm_grad_input<T>(dx.data_ptr<T>(), PlainGrad<T>{dyc.data_ptr<T>()}, xc.data_ptr<T>(), meanc.data_ptr<T>(),
                              rstdc.data_ptr<T>(), ptr_or_null<T>(wc), sdy.data_ptr<double>(), sdyx.data_ptr<double>(),
                              static_cast<double>(count), N, C, S, true);
   });

@@ -1,11 +1,14 @@
 // Batch normalization: the batch_norm function (hand-derived backward, one tape entry) and
 // nn::BatchNorm1d / BatchNorm2d with PyTorch's semantics: batch statistics and running-average
 // updates in training (momentum 0.1; no momentum means a cumulative average), running
-// statistics in evaluation. Buffers running_mean, running_var, num_batches_tracked.
+// statistics in evaluation. Buffers running_mean, running_var, num_batches_tracked. Also
+// batch_norm_act and nn::BatchNormAct1d / 2d: batch norm with a Sigmoid or ReLU fused into its passes.
 // Layer: layers.
 #pragma once
 
 #include <optional>
+#include <string>
+#include <type_traits>
 #include <utility>
 
 #include "tapegrad/layers/module.h"
@@ -19,6 +22,22 @@ namespace tg {
 // Throws "Expected more than 1 value per channel when training" for one value per channel.
 Tensor batch_norm(const Tensor& x, const Tensor& running_mean, const Tensor& running_var, const Tensor& weight,
                   const Tensor& bias, bool training, double momentum = 0.1, double eps = 1e-5);
+
+// The activations batch_norm_act fuses into batch norm.
+enum class BatchNormActivation { Sigmoid, ReLU };
+const char* activation_name(BatchNormActivation act);  // "Sigmoid", "ReLU": the modules' names
+
+// act(batch_norm(x, ...)) as one op, for the memory-bound passes: the normalized output is activated
+// run by run while it is in cache, and the backward forms batch norm's gradient dy = ds·act'(s) from
+// the saved output s inside batch norm's own two passes. No tensor between the two either way: the
+// forward reads x twice and writes once (batch_norm then sigmoid: three reads and two writes), the
+// backward reads ds, s and x twice and writes dx (unfused: six reads, two writes). Arguments,
+// statistics and errors as batch_norm's ("[batch_norm_act] ..."); the values are those of
+// batch_norm followed by Tensor::sigmoid / relu, to rounding. grad_fn "BatchNormSigmoidBackward0" or
+// "BatchNormReluBackward0".
+Tensor batch_norm_act(const Tensor& x, BatchNormActivation act, const Tensor& running_mean, const Tensor& running_var,
+                      const Tensor& weight, const Tensor& bias, bool training, double momentum = 0.1,
+                      double eps = 1e-5);
 
 // --- batch_norm's kernels in pieces, for a batch norm whose statistics span more than one tensor
 // (SyncBatchNorm reduces them across ranks between the pieces). None records. x and dy [N, C, *]
@@ -105,5 +124,37 @@ class BatchNorm2d : public BatchNormBase {
  protected:
   void check_input(const Tensor& input) const override;
 };
+
+// BatchNorm1d or BatchNorm2d with an activation fused into it (batch_norm_act): the module the
+// opt-in pass nn::utils::fuse_batchnorm_activation puts in place of a batch norm followed by a
+// Sigmoid or ReLU. Its parameters, buffers, options and state_dict keys are the batch norm's
+// (made from one, it shares them); it prints as "BatchNormAct2d(6, eps=1e-05, ..., activation=Sigmoid)".
+template <class BatchNorm>
+  requires std::is_same_v<BatchNorm, BatchNorm1d> || std::is_same_v<BatchNorm, BatchNorm2d>
+class BatchNormAct : public BatchNorm {
+ public:
+  BatchNormAct(std::int64_t features, BatchNormActivation act, BatchNormOptions opts = {})
+      : BatchNorm(features, opts), activation(act) {}
+  // Shares bn's tensors and takes its mode, as a Module copy does.
+  BatchNormAct(const BatchNorm& bn, BatchNormActivation act) : BatchNorm(bn), activation(act) {}
+
+  std::string name() const override {
+    return std::is_same_v<BatchNorm, BatchNorm1d> ? "BatchNormAct1d" : "BatchNormAct2d";
+  }
+  std::string extra_repr() const override {
+    return BatchNorm::extra_repr() + ", activation=" + activation_name(activation);
+  }
+
+  BatchNormActivation activation;
+
+ protected:
+  Tensor normalize(const Tensor& input, bool use_batch_stats, double momentum) override {
+    return batch_norm_act(input, activation, this->running_mean, this->running_var, this->weight, this->bias,
+                          use_batch_stats, momentum, this->options.eps);
+  }
+};
+
+using BatchNormAct1d = BatchNormAct<BatchNorm1d>;
+using BatchNormAct2d = BatchNormAct<BatchNorm2d>;
 
 }  // namespace tg::nn

@@ -3,6 +3,9 @@
 #include "tapegrad/layers/fusion.h"
 
 #include <cmath>
+#include <memory>
+#include <optional>
+#include <typeinfo>
 #include <vector>
 
 #include "tapegrad/autograd/tape.h"
@@ -142,6 +145,46 @@ Sequential fold_batchnorm(const Sequential& model) {
            "[fold_batchnorm] expected a model in evaluation mode (call eval() first): batch norm folds its running "
            "statistics, which training mode does not use");
   return fold_sequential(model);
+}
+
+namespace {
+
+// The fused module for a plain BatchNorm1d / 2d (not a subclass: SyncBatchNorm has its own
+// normalize) followed by a Sigmoid or ReLU, or null.
+std::shared_ptr<Module> fused_batchnorm(const Module& bn, const Module* next) {
+  std::optional<BatchNormActivation> act;
+  if (dynamic_cast<const Sigmoid*>(next)) act = BatchNormActivation::Sigmoid;
+  if (dynamic_cast<const ReLU*>(next)) act = BatchNormActivation::ReLU;
+  if (!act) return nullptr;
+  if (typeid(bn) == typeid(BatchNorm1d))
+    return std::make_shared<BatchNormAct1d>(static_cast<const BatchNorm1d&>(bn), *act);
+  if (typeid(bn) == typeid(BatchNorm2d))
+    return std::make_shared<BatchNormAct2d>(static_cast<const BatchNorm2d&>(bn), *act);
+  return nullptr;
+}
+
+}  // namespace
+
+Sequential fuse_batchnorm_activation(const Sequential& model) {
+  Sequential out;
+  out.train(model.is_training());  // before it has children: theirs stay as they are
+  const auto& children = model.named_children();
+  for (std::size_t i = 0; i < children.size(); ++i) {
+    const std::shared_ptr<Module>& m = children[i].second;
+    const Module* next = i + 1 < children.size() ? children[i + 1].second.get() : nullptr;
+    if (std::shared_ptr<Module> fused = fused_batchnorm(*m, next)) {
+      out.push_back(fused);
+      Identity identity;
+      identity.train(next->is_training());
+      out.push_back(identity);
+      ++i;
+    } else if (auto* seq = dynamic_cast<const Sequential*>(m.get())) {
+      out.push_back(fuse_batchnorm_activation(*seq));
+    } else {
+      out.push_back(m);
+    }
+  }
+  return out;
 }
 
 }  // namespace tg::nn::utils

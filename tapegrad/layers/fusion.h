@@ -1,9 +1,10 @@
 // Inference with batch normalization folded into the layer before it (PyTorch's
 // torch.nn.utils.fusion): an eval-mode BatchNorm is an affine map per channel, so a Conv2d or
-// Linear followed by one is a single Conv2d or Linear with rescaled weights and a new bias.
-// Layer: layers.
+// Linear followed by one is a single Conv2d or Linear with rescaled weights and a new bias. And
+// batch norm fused with the activation after it (fuse_batchnorm_activation). Layer: layers.
 #pragma once
 
+#include "tapegrad/layers/activation.h"
 #include "tapegrad/layers/batchnorm.h"
 #include "tapegrad/layers/conv2d.h"
 #include "tapegrad/layers/linear.h"
@@ -30,5 +31,15 @@ Linear fuse_linear_bn_eval(const Linear& linear, const BatchNorm1d& bn);
 // modules, shared as a Module copy shares its tensors. The source is not changed. Throws when the
 // model (or any module in it) is in training mode: call eval() first.
 Sequential fold_batchnorm(const Sequential& model);
+
+// Opt-in fusion for training and inference alike: a new Sequential in which every BatchNorm1d or
+// BatchNorm2d directly followed by a Sigmoid or ReLU is one BatchNormAct1d / BatchNormAct2d
+// (layers/batchnorm.h) and the activation's place holds an Identity, as PyTorch's fuse_modules
+// does, so that children keep their names and the state_dict its keys. Recurses into nested
+// Sequentials. Every module is the source's own or shares its tensors (parameters, buffers,
+// gradients): an optimizer made over either model trains both, and the source is not changed. The
+// result starts in the mode of the source's modules; the fused ones are its own, so switch modes
+// through the result (train()/eval() on the source does not reach them).
+Sequential fuse_batchnorm_activation(const Sequential& model);
 
 }  // namespace tg::nn::utils

@@ -1,7 +1,8 @@
 // Tests of tg::batch_norm and the BatchNorm modules: forward, running statistics and gradients
 // against PyTorch 1.13 (bn_loss_refs.inc, from scripts/gen_layer_refs_bn_loss.py) in float32 and
 // float64, float64 gradchecks in training and eval mode, agreement with d2l's batch norm written in
-// composed ops, the modules' running statistics and defaults, and every bad input.
+// composed ops, the modules' running statistics and defaults, and every bad input; batch_norm_act
+// against batch_norm followed by the activation, its gradchecks, and the BatchNormAct modules.
 // Tags [layers] [gradcheck] [errors].
 #include <catch2/catch.hpp>
 
@@ -281,4 +282,105 @@ TEST_CASE("the BatchNorm modules name themselves in shape errors", "[layers][err
   CHECK_THROWS_WITH(nn::BatchNorm2d(3)(tg::ones({2, 3, 4})), Contains("[BatchNorm2d]") && Contains("3D"));
   CHECK_THROWS_WITH(nn::BatchNorm2d(3)(tg::ones({2, 5, 4, 4})), Contains("[BatchNorm2d]") && Contains("5"));
   CHECK_THROWS_WITH(nn::BatchNorm1d(3)(tg::ones({2, 3, 4, 4})), Contains("[BatchNorm1d]"));
+}
+
+TEST_CASE("batch_norm_act is batch_norm then sigmoid or relu: outputs, running statistics, gradients", "[layers]") {
+  const tg::DType dtype = GENERATE(tg::kFloat32, tg::kFloat64);
+  const bool training = GENERATE(true, false);
+  struct Act {
+    tg::BatchNormActivation act;
+    const char* grad_fn;
+    Tensor (*apply)(const Tensor&);
+  };
+  const Act acts[] = {
+      {tg::BatchNormActivation::Sigmoid, "BatchNormSigmoidBackward0", [](const Tensor& t) { return t.sigmoid(); }},
+      {tg::BatchNormActivation::ReLU, "BatchNormReluBackward0", [](const Tensor& t) { return t.relu(); }}};
+  // [N, C] rows; runs shorter than the 16 lanes; runs of lanes and a tail; whole lanes.
+  const Shape shapes[] = {{6, 3}, {3, 2, 5}, {4, 3, 7, 9}, {2, 2, 16, 16}};
+  const double tol = dtype == tg::kFloat32 ? 1e-6 : 1e-13;
+  for (const Act& a : acts)
+    for (const Shape& shape : shapes) {
+      INFO(fmt::format("{} {} {}", a.grad_fn, shape, training ? "training" : "eval"));
+      tg::manual_seed(11);
+      const std::int64_t C = shape[1];
+      const Tensor x = tg::native::to(tg::randn(shape) * 1.5 + 0.3, dtype), dy = tg::native::to(tg::randn(shape), dtype);
+      const Tensor w = tg::native::to(tg::rand({C}) + 0.5, dtype), b = tg::native::to(tg::randn({C}) * 0.5, dtype);
+      const Tensor rm = tg::native::to(tg::randn({C}) * 0.2, dtype), rv = tg::native::to(tg::rand({C}) + 0.5, dtype);
+      auto leaf = [](const Tensor& t) { return tg::native::clone(t).requires_grad_(); };
+      Tensor x1 = leaf(x), w1 = leaf(w), b1 = leaf(b), rm1 = tg::native::clone(rm), rv1 = tg::native::clone(rv);
+      Tensor x2 = leaf(x), w2 = leaf(w), b2 = leaf(b), rm2 = tg::native::clone(rm), rv2 = tg::native::clone(rv);
+      Tensor y1 = a.apply(tg::batch_norm(x1, rm1, rv1, w1, b1, training, 0.1, 1e-5));
+      Tensor y2 = tg::batch_norm_act(x2, a.act, rm2, rv2, w2, b2, training, 0.1, 1e-5);
+      CHECK(y2.grad_fn_name() == a.grad_fn);
+      y1.backward(dy);
+      y2.backward(dy);
+      CHECK(mismatch(y2, y1.to_vector<double>(), tol) == "");
+      CHECK(mismatch(x2.grad(), x1.grad().to_vector<double>(), tol) == "");
+      CHECK(mismatch(w2.grad(), w1.grad().to_vector<double>(), tol) == "");
+      CHECK(mismatch(b2.grad(), b1.grad().to_vector<double>(), tol) == "");
+      CHECK(mismatch(rm2, rm1.to_vector<double>(), tol) == "");
+      CHECK(mismatch(rv2, rv1.to_vector<double>(), tol) == "");
+    }
+}
+
+TEST_CASE("batch_norm_act gradchecks in float64, training and eval, with and without affine", "[layers][gradcheck]") {
+  auto row = [](const char* name, tg::BatchNormActivation act, bool training, bool affine, Shape shape,
+                const char* grad_fn) {
+    const std::int64_t C = shape[1];
+    tg::manual_seed(4);
+    const Tensor rm = tg::randn({C}, tg::kFloat64) * 0.2, rv = tg::rand({C}, tg::kFloat64) + 0.5;
+    std::vector<Shape> inputs{shape};
+    if (affine) inputs.insert(inputs.end(), {Shape{C}, Shape{C}});
+    return ref::GradcheckRow{name,
+                             [=](const ref::Inputs& in) {
+                               Tensor w = affine ? in[1] : Tensor(), b = affine ? in[2] : Tensor();
+                               return tg::batch_norm_act(in[0], act, tg::native::clone(rm), tg::native::clone(rv), w,
+                                                         b, training, 0.1, 1e-5);
+                             },
+                             inputs, grad_fn};
+  };
+  using A = tg::BatchNormActivation;
+  ref::check_gradcheck_rows({
+      row("sigmoid 1d train", A::Sigmoid, true, true, {6, 3}, "BatchNormSigmoidBackward0"),
+      row("sigmoid 2d train", A::Sigmoid, true, true, {2, 3, 5, 4}, "BatchNormSigmoidBackward0"),
+      row("sigmoid 2d train no affine", A::Sigmoid, true, false, {3, 2, 3, 3}, "BatchNormSigmoidBackward0"),
+      row("sigmoid 1d eval", A::Sigmoid, false, true, {2, 3, 4}, "BatchNormSigmoidBackward0"),
+      row("sigmoid 2d eval", A::Sigmoid, false, true, {2, 3, 5, 4}, "BatchNormSigmoidBackward0"),
+      row("relu 1d train", A::ReLU, true, true, {6, 3}, "BatchNormReluBackward0"),
+      row("relu 2d train", A::ReLU, true, true, {2, 3, 5, 4}, "BatchNormReluBackward0"),
+      row("relu 2d eval no affine", A::ReLU, false, false, {2, 2, 3, 3}, "BatchNormReluBackward0"),
+  });
+}
+
+TEST_CASE("batch_norm_act rejects bad input under its own name", "[layers][errors]") {
+  const Tensor x = tg::randn({2, 4, 3});
+  CHECK_THROWS_WITH(tg::batch_norm_act(x, tg::BatchNormActivation::Sigmoid, {}, {}, tg::ones({3}), {}, true),
+                    "[batch_norm_act] expected weight of shape [4] (C = 4 for input [2, 4, 3]), got [3]");
+  CHECK_THROWS_WITH(tg::batch_norm_act(tg::randn({1, 4}), tg::BatchNormActivation::ReLU, {}, {}, {}, {}, true),
+                    "[batch_norm_act] Expected more than 1 value per channel when training, got input size [1, 4]");
+}
+
+TEST_CASE("BatchNormAct2d is a BatchNorm2d with its activation: state, printing, outputs", "[layers]") {
+  tg::manual_seed(6);
+  nn::BatchNorm2d bn(3);
+  nn::BatchNormAct2d fused(bn, tg::BatchNormActivation::Sigmoid);
+  CHECK(fused.to_string() ==
+        "BatchNormAct2d(3, eps=1e-05, momentum=0.1, affine=True, track_running_stats=True, activation=Sigmoid)");
+  CHECK(bn.to_string() == "BatchNorm2d(3, eps=1e-05, momentum=0.1, affine=True, track_running_stats=True)");
+  const nn::NamedTensors a = bn.state_dict(), b = fused.state_dict();
+  REQUIRE(a.size() == b.size());
+  for (std::size_t i = 0; i < a.size(); ++i) {
+    CHECK(a[i].first == b[i].first);
+    CHECK(a[i].second.is_same(b[i].second));  // shared, not copied
+  }
+  const Tensor x = tg::randn({4, 3, 5, 5});
+  fused(x);  // updates the shared running statistics once
+  CHECK(bn.num_batches_tracked.item<std::int64_t>() == 1);
+  fused.eval();
+  bn.eval();
+  CHECK(mismatch(fused(x), bn(x).sigmoid().to_vector<double>(), 1e-6) == "");
+  nn::BatchNormAct1d relu(4, tg::BatchNormActivation::ReLU, {.momentum = std::nullopt});
+  CHECK(relu.to_string() ==
+        "BatchNormAct1d(4, eps=1e-05, momentum=None, affine=True, track_running_stats=True, activation=ReLU)");
+  CHECK_THROWS_WITH(relu(tg::ones({2, 3})), Contains("[BatchNormAct1d] expected 4 channels"));
 }

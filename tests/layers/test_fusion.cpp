@@ -1,6 +1,7 @@
 // Batch norm folded into the preceding Conv2d or Linear (layers/fusion.h): the fused layers by
 // hand, a folded LeNet-BN (with a nested Sequential) against the unfolded model in float32 and
-// float64, what folding leaves alone, and the errors. Tag [layers].
+// float64, what folding leaves alone, and the errors; batch norm fused with the following activation
+// (fuse_batchnorm_activation) training LeNet-BN as the plain model does. Tag [layers].
 #include <catch2/catch.hpp>
 
 #include <cmath>
@@ -209,4 +210,76 @@ TEST_CASE("folding a model in training mode, or mismatched layers, throws", "[la
   bn1.eval();
   CHECK_THROWS_WITH(nn::utils::fuse_linear_bn_eval(lin, bn1),
                     Catch::StartsWith("[fuse_linear_bn_eval] fusion only for eval"));
+}
+
+TEST_CASE("fuse_batchnorm_activation: LeNet-BN trains as before, sharing the source's tensors", "[layers]") {
+  const tg::DType dtype = GENERATE(tg::kFloat32, tg::kFloat64);
+  tg::manual_seed(8);
+  nn::Sequential net = lenet_bn();
+  if (dtype == tg::kFloat64) to_float64(net);
+  tg::manual_seed(8);
+  nn::Sequential twin = lenet_bn();  // the same weights, trained unfused alongside
+  if (dtype == tg::kFloat64) to_float64(twin);
+  nn::Sequential fused = nn::utils::fuse_batchnorm_activation(net);
+
+  // Each BatchNorm + Sigmoid pair is one module and an Identity: the same children, names and keys.
+  REQUIRE(fused.size() == net.size());
+  auto* block = dynamic_cast<nn::Sequential*>(fused[0].get());
+  REQUIRE(block != nullptr);
+  CHECK(block->to_string().find("(1): BatchNormAct2d(6, eps=1e-05, momentum=0.1, affine=True, "
+                                "track_running_stats=True, activation=Sigmoid)\n  (2): Identity()") != std::string::npos);
+  CHECK(dynamic_cast<nn::BatchNormAct2d*>(fused[2].get()) != nullptr);
+  CHECK(dynamic_cast<nn::Identity*>(fused[3].get()) != nullptr);
+  CHECK(dynamic_cast<nn::BatchNormAct1d*>(fused[7].get()) != nullptr);
+  CHECK(dynamic_cast<nn::BatchNormAct1d*>(fused[10].get()) != nullptr);
+  CHECK(fused[1] == net[1]);  // the other modules are the source's own
+  const nn::NamedTensors a = net.state_dict(), b = fused.state_dict();
+  REQUIRE(a.size() == b.size());
+  for (std::size_t i = 0; i < a.size(); ++i) {
+    CHECK(a[i].first == b[i].first);
+    CHECK(a[i].second.is_same(b[i].second));
+  }
+  CHECK(fused.is_training());
+  CHECK(net[2]->to_string() == "BatchNorm2d(16, eps=1e-05, momentum=0.1, affine=True, track_running_stats=True)");
+
+  // Three SGD steps through the fused model (the optimizer over the source's parameters) and the twin.
+  tg::optim::SGD opt(net.parameters(), {.lr = 0.5}), twin_opt(twin.parameters(), {.lr = 0.5});
+  nn::CrossEntropyLoss loss_fn;
+  const double tol = dtype == tg::kFloat32 ? 1e-5 : 1e-12;
+  for (int step = 0; step < 3; ++step) {
+    const Tensor x = tg::native::to(tg::randn({8, 1, 28, 28}), dtype), y = tg::randint(0, 10, {8});
+    Tensor l1 = loss_fn(fused(x), y), l2 = loss_fn(twin(x), y);
+    CHECK(std::fabs(l1.item<double>() - l2.item<double>()) <= tol);
+    opt.zero_grad();
+    twin_opt.zero_grad();
+    l1.backward();
+    l2.backward();
+    opt.step();
+    twin_opt.step();
+  }
+  const nn::NamedTensors trained = net.state_dict(), expected = twin.state_dict();
+  for (std::size_t i = 0; i < trained.size(); ++i) {
+    INFO(trained[i].first);
+    CHECK(max_rel_diff(trained[i].second, expected[i].second) <= 10 * tol);
+  }
+
+  // In evaluation mode too: the fused modules are the fused model's own, switched through it.
+  fused.eval();
+  twin.eval();
+  CHECK_FALSE(fused[2]->is_training());
+  tg::NoGradGuard no_grad;
+  const Tensor x = tg::native::to(tg::randn({4, 1, 28, 28}), dtype);
+  CHECK(max_rel_diff(fused(x), twin(x)) <= tol);
+}
+
+TEST_CASE("fuse_batchnorm_activation leaves batch norms without a Sigmoid or ReLU after them", "[layers]") {
+  nn::Sequential net{nn::BatchNorm1d(4), nn::Tanh(), nn::BatchNorm1d(4), nn::Sequential{nn::ReLU()},
+                     nn::Linear(4, 4), nn::ReLU(), nn::BatchNorm1d(4)};
+  net.eval();
+  nn::Sequential fused = nn::utils::fuse_batchnorm_activation(net);
+  CHECK(fused.to_string() == net.to_string());
+  CHECK_FALSE(fused.is_training());
+  tg::NoGradGuard no_grad;
+  const Tensor x = tg::randn({6, 4});
+  CHECK(max_rel_diff(fused(x), net(x)) == 0.0);
 }
