@@ -181,6 +181,30 @@ TEST_CASE("the from-scratch batch norm follows the built-in one", "[apps]") {
   }
 }
 
+TEST_CASE("lenet_bn --fuse trains the plain model's curve and weights; not with gradient-flow statistics", "[apps]") {
+  Blocks train(128, 1), test(64, 2);
+  lenet::TrainOptions plain = small(2), fused = small(2);
+  fused.fuse = true;
+  tg::nn::Sequential net_plain, net_fused;
+  std::vector<lenet::EpochMetrics> mp = lenet::train(train, test, plain, {}, &net_plain);
+  std::vector<lenet::EpochMetrics> mf = lenet::train(train, test, fused, {}, &net_fused);
+  for (std::size_t e = 0; e < 2; ++e) {
+    CHECK(mf[e].train_loss == Approx(mp[e].train_loss).margin(1e-5));
+    CHECK(mf[e].train_acc == mp[e].train_acc);
+    CHECK(mf[e].test_acc == mp[e].test_acc);
+  }
+  const auto wp = weights(net_plain), wf = weights(net_fused);
+  REQUIRE(wp.size() == wf.size());
+  double worst = 0;
+  for (std::size_t i = 0; i < wp.size(); ++i)
+    for (std::size_t j = 0; j < wp[i].size(); ++j) worst = std::max(worst, double(std::fabs(wf[i][j] - wp[i][j])));
+  CHECK(worst <= 1e-5);
+  lenet::GradientFlow flow(10);
+  fused.flow = &flow;
+  CHECK_THROWS_WITH(lenet::train(train, test, fused),
+                    "[lenet_bn] --fuse runs fused batch norms: not with --stats (its hooks watch the plain layers)");
+}
+
 TEST_CASE("a folded export classifies as the trained model does, and every saved form loads for inference",
           "[apps]") {
   Blocks train(128, 1), test(64, 2);
