@@ -16,20 +16,15 @@
 
 namespace {
 
-// An IDX file of `payload` (tests/support/files.h's, from a string).
-std::string idx(std::uint32_t magic, const std::vector<std::uint32_t>& dims, const std::string& payload) {
-  return tg_test::idx_bytes(magic, dims, std::vector<std::uint8_t>(payload.begin(), payload.end()));
-}
-
 void put(const std::string& path, const std::string& bytes) {
   if (!tg_test::write_raw(path, bytes)) std::abort();
 }
 
 // [mode][labels length][labels][images] for three 2x3 images.
 std::string sample(std::uint8_t mode, bool gz_file_inside = false) {
-  const std::string labels = idx(0x801, {3}, std::string("\x09\x00\x03", 3));
-  std::string images = idx(0x803, {3, 2, 3}, std::string("\x00\x11\x22\x33\x44\x55\x66\x77\x88"
-                                                                         "\x99\xaa\xbb\xcc\xdd\xee\xff\x01\x02", 18));
+  const std::string labels = tg_fuzz::idx(0x801, {3}, std::string("\x09\x00\x03", 3));
+  std::string images = tg_fuzz::idx(0x803, {3, 2, 3}, std::string("\x00\x11\x22\x33\x44\x55\x66\x77\x88"
+                                                                  "\x99\xaa\xbb\xcc\xdd\xee\xff\x01\x02", 18));
   if (gz_file_inside) images = tg_fuzz::gzip(images);
   std::string out(1, static_cast<char>(mode));
   out += static_cast<char>(labels.size() & 0xff);

@@ -5,24 +5,17 @@
 // Promise: tg::Error or a well-formed array, nothing else, whatever the bytes.
 #include <cstdint>
 #include <string>
-#include <vector>
 
 #include "tapegrad/core/error.h"
 #include "tapegrad/data/idx.h"
 #include "tests/fuzz/fuzz_input.h"
-#include "tests/support/files.h"
 
 namespace {
 
-// An IDX file of `payload` (tests/support/files.h's, from a string).
-std::string idx(std::uint32_t magic, const std::vector<std::uint32_t>& dims, const std::string& payload) {
-  return tg_test::idx_bytes(magic, dims, std::vector<std::uint8_t>(payload.begin(), payload.end()));
-}
-
 void write_seeds(const std::string& dir) {
-  const std::string images = idx(0x803, {2, 3, 4}, std::string("\x00\x10\x20\x30\x40\x50\x60\x70\x80\x90\xa0"
-                                                                     "\xb0\xc0\xd0\xe0\xf0\xff\x01\x02\x03\x04\x05\x06\x07", 24));
-  const std::string labels = idx(0x801, {3}, std::string("\x07\x00\x09", 3));
+  const std::string images = tg_fuzz::idx(0x803, {2, 3, 4}, std::string("\x00\x10\x20\x30\x40\x50\x60\x70\x80\x90\xa0"
+                                                                        "\xb0\xc0\xd0\xe0\xf0\xff\x01\x02\x03\x04\x05\x06\x07", 24));
+  const std::string labels = tg_fuzz::idx(0x801, {3}, std::string("\x07\x00\x09", 3));
   tg_fuzz::write_file(dir + "images", '\0' + images);
   tg_fuzz::write_file(dir + "labels", '\4' + labels);
   tg_fuzz::write_file(dir + "images_gzipped_by_the_harness", '\1' + images);

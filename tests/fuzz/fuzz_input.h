@@ -12,8 +12,10 @@
 #include <cstdio>
 #include <cstdlib>
 #include <string>
+#include <vector>
 
 #include "tapegrad/layers/module.h"
+#include "tests/support/files.h"
 
 namespace tg_fuzz {
 
@@ -68,6 +70,11 @@ inline std::string gzip(const std::string& bytes) {
   out.resize(z.total_out);
   deflateEnd(&z);
   return out;
+}
+
+// An IDX file of `payload` (tests/support/files.h's, from a string).
+inline std::string idx(std::uint32_t magic, const std::vector<std::uint32_t>& dims, const std::string& payload) {
+  return tg_test::idx_bytes(magic, dims, std::vector<std::uint8_t>(payload.begin(), payload.end()));
 }
 
 inline void write_file(const std::string& path, const std::string& bytes) {
