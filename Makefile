@@ -72,7 +72,8 @@ fuzz:
 	@FUZZ_SECONDS=$(FUZZ_SECONDS) FUZZ_JOBS=$(FUZZ_JOBS) FUZZ_BUILD=$(ASAN_BUILD) JOBS=$(JOBS) scripts/fuzz
 
 # The fuzz harnesses are built here too (TG_FUZZ): one clang build serves both.
-asan: deps
+asan:
+	@TG_WITH_CLANG=1 scripts/install-deps
 	@cmake -S . -B $(ASAN_BUILD) -DCMAKE_CXX_COMPILER=clang++-14 -DCMAKE_BUILD_TYPE=Debug \
 	       "-DTG_SANITIZE=address;undefined" -DTG_FUZZ=ON > /dev/null
 	@cmake --build $(ASAN_BUILD) -j $(JOBS)
@@ -81,7 +82,8 @@ asan: deps
 # Without MPI: Open MPI is not built for TSan, and its progress threads are not tapegrad's.
 # setarch -R: TSan's shadow memory needs the address layout of an unrandomized process (kernels
 # with more mmap randomization bits than TSan expects otherwise crash every TSan binary at start).
-tsan: deps
+tsan:
+	@TG_WITH_CLANG=1 scripts/install-deps
 	@cmake -S . -B $(TSAN_BUILD) -DCMAKE_CXX_COMPILER=clang++-14 -DCMAKE_BUILD_TYPE=RelWithDebInfo \
 	       -DTG_SANITIZE=thread -DTG_MPI=OFF > /dev/null
 	@cmake --build $(TSAN_BUILD) -j $(JOBS)
