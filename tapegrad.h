@@ -5,6 +5,7 @@
 
 #include "tapegrad/config.h"
 
+#include "tapegrad/autograd/anomaly.h"
 #include "tapegrad/autograd/functions.h"
 #include "tapegrad/autograd/gradcheck.h"
 #include "tapegrad/autograd/graph.h"

@@ -48,4 +48,16 @@ struct Meta final : AutogradMetaInterface {
   std::string grad_fn_name() const override { return grad_fn ? grad_fn->name : std::string(); }
 };
 
+namespace detail {
+
+// The slot holds nothing but Meta: only autograd creates it.
+inline Meta* meta_of(const Tensor& t) { return static_cast<Meta*>(t.impl()->autograd.get()); }
+
+inline Meta& ensure_meta(const Tensor& t) {
+  if (!t.impl()->autograd) t.impl()->autograd = std::make_shared<Meta>();
+  return *meta_of(t);
+}
+
+}  // namespace detail
+
 }  // namespace tg::autograd

@@ -3,11 +3,10 @@
 // all entries that consume its output: no topological sort. Gradients of intermediate tensors
 // live in a map keyed by tensor identity; a leaf's gradient is summed until its last reachable
 // consumer has run, then hooked and accumulated into .grad (or returned, by autograd::grad).
-// Also: tensor hooks, anomaly mode. Layer: autograd.
+// Registering hooks is in hooks.cpp, anomaly mode in anomaly.cpp. Layer: autograd.
 #include "tapegrad/autograd/tape.h"
 
 #include <algorithm>
-#include <cmath>
 #include <unordered_map>
 #include <utility>
 
@@ -38,8 +37,8 @@ struct Tape {
 
 thread_local Tape tape;
 
-// The slot holds nothing but autograd::Meta: only this file creates it.
-autograd::Meta* meta_of(const Tensor& t) { return static_cast<autograd::Meta*>(t.impl()->autograd.get()); }
+using autograd::detail::ensure_meta;
+using autograd::detail::meta_of;
 
 // Deletes a node without recursing down the graph: a long chain dropped before backward would
 // otherwise free each node from inside the previous one's destructor and overflow the stack.
@@ -69,11 +68,6 @@ void delete_node(autograd::Node* node) {
   pending_deletes = nullptr;
 }
 
-
-autograd::Meta& ensure_meta(const Tensor& t) {
-  if (!t.impl()->autograd) t.impl()->autograd = std::make_shared<autograd::Meta>();
-  return *meta_of(t);
-}
 
 // Whether nothing but this handle can reach t's memory: a dense tensor a backward has just made.
 // Such a gradient can be kept, or added into in place, without a copy.
@@ -115,26 +109,6 @@ Tensor run_hooks(const Tensor& t, Tensor grad) {
   }
   return grad;
 }
-
-// "nan" or "inf" when g holds such a value (nan wins), else nullptr. Anomaly mode only. x·0 is 0
-// for every finite x and nan otherwise: one vectorized pass decides, a second one tells which.
-const char* non_finite(const Tensor& g) {
-  Tensor c = native::contiguous(g);
-  return dispatch_floating(c.dtype(), [&]<class T>() -> const char* {
-    const T* p = static_cast<const T*>(c.raw_data());
-    const std::int64_t n = c.numel();
-    T probe = 0;
-#pragma omp simd reduction(+ : probe)
-    for (std::int64_t i = 0; i < n; ++i) probe += p[i] * T(0);
-    if (!std::isnan(probe)) return nullptr;
-    for (std::int64_t i = 0; i < n; ++i)
-      if (std::isnan(p[i])) return "nan";
-    return "inf";
-  });
-}
-
-thread_local bool anomaly_enabled = false;
-thread_local std::vector<std::string> recording_locations;
 
 // One backward (or autograd::grad) walk. Intermediate gradients are complete when the walk reaches
 // their entry (every consumer was recorded later). A leaf has no entry: its gradient is complete
@@ -285,8 +259,8 @@ void Walk::check_gradients(const autograd::Node& node, const std::vector<Tensor>
     TG_CHECK(gj.sizes() == in.sizes() && gj.dtype() == in.dtype(),
              "[{}] backward returned a gradient of shape {} and dtype {} for input {} of shape {} and dtype {}",
              node.name, gj.sizes(), dtype_name(gj.dtype()), j, in.sizes(), dtype_name(in.dtype()));
-    if (!anomaly_enabled) continue;
-    const char* bad = non_finite(gj);
+    if (!autograd::is_anomaly_enabled()) continue;
+    const char* bad = autograd::detail::non_finite(gj);
     TG_CHECK(!bad, "[backward] {} returned {} values in its {}th output; it was recorded {}", node.name, bad, j,
              node.recorded_in.empty() ? "outside any module" : "in module " + node.recorded_in);
   }
@@ -404,7 +378,7 @@ Tensor record(std::string name, const Tensor& output, const std::vector<Tensor>&
   }
   for (const Tensor& t : saved)
     if (t.defined()) node->saved.push_back({t.storage(), t.storage()->version(), t.sizes()});
-  if (anomaly_enabled && !recording_locations.empty()) node->recorded_in = recording_locations.back();
+  if (is_anomaly_enabled()) node->recorded_in = recording_location();
   node->backward = std::move(backward);
   tape.push(node);
   Meta& m = ensure_meta(output);
@@ -433,20 +407,6 @@ std::vector<Tensor> grad(const std::vector<Tensor>& outputs, const std::vector<T
              "pass allow_unused=true if this is the desired behavior",
              k);
   return grads;
-}
-
-bool is_anomaly_enabled() { return anomaly_enabled; }
-void set_detect_anomaly(bool enabled) { anomaly_enabled = enabled; }
-
-DetectAnomalyGuard::DetectAnomalyGuard() : previous_(anomaly_enabled) { anomaly_enabled = true; }
-DetectAnomalyGuard::~DetectAnomalyGuard() { anomaly_enabled = previous_; }
-
-RecordingLocationGuard::RecordingLocationGuard(std::string where) { recording_locations.push_back(std::move(where)); }
-RecordingLocationGuard::~RecordingLocationGuard() { recording_locations.pop_back(); }
-
-const std::string& recording_location() {
-  static const std::string nowhere;
-  return recording_locations.empty() ? nowhere : recording_locations.back();
 }
 
 }  // namespace autograd
@@ -485,37 +445,6 @@ Tensor Tensor::detach() const { return native::alias(*this); }
 bool Tensor::is_leaf() const {
   const autograd::Meta* m = meta_of(*this);
   return !(m && m->grad_fn);
-}
-
-namespace {
-
-// Appends fn to one of the tensor's hook lists; the handle erases it by id, if the tensor lives.
-template <class Fn>
-RemovableHandle add_hook(const Tensor& t, std::vector<std::pair<std::uint64_t, Fn>> autograd::Meta::*list, Fn fn) {
-  autograd::Meta& m = ensure_meta(t);
-  std::uint64_t id = m.next_hook_id++;
-  (m.*list).emplace_back(id, std::move(fn));
-  return RemovableHandle([slot = std::weak_ptr(t.impl()->autograd), list, id] {
-    if (auto live = slot.lock())
-      std::erase_if(static_cast<autograd::Meta&>(*live).*list, [id](const auto& h) { return h.first == id; });
-  });
-}
-
-}  // namespace
-
-RemovableHandle Tensor::register_gradient_hook(GradientHook fn) {
-  TG_CHECK(requires_grad(), "[register_hook] cannot register a hook on a tensor that doesn't require gradient");
-  TG_CHECK(fn != nullptr, "[register_hook] the hook is empty");
-  return add_hook(*this, &autograd::Meta::hooks, std::move(fn));
-}
-
-RemovableHandle Tensor::register_post_accumulate_grad_hook(PostAccumulateGradHook fn) {
-  TG_CHECK(requires_grad() && is_leaf(),
-           "[register_post_accumulate_grad_hook] post accumulate grad hooks can only be registered on leaf tensors "
-           "that require grad{}",
-           is_leaf() ? "" : fmt::format(" (this one is the output of {})", grad_fn_name()));
-  TG_CHECK(fn != nullptr, "[register_post_accumulate_grad_hook] the hook is empty");
-  return add_hook(*this, &autograd::Meta::post_accumulate_hooks, std::move(fn));
 }
 
 }  // namespace tg

@@ -1,7 +1,7 @@
 // The tape: grad mode, and the public way to add a differentiable op. An op computes its output
 // without recording, then calls record(), which appends one entry (name, inputs, backward) when
 // grad mode is on and an input requires grad. Tensor::backward() walks the tape in reverse;
-// autograd::grad() does too, returning the gradients; anomaly mode checks what each entry returns.
+// autograd::grad() does too, returning the gradients. Anomaly mode is in autograd/anomaly.h.
 // Layer: autograd; must not know modules.
 #pragma once
 
@@ -9,6 +9,7 @@
 #include <string>
 #include <vector>
 
+#include "tapegrad/autograd/anomaly.h"
 #include "tapegrad/core/native.h"  // native::alias, which a backward captures instead of its output
 #include "tapegrad/core/tensor.h"
 
@@ -59,37 +60,6 @@ std::size_t tape_size();
 std::vector<Tensor> grad(const std::vector<Tensor>& outputs, const std::vector<Tensor>& inputs,
                          const std::vector<Tensor>& grad_outputs = {}, bool retain_graph = false,
                          bool allow_unused = false);
-
-// Anomaly mode (as torch.autograd.detect_anomaly; per thread, like grad mode): in backward, the
-// first entry that returns a nan or infinite gradient throws, naming the entry, the input, and
-// where the entry was recorded (the module path, see RecordingLocationGuard). Off by default; when
-// off it costs one branch per entry.
-bool is_anomaly_enabled();
-void set_detect_anomaly(bool enabled);
-
-class DetectAnomalyGuard {
- public:
-  DetectAnomalyGuard();
-  ~DetectAnomalyGuard();
-  DetectAnomalyGuard(const DetectAnomalyGuard&) = delete;
-  DetectAnomalyGuard& operator=(const DetectAnomalyGuard&) = delete;
-
- private:
-  bool previous_;
-};
-
-// While it lives, entries recorded in anomaly mode remember `where` (the innermost guard wins):
-// nn::Module's call operator opens one naming the module's path, such as "3 (Sigmoid)". C++ has
-// no traceback; this is what the anomaly message names instead.
-class RecordingLocationGuard {
- public:
-  explicit RecordingLocationGuard(std::string where);
-  ~RecordingLocationGuard();
-  RecordingLocationGuard(const RecordingLocationGuard&) = delete;
-  RecordingLocationGuard& operator=(const RecordingLocationGuard&) = delete;
-};
-// The innermost location, "" outside every guard.
-const std::string& recording_location();
 
 }  // namespace autograd
 }  // namespace tg
