@@ -17,6 +17,9 @@ one batch of uniform random images. Warm-up steps are not timed. Run with Debian
 
     /usr/bin/python3 bench/compare_torch.py [build-dir] [--steps 40] [--repeats 3] [--random]
 
+tapegrad trains LeNet-BN with each batch norm and the sigmoid after it fused (train_step's default,
+nn::utils::fuse_batchnorm_activation) and, for comparison, the plain model ("tapegrad unfused").
+
 Two more modes, both on one batch of random images held in memory, each batch size its own pair of
 interleaved runs, and as many steps as make --examples images (at least --steps):
     --sweep 2,16,64,256,1024      training at each batch size (train_step)
@@ -223,7 +226,8 @@ def main():
                 configs.append(("tapegrad", batch, t, tg_cmd + ["1"], {}))
                 configs.append(("tapegrad-unfolded", batch, t, tg_cmd + ["0"], {}))
             else:
-                configs.append(("tapegrad", batch, t, tg_cmd + ([data_dir] if data_dir else []), {}))
+                configs.append(("tapegrad", batch, t, tg_cmd + [data_dir], {}))
+                configs.append(("tapegrad-unfused", batch, t, tg_cmd + [data_dir, "unfused"], {}))
 
     results = {(label, b, t): [] for label, b, t, _, _ in configs}
     load_before = os.getloadavg()[0]
@@ -261,10 +265,10 @@ def main():
     data = "Fashion-MNIST training batches" if data_dir else "one random batch"
     print(f"\n{what}, {data}; examples/sec, median of {args.repeats} interleaved runs (after {WARMUP} warm-up "
           f"steps); {torch_version()}; load average {load_before:.1f} before, {os.getloadavg()[0]:.1f} after")
-    extra = " tapegrad unfolded |" if mode == "infer" else ""
-    print(f"| batch | threads | steps | PyTorch (best config) |{extra} tapegrad | tapegrad / PyTorch (paired) | "
-          "range over repeats | best / best | PyTorch peak RSS | tapegrad peak RSS |")
-    print("| ---: " * (10 + (mode == "infer")) + "|")
+    other = "tapegrad-unfolded" if mode == "infer" else "tapegrad-unfused"  # the plain model, for comparison
+    print(f"| batch | threads | steps | PyTorch (best config) | {other.replace('-', ' ')} | tapegrad | "
+          "tapegrad / PyTorch (paired) | range over repeats | best / best | PyTorch peak RSS | tapegrad peak RSS |")
+    print("| ---: " * 11 + "|")
     for batch, steps in cases:
         for t in threads:
             torch_med = statistics.median(torch_rep(batch, t, i) for i in range(args.repeats))
@@ -272,8 +276,8 @@ def main():
             num = lambda i: tg_rep(batch, t, i)  # noqa: E731
             den = lambda i: torch_rep(batch, t, i)  # noqa: E731
             lo, hi = spread(num, den)
-            unf = f" {med[('tapegrad-unfolded', batch, t)]:.0f} |" if mode == "infer" else ""
-            print(f"| {batch} | {t} | {steps} | {torch_med:.0f} |{unf} {med[('tapegrad', batch, t)]:.0f} | "
+            print(f"| {batch} | {t} | {steps} | {torch_med:.0f} | {med[(other, batch, t)]:.0f} | "
+                  f"{med[('tapegrad', batch, t)]:.0f} | "
                   f"{paired(num, den):.2f}x | {lo:.2f}-{hi:.2f}x | {best[('tapegrad', batch, t)] / torch_best(batch, t):.2f}x | "
                   f"{torch_rss:.0f} MiB | {rss[('tapegrad', batch, t)]:.0f} MiB |")
     if len(threads) > 1:

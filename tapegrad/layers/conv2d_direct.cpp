@@ -339,13 +339,62 @@ TG_SIMD_INLINE void dinput_tile(float* part, const float* dy, const float* w, st
     TG_UNROLL for (int k = 0; k < KB; ++k) store(part + (c * L.XH * s.KW + k) * PR, acc[c][k]);
 }
 
+// With AVX-512 the weight gradient's tiles run 16-lane vectors over pairs of output rows: lanes 0-7
+// hold row oh's eight columns from v·8 and lanes 8-15 row oh + 1's, of dy and of the shifted x alike,
+// so every lane is a product the sum needs (flat positions, as the forward's, would waste a third of
+// them on LeNet's 8-wide conv2). An odd last row pairs with zeros. Each accumulator's two halves are
+// added into the same eight lanes of vacc as the AVX2 tiles', and the flush is theirs. Up to
+// kTileAccumulators512 accumulators: 4 filters × 5 offsets for a 5-wide kernel.
+TG_SIMD_INLINE V16 join(const V8& lo, const V8& hi) {
+  return __builtin_shufflevector(lo, hi, 0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15);
+}
+TG_SIMD_INLINE V8 fold_halves(const V16& v) {
+  return __builtin_shufflevector(v, v, 0, 1, 2, 3, 4, 5, 6, 7) + __builtin_shufflevector(v, v, 8, 9, 10, 11, 12, 13, 14, 15);
+}
+std::int64_t row_block512(std::int64_t kb) {
+  return std::clamp<std::int64_t>(kTileAccumulators512 / kb, 1, kMaxRows);
+}
+
+// dweight_tile's sums (same arguments) over row pairs in 16-lane vectors.
+template <int FB, int KB>
+TG_SIMD_INLINE void dweight_tile_pairs(V8* vacc, const float* dy, const float* x, std::int64_t nb,
+                                       std::int64_t dy_sample, std::int64_t x_sample, const ConvShape& s,
+                                       const Layout& L) {
+  const std::int64_t dy_plane = s.OH * L.DW, taps = s.C / s.G * s.KH * s.KW;
+  V16 acc[FB][KB];
+  TG_UNROLL for (int f = 0; f < FB; ++f)
+    TG_UNROLL for (int k = 0; k < KB; ++k) acc[f][k] = V16{};
+  auto rows = [&](const float* dyr, const float* xr, bool pair) TG_SIMD_LAMBDA {
+    V16 g[FB];
+    TG_UNROLL for (int f = 0; f < FB; ++f)
+      g[f] = join(load(dyr + f * dy_plane), pair ? load(dyr + f * dy_plane + L.DW) : V8{});
+    TG_UNROLL for (int k = 0; k < KB; ++k) {
+      V16 xv = join(load(xr + k), pair ? load(xr + L.XW + k) : V8{});
+#if !defined(__clang__)
+      asm("" : "+v"(xv));  // one register for the FB FMAs, as in dweight_tile
+#endif
+      TG_UNROLL for (int f = 0; f < FB; ++f) acc[f][k] += g[f] * xv;
+    }
+  };
+  for (std::int64_t n = 0; n < nb; ++n)
+    for (std::int64_t v = 0; v < L.V; ++v) {
+      const float* dyn = dy + n * dy_sample + v * kLanes;
+      const float* xn = x + n * x_sample + v * kLanes;
+      std::int64_t oh = 0;
+      for (; oh + 1 < s.OH; oh += 2) rows(dyn + oh * L.DW, xn + oh * L.XW, true);
+      if (oh < s.OH) rows(dyn + oh * L.DW, xn + oh * L.XW, false);
+    }
+  TG_UNROLL for (int f = 0; f < FB; ++f)
+    TG_UNROLL for (int k = 0; k < KB; ++k) vacc[f * taps + k] += fold_halves(acc[f][k]);
+}
+
 // vacc ([F, C/G·KH·KW] vectors, 32-byte aligned) += nb samples' weight gradient, from padded-layout
 // dy and x (samples dy_sample and x_sample floats apart).
 template <Isa I>
 TG_SIMD_INLINE void dweight_samples(V8* vacc, const float* dy, const float* x, std::int64_t nb, std::int64_t dy_sample,
                                std::int64_t x_sample, const ConvShape& s, const Layout& L) {
   const std::int64_t Cg = s.C / s.G, Fg = s.F / s.G, taps = Cg * s.KH * s.KW, KB = kw_block(s.KW),
-                     FB = row_block(KB);
+                     FB = I == Isa::Avx512 ? row_block512(KB) : row_block(KB);
   for (std::int64_t g = 0; g < s.G; ++g)
     for (std::int64_t c = 0; c < Cg; ++c)
       for (std::int64_t kh = 0; kh < s.KH; ++kh)
@@ -353,8 +402,10 @@ TG_SIMD_INLINE void dweight_samples(V8* vacc, const float* dy, const float* x, s
           for (std::int64_t f0 = 0; f0 < Fg; f0 += FB) {
             const std::int64_t f = g * Fg + f0;
             auto tile = [&]<int TF, int TK>() TG_SIMD_LAMBDA {
-              dweight_tile<TF, TK, I>(vacc + f * taps + (c * s.KH + kh) * s.KW + kw, dy + f * s.OH * L.DW,
-                                          x + ((g * Cg + c) * L.XH + kh) * L.XW + kw, nb, dy_sample, x_sample, s, L);
+              V8* at = vacc + f * taps + (c * s.KH + kh) * s.KW + kw;
+              const float *dyf = dy + f * s.OH * L.DW, *xc = x + ((g * Cg + c) * L.XH + kh) * L.XW + kw;
+              if constexpr (I == Isa::Avx512) dweight_tile_pairs<TF, TK>(at, dyf, xc, nb, dy_sample, x_sample, s, L);
+              else dweight_tile<TF, TK, I>(at, dyf, xc, nb, dy_sample, x_sample, s, L);
             };
             dispatch_tile<kMaxRows, kMaxKw>(std::min(FB, Fg - f0), std::min(KB, s.KW - kw), tile);
           }
