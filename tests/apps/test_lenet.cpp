@@ -13,6 +13,7 @@
 #include "apps/lenet/checkpoint.h"
 #include "apps/lenet/trainer.h"
 #include "tapegrad.h"
+#include "tests/support/files.h"
 
 using Catch::Contains;
 using tg::Tensor;
@@ -43,9 +44,7 @@ class Blocks : public tg::data::Dataset {
   Tensor X_, y_;
 };
 
-std::string temp_path(const std::string& name) {
-  return (std::filesystem::temp_directory_path() / ("tapegrad_apps_" + name)).string();
-}
+using tg_test::temp_path;
 
 std::string slurp(const std::string& path) {
   std::ifstream in(path, std::ios::binary);

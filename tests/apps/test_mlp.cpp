@@ -13,6 +13,7 @@
 #include <sys/wait.h>
 
 #include "tapegrad.h"
+#include "tests/support/files.h"
 
 #ifdef TG_MLP_APP
 using Catch::Contains;
@@ -55,7 +56,7 @@ std::pair<int, std::string> run_mlp(const std::string& args) {
 }  // namespace
 
 TEST_CASE("the mlp app trains d2l's MLP with Adam, a cosine schedule and clipping: the loss falls", "[apps]") {
-  std::string dir = (std::filesystem::temp_directory_path() / "tapegrad_mlp_data").string();
+  std::string dir = tg_test::temp_path("mlp_data");
   std::filesystem::create_directories(dir);
   write_split(dir, "train", 512, 1);
   write_split(dir, "t10k", 128, 2);

@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "tapegrad.h"
+#include "tests/support/files.h"
 
 namespace {
 
@@ -107,8 +108,7 @@ TEST_CASE("Graphviz's dot accepts to_dot's text", "[autograd][graph]") {
   }
   Tensor w = tg::tensor(std::vector<double>{1, 2}).requires_grad_();
   Tensor y = (w.exp() * w).sum();
-  auto dir = std::filesystem::temp_directory_path();
-  std::string in = (dir / "tapegrad_test_graph.dot").string(), out = (dir / "tapegrad_test_graph.svg").string();
+  std::string in = tg_test::temp_path("graph.dot"), out = tg_test::temp_path("graph.svg");
   std::ofstream(in) << tg::autograd::to_dot(y, {{"w", w}});
   REQUIRE(std::system(("dot -Tsvg " + in + " -o " + out).c_str()) == 0);
   std::ifstream svg(out);

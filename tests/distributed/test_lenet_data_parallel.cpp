@@ -1,6 +1,8 @@
 // LeNet-BN trained data-parallel (apps/lenet/trainer.h) on the ranks of this job follows the
 // single-process run: with SyncBatchNorm the same global batches give the same loss curve to
 // float32 rounding; a checkpoint written by the W-rank run resumes in one process. Tag [apps].
+#include <unistd.h>
+
 #include <catch2/catch.hpp>
 
 #include <cmath>
@@ -62,8 +64,11 @@ TEST_CASE("LeNet-BN on W ranks with SyncBatchNorm follows the single-process run
   CHECK(single[1].train_loss < single[0].train_loss);  // it learns
 
   // Epoch 1 on W ranks writes the checkpoint (rank 0); one process resumes it for epoch 2.
+  // Named after rank 0's process, so that jobs of several build trees running at once never meet.
+  tg::Tensor job = tg::tensor(std::vector<std::int64_t>{::getpid()});
+  dist::broadcast(job, 0);
   const std::string path = (std::filesystem::temp_directory_path() /
-                            ("tapegrad_dist_lenet_" + std::to_string(dist::world_size()) + ".safetensors")).string();
+                            ("tapegrad_dist_lenet_" + std::to_string(job.item<std::int64_t>()) + ".safetensors")).string();
   lenet::TrainOptions first = options(1);
   first.data_parallel = first.sync_bn = true;
   first.save_path = path;

@@ -14,6 +14,7 @@
 #include "tapegrad.h"
 
 #include "module_refs.inc"
+#include "tests/support/files.h"
 
 using Catch::Contains;
 using tg::Shape;
@@ -22,9 +23,7 @@ namespace nn = tg::nn;
 
 namespace {
 
-std::string temp_path(const std::string& name) {
-  return (std::filesystem::temp_directory_path() / ("tapegrad_test_tools_" + name)).string();
-}
+using tg_test::temp_path;
 
 // The script's ResBlock: a one-line extra_repr next to two children.
 class ResBlock : public nn::Module {

@@ -13,15 +13,14 @@
 #include "tapegrad.h"
 
 #include "two_layer.h"
+#include "tests/support/files.h"
 
 using Catch::Contains;
 namespace nn = tg::nn;
 
 namespace {
 
-std::string temp_path(const std::string& name) {
-  return (std::filesystem::temp_directory_path() / ("tapegrad_test_" + name)).string();
-}
+using tg_test::temp_path;
 
 }  // namespace
 

@@ -13,15 +13,14 @@
 #include <vector>
 
 #include "tapegrad.h"
+#include "tests/support/files.h"
 
 using Catch::Contains;
 namespace nn = tg::nn;
 
 namespace {
 
-std::string temp_path(const std::string& name) {
-  return (std::filesystem::temp_directory_path() / ("tapegrad_test_dtypes_" + name)).string();
-}
+using tg_test::temp_path;
 
 // A safetensors file of one entry: `dtype`, `shape`, and the raw 16-bit words as its data.
 void write_u16_file(const std::string& path, const std::string& dtype, const std::string& shape,

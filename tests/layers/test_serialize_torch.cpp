@@ -12,12 +12,12 @@
 #include "tapegrad.h"
 
 #include "ref_helpers.h"
+#include "tests/support/files.h"
 
 TEST_CASE("a checkpoint goes through PyTorch and back with scripts/safetensors_io.py", "[layers][python]") {
-  const auto dir = std::filesystem::temp_directory_path();
-  const std::string src = (dir / "tapegrad_roundtrip_in.safetensors").string();
-  const std::string state = (dir / "tapegrad_roundtrip_state.safetensors").string();
-  const std::string extra = (dir / "tapegrad_roundtrip_extra.safetensors").string();
+  const std::string src = tg_test::temp_path("roundtrip_in.safetensors");
+  const std::string state = tg_test::temp_path("roundtrip_state.safetensors");
+  const std::string extra = tg_test::temp_path("roundtrip_extra.safetensors");
   tg::manual_seed(5);
   auto make = [] { return nn::Sequential{nn::Linear(4, 3), nn::BatchNorm1d(3), nn::ReLU(), nn::Linear(3, 2)}; };
   nn::Sequential net = make();

@@ -7,6 +7,7 @@
 #include <type_traits>
 
 #include "tapegrad.h"
+#include "tests/support/files.h"
 
 using Catch::Contains;
 using tg::Tensor;
@@ -63,9 +64,7 @@ void check_close(const std::vector<double>& got, const std::vector<double>& want
   for (std::size_t i = 0; i < got.size(); ++i) CHECK(got[i] == Approx(want[i]).epsilon(1e-12).margin(1e-12));
 }
 
-std::string temp_path(const std::string& name) {
-  return (std::filesystem::temp_directory_path() / ("tapegrad_optim_" + name)).string();
-}
+using tg_test::temp_path;
 
 std::vector<std::vector<double>> all_state(const optim::Optimizer& opt) {
   std::vector<std::vector<double>> out;

@@ -8,6 +8,7 @@
 #include <memory>
 
 #include "tapegrad.h"
+#include "tests/support/files.h"
 
 using Catch::Contains;
 using tg::Tensor;
@@ -191,7 +192,7 @@ TEST_CASE("scheduler state dicts round-trip, and a checkpoint of other settings 
 
   TwoGroups fresh_groups;
   optim::MultiStepLR fresh(*fresh_groups.opt, {1, 3}, 0.5);
-  std::string path = (std::filesystem::temp_directory_path() / "tapegrad_sched.safetensors").string();
+  std::string path = tg_test::temp_path("sched.safetensors");
   tg::save(s, path);
   tg::load(fresh, path);
   std::filesystem::remove(path);
@@ -252,23 +253,22 @@ TEST_CASE("a run resumed mid-schedule continues bit for bit", "[optim]") {
   for (int i = 0; i < 12; ++i) want.push_back(straight.step(i));
   for (int i = 0; i < 5; ++i) got.push_back(first.step(i));
 
-  std::string dir = std::filesystem::temp_directory_path().string();
-  tg::save(first.opt, dir + "/tapegrad_resume_opt.safetensors");
-  tg::save(first.warmup, dir + "/tapegrad_resume_warmup.safetensors");
-  tg::save(first.cosine, dir + "/tapegrad_resume_cosine.safetensors");
-  tg::save(first.plateau, dir + "/tapegrad_resume_plateau.safetensors");
+  tg::save(first.opt, tg_test::temp_path("resume_opt.safetensors"));
+  tg::save(first.warmup, tg_test::temp_path("resume_warmup.safetensors"));
+  tg::save(first.cosine, tg_test::temp_path("resume_cosine.safetensors"));
+  tg::save(first.plateau, tg_test::temp_path("resume_plateau.safetensors"));
   Run resumed;  // fresh objects; the schedulers' construction set the lrs back to the start
   {
     tg::NoGradGuard no_grad;
     resumed.w.copy_(first.w);
     resumed.bias.copy_(first.bias);
   }
-  tg::load(resumed.opt, dir + "/tapegrad_resume_opt.safetensors");
-  tg::load(resumed.warmup, dir + "/tapegrad_resume_warmup.safetensors");
-  tg::load(resumed.cosine, dir + "/tapegrad_resume_cosine.safetensors");
-  tg::load(resumed.plateau, dir + "/tapegrad_resume_plateau.safetensors");
+  tg::load(resumed.opt, tg_test::temp_path("resume_opt.safetensors"));
+  tg::load(resumed.warmup, tg_test::temp_path("resume_warmup.safetensors"));
+  tg::load(resumed.cosine, tg_test::temp_path("resume_cosine.safetensors"));
+  tg::load(resumed.plateau, tg_test::temp_path("resume_plateau.safetensors"));
   for (const char* name : {"opt", "warmup", "cosine", "plateau"})
-    std::filesystem::remove(dir + "/tapegrad_resume_" + name + ".safetensors");
+    std::filesystem::remove(tg_test::temp_path(std::string("resume_") + name + ".safetensors"));
   CHECK(resumed.opt.lr(0) == first.opt.lr(0));
   for (int i = 5; i < 12; ++i) got.push_back(resumed.step(i));
   CHECK(got == want);  // bit for bit

@@ -5,6 +5,7 @@
 #include <filesystem>
 
 #include "tapegrad.h"
+#include "tests/support/files.h"
 
 using Catch::Contains;
 using tg::Tensor;
@@ -104,7 +105,7 @@ TEST_CASE("optimizer state saves and loads as safetensors", "[optim]") {
   tg::optim::SGD opt({p}, {.lr = 0.1, .momentum = 0.9});
   (p * p).sum().backward();
   opt.step();
-  std::string path = (std::filesystem::temp_directory_path() / "tapegrad_test_sgd.safetensors").string();
+  std::string path = tg_test::temp_path("sgd.safetensors");
   tg::save(opt, path);
   tg::optim::SGD other({p}, {.lr = 0.1, .momentum = 0.9});
   tg::load(other, path);

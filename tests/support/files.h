@@ -36,6 +36,13 @@ class TempDir {
   std::filesystem::path path_;
 };
 
+// A path for `name` in a directory of this process's own, removed when the process exits: test
+// binaries of several build trees (or CTest -j) running at once never share a file.
+inline std::string temp_path(const std::string& name) {
+  static const TempDir dir;
+  return dir.file(name);
+}
+
 // Returns false when the file cannot be written.
 inline bool write_raw(const std::string& path, const std::string& bytes) {
   std::ofstream out(path, std::ios::binary);
