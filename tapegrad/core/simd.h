@@ -1,5 +1,5 @@
 // The one place that picks the instruction set of the vectorized kernels (core/elementwise.cpp,
-// core/random.cpp, layers/conv2d_direct.cpp): each kernel is one template, instantiated once per
+// core/random.cpp, layers/conv2d_direct.cpp, layers/batchnorm.cpp): each kernel is one template, instantiated once per
 // Isa inside a function compiled for that target, and with_isa runs the best the processor has.
 // Tests lower the ceiling (limit_isa) to run every version. Layer: core; knows nothing of tensors.
 #pragma once
