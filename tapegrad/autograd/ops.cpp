@@ -427,7 +427,7 @@ Tensor Tensor::std() const { return std({}, true, false); }
 Tensor Tensor::std(const Shape& dims, bool unbiased, bool keepdim) const {
   Tensor x = *this;
   std::int64_t correction = unbiased ? 1 : 0;
-  Tensor out = native::unary(UnaryOp::Sqrt, native::var(x, dims, correction, keepdim));
+  Tensor out = native::unary(UnaryOp::Sqrt, native::var(x, dims, correction, keepdim, "std"));
   return record("StdBackward0", out, {x},
                 [x, dims, keepdim, correction, y = native::alias(out)](const Tensor& g) {
                   double m = static_cast<double>(native::reduction_count(x.sizes(), dims));

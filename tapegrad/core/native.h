@@ -90,8 +90,8 @@ void sigmoid_contiguous(double* o, const double* x, std::int64_t n);
 // `dims` empty means every dim. Float sums accumulate in double.
 Tensor sum(const Tensor& t, const Shape& dims, bool keepdim);
 Tensor mean(const Tensor& t, const Shape& dims, bool keepdim);
-// Two-pass variance; divides by (count - correction).
-Tensor var(const Tensor& t, const Shape& dims, std::int64_t correction, bool keepdim);
+// Two-pass variance; divides by (count - correction). Errors name `op` (std passes its own name).
+Tensor var(const Tensor& t, const Shape& dims, std::int64_t correction, bool keepdim, std::string_view op = "var");
 Tensor amax(const Tensor& t, const Shape& dims, bool keepdim);
 Tensor amin(const Tensor& t, const Shape& dims, bool keepdim);
 Tensor argmax(const Tensor& t, std::optional<std::int64_t> dim, bool keepdim);

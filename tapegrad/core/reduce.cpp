@@ -191,9 +191,9 @@ Tensor mean(const Tensor& t, const Shape& dims, bool keepdim) {
   });
 }
 
-Tensor var(const Tensor& t, const Shape& dims, std::int64_t correction, bool keepdim) {
-  TG_CHECK(is_floating(t.dtype()), "[var] expected a floating point tensor, got {}", dtype_name(t.dtype()));
-  Plan p = plan_reduction(t, dims, keepdim, "var");
+Tensor var(const Tensor& t, const Shape& dims, std::int64_t correction, bool keepdim, std::string_view op) {
+  TG_CHECK(is_floating(t.dtype()), "[{}] expected a floating point tensor, got {}", op, dtype_name(t.dtype()));
+  Plan p = plan_reduction(t, dims, keepdim, op);
   return dispatch_floating(t.dtype(), [&]<class T>() {
     std::vector<double> mu(static_cast<std::size_t>(p.out_numel), 0.0);
     sum_into<T>(t, p, mu.data());

@@ -9,11 +9,14 @@
 
 namespace tg {
 
-Tensor Tensor::empty(const Shape& sizes, DType dtype) {
-  for (std::int64_t s : sizes) TG_CHECK(s >= 0, "[empty] expected non-negative sizes, got {}", sizes);
+namespace {
+
+// A new contiguous tensor; a bad shape throws naming the factory `op` the user called.
+Tensor allocate(const Shape& sizes, DType dtype, std::string_view op) {
+  for (std::int64_t s : sizes) TG_CHECK(s >= 0, "[{}] expected non-negative sizes, got {}", op, sizes);
   const std::int64_t numel = numel_of(sizes), item = static_cast<std::int64_t>(itemsize(dtype));
   TG_CHECK(numel <= static_cast<std::int64_t>(kMaxStorageBytes) / item,
-           "[empty] shape {} of {} needs {} elements of {} bytes, more than a storage can hold ({} bytes)", sizes,
+           "[{}] shape {} of {} needs {} elements of {} bytes, more than a storage can hold ({} bytes)", op, sizes,
            dtype_name(dtype), numel, item, kMaxStorageBytes);
   auto impl = std::make_shared<TensorImpl>();
   impl->storage = std::make_shared<Storage>(static_cast<std::size_t>(numel * item));
@@ -22,6 +25,10 @@ Tensor Tensor::empty(const Shape& sizes, DType dtype) {
   impl->dtype = dtype;
   return Tensor(std::move(impl));
 }
+
+}  // namespace
+
+Tensor Tensor::empty(const Shape& sizes, DType dtype) { return allocate(sizes, dtype, "empty"); }
 
 Tensor Tensor::make_view(std::shared_ptr<Storage> storage, Shape sizes, Shape strides, std::int64_t offset,
                          DType dtype) {
@@ -85,18 +92,22 @@ Tensor empty(const Shape& sizes, DType dtype) { return Tensor::empty(sizes, dtyp
 
 Tensor full(const Shape& sizes, Scalar value, DType dtype) {
   if (dtype == kInt64) value.to_int("full");  // throws for NaN, ±inf and out of range, before allocating
-  Tensor t = Tensor::empty(sizes, dtype);
+  Tensor t = allocate(sizes, dtype, "full");
   native::fill_(t, value);
   return t;
 }
 
 Tensor zeros(const Shape& sizes, DType dtype) {
-  Tensor t = Tensor::empty(sizes, dtype);
+  Tensor t = allocate(sizes, dtype, "zeros");
   std::memset(t.raw_data(), 0, static_cast<std::size_t>(t.numel()) * itemsize(dtype));
   return t;
 }
 
-Tensor ones(const Shape& sizes, DType dtype) { return full(sizes, 1, dtype); }
+Tensor ones(const Shape& sizes, DType dtype) {
+  Tensor t = allocate(sizes, dtype, "ones");
+  native::fill_(t, 1);
+  return t;
+}
 Tensor zeros_like(const Tensor& t) { return zeros(t.sizes(), t.dtype()); }
 Tensor ones_like(const Tensor& t) { return ones(t.sizes(), t.dtype()); }
 Tensor empty_like(const Tensor& t) { return empty(t.sizes(), t.dtype()); }

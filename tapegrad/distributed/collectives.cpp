@@ -206,6 +206,7 @@ int world_size() {
 
 void all_reduce(const Tensor& tensor, ReduceOp op) {
   check_tensor("all_reduce", tensor);
+  native::check_no_internal_overlap(tensor, "all_reduce");  // it writes in place
   check_agreement("all_reduce", describe(Kind::AllReduce, tensor, static_cast<std::int64_t>(op)));
   in_place(tensor, [&](void* data) {
     detail::all_reduce_raw("all_reduce", data, tensor.numel(), detail::mpi_type(tensor.dtype()), mpi_op(op));
@@ -214,6 +215,7 @@ void all_reduce(const Tensor& tensor, ReduceOp op) {
 
 void broadcast(const Tensor& tensor, int root) {
   check_tensor("broadcast", tensor);
+  native::check_no_internal_overlap(tensor, "broadcast");  // it writes in place
   const int W = world_size();
   TG_CHECK(root >= 0 && root < W, "[broadcast] expected a root rank in [0, {}), got root {}", W, root);
   check_agreement("broadcast", describe(Kind::Broadcast, tensor, root));

@@ -81,11 +81,20 @@ void add_settings(nn::NamedTensors& out, const Hyperparameters& settings) {
 LRScheduler::LRScheduler(std::string name, Optimizer& optimizer) : optimizer_(optimizer), name_(std::move(name)) {}
 
 void LRScheduler::initial_step() {
+  std::vector<std::size_t> recorded;  // the groups whose initial_lr this scheduler sets
   for (std::size_t g = 0; g < optimizer_.num_param_groups(); ++g) {
-    if (!optimizer_.initial_lr(g)) optimizer_.set_initial_lr(g, optimizer_.lr(g));  // setdefault
+    if (!optimizer_.initial_lr(g)) {  // setdefault
+      optimizer_.set_initial_lr(g, optimizer_.lr(g));
+      recorded.push_back(g);
+    }
     base_lrs_.push_back(*optimizer_.initial_lr(g));
   }
-  step();
+  try {
+    step();
+  } catch (...) {  // a refused first step (a negative lr from a LambdaLR) leaves the optimizer as it was
+    for (std::size_t g : recorded) optimizer_.set_initial_lr(g, std::nullopt);
+    throw;
+  }
 }
 
 std::vector<double> LRScheduler::group_lrs() const {

@@ -149,7 +149,10 @@ void assign_options(const std::function<void(OptionVisitor&)>& visit, const Hype
 template <class Options>
 class TypedOptimizer : public Optimizer {
  public:
-  const Options& options(std::size_t group = 0) const { return options_.at(group); }
+  const Options& options(std::size_t group = 0) const {
+    group_params(group);  // throws naming the optimizer for a group it does not have
+    return options_[group];
+  }
 
  protected:
   struct Spec {
