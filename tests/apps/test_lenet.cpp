@@ -13,36 +13,13 @@
 #include "apps/lenet/checkpoint.h"
 #include "apps/lenet/trainer.h"
 #include "tapegrad.h"
+#include "tests/support/blocks.h"
 #include "tests/support/files.h"
 
 using Catch::Contains;
 using tg::Tensor;
 
 namespace {
-
-// Class k is a bright 8x4 block at its own place in a noisy 28x28 image (as the contract's
-// train_tour), generated from a fixed seed.
-class Blocks : public tg::data::Dataset {
- public:
-  Blocks(std::int64_t n, std::uint64_t seed) {
-    tg::manual_seed(seed);
-    y_ = tg::randint(0, 10, {n});
-    X_ = tg::rand({n, 1, 28, 28}) * 0.3;
-    std::vector<std::int64_t> labels = y_.to_vector<std::int64_t>();
-    for (std::int64_t i = 0; i < n; ++i) {
-      std::int64_t r0 = (labels[i] / 5) * 12 + 2, c0 = (labels[i] % 5) * 5 + 1;
-      X_.select(0, i).select(0, 0).slice(0, r0, r0 + 8).slice(1, c0, c0 + 4).add_(0.7);
-    }
-  }
-  std::int64_t size() const override { return y_.numel(); }
-  std::pair<Tensor, Tensor> get_batch(const std::vector<std::int64_t>& indices) const override {
-    Tensor idx = tg::tensor(indices, {static_cast<std::int64_t>(indices.size())});
-    return {X_.index_select(0, idx), y_.index_select(0, idx)};
-  }
-
- private:
-  Tensor X_, y_;
-};
 
 using tg_test::temp_path;
 
@@ -70,7 +47,7 @@ lenet::TrainOptions small(std::int64_t epochs) {
 }  // namespace
 
 TEST_CASE("LeNet-BN learns the block task and reports d2l's metrics", "[apps]") {
-  Blocks train(256, 1), test(128, 2);
+  const tg::data::TensorDataset train = tg_test::blocks(256, 1), test = tg_test::blocks(128, 2);
   std::vector<lenet::EpochMetrics> seen;
   lenet::TrainCallbacks cb;
   std::int64_t batches = 0;
@@ -114,7 +91,7 @@ TEST_CASE("LeNet-BN learns the block task and reports d2l's metrics", "[apps]") 
 
 TEST_CASE("the same seed gives bit-identical runs, and a resumed run ends where an uninterrupted one does",
           "[apps]") {
-  Blocks train(128, 1), test(64, 2);
+  const tg::data::TensorDataset train = tg_test::blocks(128, 1), test = tg_test::blocks(64, 2);
   tg::nn::Sequential a, b, c;
   std::vector<lenet::EpochMetrics> ma = lenet::train(train, test, small(3), {}, &a);
   std::vector<lenet::EpochMetrics> mb = lenet::train(train, test, small(3), {}, &b);
@@ -151,7 +128,7 @@ TEST_CASE("the same seed gives bit-identical runs, and a resumed run ends where 
 }
 
 TEST_CASE("a NaN loss stops training with a clear error and leaves the checkpoint intact", "[apps][errors]") {
-  Blocks train(64, 1), test(32, 2);
+  const tg::data::TensorDataset train = tg_test::blocks(64, 1), test = tg_test::blocks(32, 2);
   std::string ckpt = temp_path("nan.safetensors");
   lenet::TrainOptions ok = small(1);
   ok.save_path = ckpt;
@@ -169,7 +146,7 @@ TEST_CASE("a NaN loss stops training with a clear error and leaves the checkpoin
 }
 
 TEST_CASE("the from-scratch batch norm follows the built-in one", "[apps]") {
-  Blocks train(128, 1), test(64, 2);
+  const tg::data::TensorDataset train = tg_test::blocks(128, 1), test = tg_test::blocks(64, 2);
   lenet::TrainOptions builtin = small(2), scratch = small(2);
   scratch.bn = lenet::BatchNormKind::Scratch;
   std::vector<lenet::EpochMetrics> mb = lenet::train(train, test, builtin);
@@ -181,7 +158,7 @@ TEST_CASE("the from-scratch batch norm follows the built-in one", "[apps]") {
 }
 
 TEST_CASE("lenet_bn --fuse trains the plain model's curve and weights; not with gradient-flow statistics", "[apps]") {
-  Blocks train(128, 1), test(64, 2);
+  const tg::data::TensorDataset train = tg_test::blocks(128, 1), test = tg_test::blocks(64, 2);
   lenet::TrainOptions plain = small(2), fused = small(2);
   fused.fuse = true;
   tg::nn::Sequential net_plain, net_fused;
@@ -206,7 +183,7 @@ TEST_CASE("lenet_bn --fuse trains the plain model's curve and weights; not with 
 
 TEST_CASE("a folded export classifies as the trained model does, and every saved form loads for inference",
           "[apps]") {
-  Blocks train(128, 1), test(64, 2);
+  const tg::data::TensorDataset train = tg_test::blocks(128, 1), test = tg_test::blocks(64, 2);
   tg::nn::Sequential trained;
   std::string ckpt = temp_path("infer_ckpt.safetensors"), folded = temp_path("infer_folded.safetensors"),
               plain = temp_path("infer_plain.safetensors");
@@ -247,7 +224,7 @@ TEST_CASE("lenet_bn --bn none: the same LeNet without its batch-norm layers", "[
 }
 
 TEST_CASE("gradient-flow statistics: what is recorded, when, and its values", "[apps]") {
-  Blocks train(128, 1), test(32, 2);
+  const tg::data::TensorDataset train = tg_test::blocks(128, 1), test = tg_test::blocks(32, 2);
   lenet::TrainOptions o = small(2);  // 4 steps per epoch, 8 in all: steps 1, 4 and 7 are recorded
   lenet::GradientFlow flow(3);
   o.flow = &flow;
@@ -294,7 +271,7 @@ TEST_CASE("gradient-flow statistics: what is recorded, when, and its values", "[
 }
 
 TEST_CASE("the first step's graph, as DOT and rendered by Graphviz", "[apps]") {
-  Blocks train(32, 1), test(32, 2);
+  const tg::data::TensorDataset train = tg_test::blocks(32, 1), test = tg_test::blocks(32, 2);
   lenet::TrainOptions o = small(1);
   o.graph_path = temp_path("graph.dot");
   lenet::train(train, test, o);

@@ -10,31 +10,12 @@
 
 #include "apps/lenet/trainer.h"
 #include "tapegrad.h"
+#include "tests/support/blocks.h"
 
 using tg::Tensor;
 namespace dist = tg::dist;
 
 namespace {
-
-// 96 noisy images whose label is where a bright bar sits, 40 more to test on.
-class Bars : public tg::data::Dataset {
- public:
-  Bars(std::int64_t n, std::uint64_t seed) {
-    tg::manual_seed(seed);
-    y_ = tg::randint(0, 10, {n});
-    X_ = tg::rand({n, 1, 28, 28}) * 0.5;
-    std::vector<std::int64_t> labels = y_.to_vector<std::int64_t>();
-    for (std::int64_t i = 0; i < n; ++i) X_.select(0, i).select(0, 0).slice(0, 2 * labels[i] + 4, 2 * labels[i] + 6).add_(0.8);
-  }
-  std::int64_t size() const override { return y_.numel(); }
-  std::pair<Tensor, Tensor> get_batch(const std::vector<std::int64_t>& indices) const override {
-    Tensor idx = tg::tensor(indices);
-    return {X_.index_select(0, idx), y_.index_select(0, idx)};
-  }
-
- private:
-  Tensor X_, y_;
-};
 
 lenet::TrainOptions options(std::int64_t epochs) {
   lenet::TrainOptions o;
@@ -49,7 +30,7 @@ lenet::TrainOptions options(std::int64_t epochs) {
 
 TEST_CASE("LeNet-BN on W ranks with SyncBatchNorm follows the single-process run; its checkpoint resumes in one",
           "[apps][distributed]") {
-  Bars train_set(96, 1), test_set(40, 2);
+  const tg::data::TensorDataset train_set = tg_test::blocks(96, 1), test_set = tg_test::blocks(40, 2);
   const std::vector<lenet::EpochMetrics> single = lenet::train(train_set, test_set, options(2));
   lenet::TrainOptions parallel = options(2);
   parallel.data_parallel = parallel.sync_bn = true;

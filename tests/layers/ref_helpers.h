@@ -30,6 +30,15 @@ inline tg::Tensor make(const std::vector<double>& values, const tg::Shape& shape
   return t;
 }
 
+// A seeded [2, 3, 6, 7] input that is not contiguous (a permuted [2, 6, 7, 3]): kernels must read
+// it through its strides, as they read its contiguous copy.
+inline tg::Tensor permuted_nchw_input() {
+  tg::manual_seed(5);
+  tg::Tensor x = tg::randn({2, 6, 7, 3}).permute({0, 3, 1, 2});
+  REQUIRE_FALSE(x.is_contiguous());
+  return x;
+}
+
 // "" when every element is within tol·(1 + |want|) of want, else the first mismatch described.
 inline std::string mismatch(const tg::Tensor& got_t, const std::vector<double>& want, double tol) {
   if (!got_t.defined()) return want.empty() ? "" : "undefined tensor, expected values";
