@@ -7,8 +7,11 @@
 #include <unistd.h>
 
 #include <CLI/CLI.hpp>
+#include <charconv>
+#include <cmath>
 #include <cstdio>
 #include <cstdlib>
+#include <filesystem>
 #include <iostream>
 #include <optional>
 
@@ -36,6 +39,53 @@ bool launched_by_mpi() {
   std::exit(code);
 }
 
+// Range checks whose messages read well: CLI11's PositiveNumber and NonNegativeNumber print their
+// bounds in full ("Value 0 not in range 0.000000 to 1797...", 309 digits). CLI11 runs them on the
+// text before converting it, so "nan" is caught here too.
+CLI::Validator integer_at_least(std::int64_t min) {
+  return CLI::Validator(
+      [min](std::string& text) -> std::string {
+        std::int64_t v = 0;
+        const char* end = text.data() + text.size();
+        auto [stop, ec] = std::from_chars(text.data(), end, v);
+        if (ec != std::errc() || stop != end || v < min) return fmt::format("expected an integer >= {}, got {}", min, text);
+        return "";
+      },
+      fmt::format("INT >= {}", min));
+}
+
+// A finite number above `min` (or equal to it, unless `strict`); `what` names the quantity.
+CLI::Validator finite_number(double min, bool strict, std::string what) {
+  return CLI::Validator(
+      [min, strict, what](std::string& text) -> std::string {
+        char* stop = nullptr;
+        const double v = std::strtod(text.c_str(), &stop);
+        const bool ok = !text.empty() && *stop == '\0' && std::isfinite(v) && (strict ? v > min : v >= min);
+        return ok ? "" : fmt::format("{} must be a {} finite number, got {}", what, strict ? "positive" : "non-negative", text);
+      },
+      strict ? "NUMBER > 0" : "NUMBER >= 0");
+}
+
+// An output file's directory must exist: found out before training, not after its first epoch.
+void check_output_directory(const char* flag, const std::string& path) {
+  if (path.empty()) return;
+  const std::filesystem::path dir = std::filesystem::path(path).parent_path();
+  std::error_code ec;
+  TG_CHECK(dir.empty() || std::filesystem::is_directory(dir, ec), "[lenet_bn] {} {}: the directory '{}' does not exist",
+           flag, path, dir.string());
+}
+
+// A batch that could never fit in this machine's memory is refused before any data is read. One
+// LeNet-BN training example takes about 80 KB (activations kept for backward, their gradients, the
+// convolutions' im2col buffers: issue 14 measured 4.5 GB for a batch of 60000).
+void check_batch_fits_in_memory(std::int64_t batch_size) {
+  constexpr double kBytesPerExample = 80e3;
+  const double memory = static_cast<double>(sysconf(_SC_PHYS_PAGES)) * static_cast<double>(sysconf(_SC_PAGE_SIZE));
+  const double need = static_cast<double>(batch_size) * kBytesPerExample;
+  TG_CHECK(need <= memory, "[lenet_bn] --batch-size {} would need about {:.0f} GB of memory for one batch; this "
+           "machine has {:.0f} GB", batch_size, need / 1e9, memory / 1e9);
+}
+
 std::string thousands(double v) {
   std::string digits = fmt::format("{:.0f}", v), out;
   for (std::size_t i = 0; i < digits.size(); ++i) {
@@ -55,15 +105,16 @@ int main(int argc, char** argv) try {
   std::int64_t stats_every = 50;
   int threads = 0;
   bool quiet = false;
-  app.add_option("--epochs", o.epochs, "number of epochs")->capture_default_str()->check(CLI::NonNegativeNumber);
+  app.add_option("--epochs", o.epochs, "number of epochs")->capture_default_str()->check(integer_at_least(0));
   app.add_option("--lr", o.lr, "learning rate (default 1.0; 0.9, d2l's, with --bn none)")
-      ->check(CLI::NonNegativeNumber);
-  app.add_option("--batch-size", o.batch_size, "examples per batch")->capture_default_str()->check(CLI::PositiveNumber);
-  app.add_option("--momentum", o.momentum, "SGD momentum")->capture_default_str()->check(CLI::NonNegativeNumber);
+      ->check(finite_number(0, true, "the learning rate"));
+  app.add_option("--batch-size", o.batch_size, "examples per batch")->capture_default_str()->check(integer_at_least(1));
+  app.add_option("--momentum", o.momentum, "SGD momentum")->capture_default_str()
+      ->check(finite_number(0, false, "the momentum"));
   app.add_option("--weight-decay", o.weight_decay, "SGD weight decay")->capture_default_str()
-      ->check(CLI::NonNegativeNumber);
+      ->check(finite_number(0, false, "the weight decay"));
   app.add_option("--seed", o.seed, "random seed")->capture_default_str();
-  app.add_option("--threads", threads, "threads for kernels and BLAS (default: all cores)")->check(CLI::PositiveNumber);
+  app.add_option("--threads", threads, "threads for kernels and BLAS (default: all cores)")->check(integer_at_least(1));
   app.add_option("--bn", bn, "batch norm: the built-in layer, the notebook's from-scratch one, or none (d2l's LeNet)")
       ->capture_default_str()->check(CLI::IsMember({"builtin", "scratch", "none"}));
   app.add_option("--data-dir", data_dir, "directory with the Fashion-MNIST IDX files")->capture_default_str();
@@ -73,7 +124,7 @@ int main(int argc, char** argv) try {
   app.add_option("--stats", stats_path, "write gradient-flow statistics as CSV (gradient norms, update ratios, "
                  "activations)");
   app.add_option("--stats-every", stats_every, "record the statistics every K steps")->capture_default_str()
-      ->check(CLI::PositiveNumber);
+      ->check(integer_at_least(1));
   app.add_option("--stats-plot", stats_plot_path, "write an SVG chart of the gradient-flow statistics");
   app.add_option("--save", o.save_path, "checkpoint after every epoch");
   app.add_option("--resume", o.resume_path, "continue from a checkpoint")->check(CLI::ExistingFile);
@@ -99,6 +150,12 @@ int main(int argc, char** argv) try {
   std::optional<lenet::GradientFlow> flow;
   if (!stats_path.empty() || !stats_plot_path.empty()) o.flow = &flow.emplace(stats_every);
   if (threads > 0) tg::set_num_threads(threads);
+  check_batch_fits_in_memory(o.batch_size);
+  for (const auto& [flag, path] : {std::pair<const char*, const std::string&>{"--save", o.save_path},
+                                   {"--metrics", metrics_path}, {"--plot", plot_path}, {"--graph", o.graph_path},
+                                   {"--stats", stats_path}, {"--stats-plot", stats_plot_path},
+                                   {"--export-folded", export_path}})
+    check_output_directory(flag, path);
   TG_CHECK(export_path.empty() || o.bn == lenet::BatchNormKind::Builtin,
            "[lenet_bn] --export-folded needs the built-in batch norm (--bn builtin), got --bn {}", bn);
   int rank = 0, world = 1;

@@ -135,6 +135,16 @@ std::vector<EpochMetrics> train(const tg::data::Dataset& train_set, const tg::da
                                 tg::nn::Sequential* trained) {
   TG_CHECK(options.epochs >= 0, "[lenet_bn] expected a non-negative number of epochs, got {}", options.epochs);
   TG_CHECK(options.batch_size >= 1, "[lenet_bn] expected a positive batch size, got {}", options.batch_size);
+  TG_CHECK(std::isfinite(options.lr) && options.lr > 0, "[lenet_bn] the learning rate must be a positive finite number, "
+           "got {}", options.lr);
+  // LeNet takes 1×28×28 images: images of another size are refused now, not when the first epoch's
+  // test accuracy is computed.
+  for (const auto& [set, name] : {std::pair{&train_set, "training"}, std::pair{&test_set, "test"}})
+    if (set->size() > 0) {
+      const tg::Shape sizes = set->get_batch({0}).first.sizes();
+      TG_CHECK(sizes == tg::Shape({1, 1, 28, 28}), "[lenet_bn] the {} images are {}; LeNet-BN takes [1, 28, 28]", name,
+               tg::Shape(sizes.begin() + 1, sizes.end()));
+    }
   const Place where = place(options.data_parallel);
   tg::manual_seed(options.seed);
   nn::Sequential net = make_lenet_bn(options.bn);

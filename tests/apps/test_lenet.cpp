@@ -4,6 +4,7 @@
 #include <catch2/catch.hpp>
 
 #include "run_program.h"
+#include "tests/support/files.h"
 
 #include <cstdio>
 #include <filesystem>
@@ -125,6 +126,26 @@ TEST_CASE("the same seed gives bit-identical runs, and a resumed run ends where 
   other.bn = lenet::BatchNormKind::Scratch;
   CHECK_THROWS_WITH(lenet::train(train, test, other), Contains(ckpt) && Contains("bn=builtin"));
   std::filesystem::remove(ckpt);
+}
+
+TEST_CASE("training refuses images of the wrong size and a bad learning rate before its first batch",
+          "[apps][errors]") {
+  Blocks train_set(16, 1);
+  tg::data::TensorDataset small_images(tg::rand({4, 1, 20, 20}), tg::zeros({4}, tg::kInt64));
+  bool trained = false;
+  lenet::TrainCallbacks cb;
+  cb.on_batch = [&](std::int64_t, std::int64_t, double, double) { trained = true; };
+  CHECK_THROWS_WITH(lenet::train(train_set, small_images, small(1), cb),
+                    Contains("[lenet_bn] the test images are [1, 20, 20]; LeNet-BN takes [1, 28, 28]"));
+  CHECK_THROWS_WITH(lenet::train(small_images, train_set, small(1), cb),
+                    Contains("[lenet_bn] the training images are [1, 20, 20]"));
+  for (double lr : {std::nan(""), -0.5, 0.0}) {
+    lenet::TrainOptions o = small(1);
+    o.lr = lr;
+    CHECK_THROWS_WITH(lenet::train(train_set, train_set, o, cb),
+                      Contains("[lenet_bn] the learning rate must be a positive finite number"));
+  }
+  CHECK(!trained);
 }
 
 TEST_CASE("a NaN loss stops training with a clear error and leaves the checkpoint intact", "[apps][errors]") {
@@ -305,6 +326,71 @@ std::pair<int, std::string> run_app(const std::string& args) {
   return run_program(TG_LENET_BN_APP, args);
 }
 }  // namespace
+
+// A Fashion-MNIST directory of 8 training and 4 test images, the test images test_side pixels wide.
+void write_tiny_fashion_mnist(const tg_test::TempDir& dir, std::uint32_t test_side) {
+  auto pixels = [](std::size_t n) { return std::vector<std::uint8_t>(n, 100); };
+  const std::vector<std::uint8_t> labels{0, 1, 2, 3, 4, 5, 6, 7};
+  REQUIRE(tg_test::write_raw(dir.file("train-images-idx3-ubyte"), tg_test::idx_bytes(0x803, {8, 28, 28}, pixels(8 * 784))));
+  REQUIRE(tg_test::write_raw(dir.file("train-labels-idx1-ubyte"), tg_test::idx_bytes(0x801, {8}, labels)));
+  REQUIRE(tg_test::write_raw(dir.file("t10k-images-idx3-ubyte"),
+                             tg_test::idx_bytes(0x803, {4, test_side, test_side}, pixels(4 * test_side * test_side))));
+  REQUIRE(tg_test::write_raw(dir.file("t10k-labels-idx1-ubyte"),
+                             tg_test::idx_bytes(0x801, {4}, {labels.begin(), labels.begin() + 4})));
+}
+
+TEST_CASE("lenet_bn refuses bad numbers in one readable line (issue 14, finding 13)", "[apps][errors]") {
+  struct Case {
+    std::string args, message;
+  };
+  for (const Case& c : std::vector<Case>{
+           {"--batch-size 0", "--batch-size: expected an integer >= 1, got 0"},
+           {"--batch-size -3", "--batch-size: expected an integer >= 1, got -3"},
+           {"--epochs -1", "--epochs: expected an integer >= 0, got -1"},
+           {"--lr nan", "--lr: the learning rate must be a positive finite number, got nan"},
+           {"--lr -0.5", "--lr: the learning rate must be a positive finite number, got -0.5"},
+           {"--lr 0", "--lr: the learning rate must be a positive finite number, got 0"},
+           {"--lr inf", "--lr: the learning rate must be a positive finite number, got inf"},
+           {"--momentum -1", "--momentum: the momentum must be a non-negative finite number, got -1"},
+           {"--weight-decay nan", "--weight-decay: the weight decay must be a non-negative finite number, got nan"},
+           {"--threads 0", "--threads: expected an integer >= 1, got 0"},
+           {"--stats-every 0", "--stats-every: expected an integer >= 1, got 0"},
+       }) {
+    INFO(c.args);
+    auto [code, out] = run_app(c.args);
+    CHECK(code == 2);
+    CHECK_THAT(out, Contains(c.message));
+    CHECK(out.size() < 200);  // no 309-digit bounds
+    CHECK(std::count(out.begin(), out.end(), '\n') == 1);
+  }
+  // An absurd batch is refused before any data is read, saying how much memory it would take.
+  auto [code, out] = run_app("--batch-size 1000000000 --data-dir /nonexistent/fashion");
+  CHECK(code == 1);
+  CHECK_THAT(out, Contains("[lenet_bn] --batch-size 1000000000 would need about 80000 GB of memory for one batch"));
+  CHECK(std::count(out.begin(), out.end(), '\n') <= 2);
+}
+
+TEST_CASE("lenet_bn refuses a missing --save directory and test images of the wrong size before training",
+          "[apps][errors]") {
+  tg_test::TempDir good, wrong_size;
+  write_tiny_fashion_mnist(good, 28);
+  write_tiny_fashion_mnist(wrong_size, 20);
+  const std::string missing = good.file("no/such/dir/ckpt.safetensors");
+  auto [code1, out1] = run_app("--data-dir " + good.str() + " --epochs 1 --batch-size 4 --save " + missing);
+  CHECK(code1 == 1);
+  CHECK_THAT(out1, Contains("[lenet_bn] --save " + missing + ": the directory '" + good.file("no/such/dir") +
+                            "' does not exist"));
+  CHECK_THAT(out1, !Contains("epoch"));
+  auto [code2, out2] = run_app("--data-dir " + wrong_size.str() + " --epochs 1 --batch-size 4");
+  CHECK(code2 == 1);
+  CHECK_THAT(out2, Contains("[lenet_bn] the test images are [1, 20, 20]; LeNet-BN takes [1, 28, 28]"));
+  CHECK_THAT(out2, !Contains("epoch 1/1"));
+  // The same directory with images of the right size trains.
+  auto [code3, out3] = run_app("--data-dir " + good.str() + " --epochs 1 --batch-size 4 --quiet --save " +
+                               good.file("ckpt.safetensors"));
+  CHECK(code3 == 0);
+  CHECK_THAT(out3, Contains("final: loss"));
+}
 
 TEST_CASE("lenet_bn's command line errors are one line and a non-zero exit", "[apps][errors]") {
   auto [code1, out1] = run_app("--epochz 3");

@@ -187,6 +187,16 @@ TEST_CASE("read_idx rejects damaged files and names them", "[data][errors]") {
     CHECK_THROWS_WITH(images(), Contains("[read_idx]") && Contains(quoted) &&
                                     Contains("expected positive sizes, got size 0 in dimension 1"));
   }
+  SECTION("a header that promises more than the file holds is refused before allocating it") {
+    // 2^39 bytes (512 GiB) promised, 10 held: allocating what the header claims would fail.
+    const std::string promise = idx_bytes(0x803, {1u << 13, 1u << 13, 1u << 13}, pattern(10));
+    write_raw(path, promise);
+    CHECK_THROWS_WITH(images(), Contains("[read_idx]") && Contains(quoted) &&
+                                    Contains("truncated: expected 549755813888 bytes of image data, got 10"));
+    write_gz(path, promise);
+    CHECK_THROWS_WITH(images(), Contains("[read_idx]") && Contains(quoted) &&
+                                    Contains("truncated: expected 549755813888 bytes of image data, got 10"));
+  }
   SECTION("an implausible size") {
     write_raw(path, idx_bytes(0x803, {0xFFFFFFFF, 0xFFFFFFFF, 0xFFFFFFFF}, pattern(10)));
     CHECK_THROWS_WITH(images(), Contains("[read_idx]") && Contains(quoted) && Contains("implausible size"));
