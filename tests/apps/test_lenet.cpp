@@ -130,7 +130,7 @@ TEST_CASE("the same seed gives bit-identical runs, and a resumed run ends where 
 
 TEST_CASE("training refuses images of the wrong size and a bad learning rate before its first batch",
           "[apps][errors]") {
-  Blocks train_set(16, 1);
+  const tg::data::TensorDataset train_set = tg_test::blocks(16, 1);
   tg::data::TensorDataset small_images(tg::rand({4, 1, 20, 20}), tg::zeros({4}, tg::kInt64));
   bool trained = false;
   lenet::TrainCallbacks cb;
