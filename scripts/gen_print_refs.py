@@ -16,12 +16,14 @@ TESTS = pathlib.Path(__file__).resolve().parent.parent / "tests"
 OUT = TESTS / "core" / "print_refs.inc"
 OUT_AUTOGRAD = TESTS / "autograd" / "print_autograd_refs.inc"
 
-CPP_TYPE = {torch.float32: "float", torch.float64: "double", torch.int64: "std::int64_t"}
+CPP_TYPE = {torch.float32: "float", torch.float64: "double", torch.int64: "std::int64_t", torch.uint8: "std::uint8_t"}
 
 
 def literal(x, dtype):
     if dtype == torch.int64:
         assert x != -(2**63), "INT64_MIN has no C++ literal"
+        return str(x)
+    if dtype == torch.uint8:
         return str(x)
     kind = "float" if dtype == torch.float32 else "double"
     if math.isnan(x):
@@ -108,6 +110,12 @@ def main():
     add("i64 extremes", torch.tensor([2**63 - 1, -(2**63 - 1), 0]))
     add("i64 2-D", torch.tensor([[1, -22, 333], [4444, 5, -6]]))
 
+    # --- uint8 (PyTorch names its dtype: it is neither the default nor int64) -----------------
+    add("u8", torch.tensor([1, 200, 255], dtype=torch.uint8))
+    add("u8 2-D", torch.tensor([[0, 1], [10, 255]], dtype=torch.uint8))
+    add("u8 rows wrap", (torch.arange(30) * 9).to(torch.uint8))
+    add("summarize u8 2000", torch.arange(2000).to(torch.uint8), to("tg::arange(2000)", "kUInt8"))
+
     # --- float64 ------------------------------------------------------------------------------
     add("f64 suffix", torch.tensor([1.5, 2.0], dtype=torch.float64))
     add("f64 random", torch.randn(5, dtype=torch.float64))
@@ -122,12 +130,14 @@ def main():
     add("0-dim i64", torch.tensor(7))
     add("0-dim i64 huge", torch.tensor(123456789012345))
     add("0-dim f64", torch.tensor(2.25, dtype=torch.float64))
+    add("0-dim u8", torch.tensor(7, dtype=torch.uint8))
 
     # --- empty --------------------------------------------------------------------------------
     add("empty 1-D", torch.zeros(0))
     add("empty [0, 3]", torch.zeros(0, 3))
     add("empty i64", torch.zeros(0, dtype=torch.int64))
     add("empty f64 [2, 0, 3]", torch.zeros(2, 0, 3, dtype=torch.float64))
+    add("empty u8 [2, 0]", torch.zeros(2, 0, dtype=torch.uint8))
 
     # --- nesting ------------------------------------------------------------------------------
     add("2-D arange", torch.arange(6.0).reshape(2, 3), reshape(to("tg::arange(6)", "kFloat32"), "2, 3"))

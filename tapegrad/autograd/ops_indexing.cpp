@@ -134,6 +134,7 @@ void check_mask(const Tensor& x, const Tensor& mask) {
 Tensor Tensor::masked_fill(const Tensor& mask, Scalar value) const {
   Tensor x = *this;
   check_mask(x, mask);
+  dispatch(x.dtype(), [&]<class T>() { (void)value.to<T>("masked_fill"); });  // 300 into uint8 throws, naming us
   Tensor out = native::where(mask, scalar_tensor(value, x.dtype()), x);
   return record("MaskedFillBackward0", out, {x}, [mask, lx = Like(x)](const Tensor& g) {
     return Grads{reduce_to(native::where(mask, zeros({}, g.dtype()), g), lx)};

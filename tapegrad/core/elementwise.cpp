@@ -59,8 +59,9 @@ inline void binary_row(std::int64_t n, O* o, std::int64_t so, const A* a, std::i
   }
 }
 
-// int64 arithmetic wraps around on overflow, as PyTorch's two's complement arithmetic does, where
-// signed overflow is undefined behaviour in C++: it runs on uint64 and converts back (modular).
+// Integer arithmetic wraps around on overflow, as PyTorch's two's complement arithmetic does
+// (int64 modulo 2^64, uint8 modulo 256), where signed overflow is undefined behaviour in C++: it
+// runs on uint64 and converts back (modular).
 using Wrap = std::uint64_t;
 template <class T>
 T wrapping_add(T x, T y) {
@@ -86,7 +87,9 @@ T wrapping_neg(T x) {
 
 template <class T>
 T int_pow(T base, T exp) {
-  if (exp < 0) return base == 1 ? 1 : (base == -1 ? ((exp & 1) ? -1 : 1) : 0);
+  if constexpr (std::is_signed_v<T>) {
+    if (exp < 0) return base == 1 ? 1 : (base == -1 ? ((exp & 1) ? -1 : 1) : 0);
+  }
   Wrap r = 1, b = static_cast<Wrap>(base);
   while (exp) {
     if (exp & 1) r *= b;
@@ -101,53 +104,67 @@ T int_pow(T base, T exp) {
 template <class T>
 T floor_divide(T x, T y) {
   if (y == 0) return 0;
-  if (y == -1) return wrapping_neg(x);
   T q = x / y;
-  if ((x % y != 0) && ((x < 0) != (y < 0))) --q;
+  if constexpr (std::is_signed_v<T>) {
+    if (y == -1) return wrapping_neg(x);
+    if ((x % y != 0) && ((x < 0) != (y < 0))) --q;
+  }
   return q;
 }
 
-// Applies op with compute type C into out (of type O), reading a and b broadcast to out's shape.
-template <class C, class O>
-void binary_kernel(BinaryOp op, const Tensor& out, const Tensor& a, const Tensor& b) {
+// out[i] = f(a[i], b[i]) over out's shape, a and b (of type C) broadcast to it, out of type O.
+template <class C, class O, class F>
+void binary_loop(const Tensor& out, const Tensor& a, const Tensor& b, F f) {
   Shape sa = broadcast_strides(a.sizes(), a.strides(), out.sizes());
   Shape sb = broadcast_strides(b.sizes(), b.strides(), out.sizes());
   StridedLoop<3> loop(out.sizes(), {out.strides(), sa, sb});
   O* po = ptr<O>(out);
   const C* pa = ptr<C>(a);
   const C* pb = ptr<C>(b);
-  auto run = [&](auto f) {
-    loop.run_parallel([&](std::int64_t n, const auto& off, const auto& st) {
-      binary_row(n, po + off[0], st[0], pa + off[1], st[1], pb + off[2], st[2], f);
-    });
-  };
+  loop.run_parallel([&](std::int64_t n, const auto& off, const auto& st) {
+    binary_row(n, po + off[0], st[0], pa + off[1], st[1], pb + off[2], st[2], f);
+  });
+}
+
+// The arithmetic ops, into an out of the compute type C. (Arithmetic and comparisons are
+// instantiated apart: each only for the output type it has, which keeps this file's build time.)
+template <class C>
+void arithmetic_kernel(BinaryOp op, const Tensor& out, const Tensor& a, const Tensor& b) {
+  auto run = [&](auto f) { binary_loop<C, C>(out, a, b, f); };
   switch (op) {
-    case BinaryOp::Add: run([](C x, C y) { return static_cast<O>(wrapping_add(x, y)); }); break;
-    case BinaryOp::Sub: run([](C x, C y) { return static_cast<O>(wrapping_sub(x, y)); }); break;
-    case BinaryOp::Mul: run([](C x, C y) { return static_cast<O>(wrapping_mul(x, y)); }); break;
+    case BinaryOp::Add: run([](C x, C y) { return wrapping_add(x, y); }); break;
+    case BinaryOp::Sub: run([](C x, C y) { return wrapping_sub(x, y); }); break;
+    case BinaryOp::Mul: run([](C x, C y) { return wrapping_mul(x, y); }); break;
     case BinaryOp::Div:
       if constexpr (std::is_integral_v<C>) {  // floor division for the in-place int64 case
-        run([](C x, C y) { return static_cast<O>(floor_divide(x, y)); });
+        run([](C x, C y) { return floor_divide(x, y); });
       } else {
-        run([](C x, C y) { return static_cast<O>(x / y); });
+        run([](C x, C y) { return x / y; });
       }
       break;
     case BinaryOp::Pow:
-      if constexpr (std::is_integral_v<C>) run([](C x, C y) { return static_cast<O>(int_pow(x, y)); });
-      else run([](C x, C y) { return static_cast<O>(y == C(2) ? x * x : std::pow(x, y)); });
+      if constexpr (std::is_integral_v<C>) run([](C x, C y) { return int_pow(x, y); });
+      else run([](C x, C y) { return y == C(2) ? x * x : std::pow(x, y); });
       break;
-    case BinaryOp::Maximum:
-      run([](C x, C y) { return static_cast<O>(x != x ? x : (y != y ? y : (x > y ? x : y))); });
-      break;
-    case BinaryOp::Minimum:
-      run([](C x, C y) { return static_cast<O>(x != x ? x : (y != y ? y : (x < y ? x : y))); });
-      break;
-    case BinaryOp::Eq: run([](C x, C y) { return static_cast<O>(x == y); }); break;
-    case BinaryOp::Ne: run([](C x, C y) { return static_cast<O>(x != y); }); break;
-    case BinaryOp::Lt: run([](C x, C y) { return static_cast<O>(x < y); }); break;
-    case BinaryOp::Le: run([](C x, C y) { return static_cast<O>(x <= y); }); break;
-    case BinaryOp::Gt: run([](C x, C y) { return static_cast<O>(x > y); }); break;
-    case BinaryOp::Ge: run([](C x, C y) { return static_cast<O>(x >= y); }); break;
+    case BinaryOp::Maximum: run([](C x, C y) { return x != x ? x : (y != y ? y : (x > y ? x : y)); }); break;
+    case BinaryOp::Minimum: run([](C x, C y) { return x != x ? x : (y != y ? y : (x < y ? x : y)); }); break;
+    default: TG_ASSERT(false, "arithmetic_kernel: a comparison ({})", static_cast<int>(op));
+  }
+}
+
+// The comparisons, into an int64 out of 0 and 1 (the library's stand-in for PyTorch's bool).
+template <class C>
+void comparison_kernel(BinaryOp op, const Tensor& out, const Tensor& a, const Tensor& b) {
+  using I = std::int64_t;
+  auto run = [&](auto f) { binary_loop<C, I>(out, a, b, f); };
+  switch (op) {
+    case BinaryOp::Eq: run([](C x, C y) { return static_cast<I>(x == y); }); break;
+    case BinaryOp::Ne: run([](C x, C y) { return static_cast<I>(x != y); }); break;
+    case BinaryOp::Lt: run([](C x, C y) { return static_cast<I>(x < y); }); break;
+    case BinaryOp::Le: run([](C x, C y) { return static_cast<I>(x <= y); }); break;
+    case BinaryOp::Gt: run([](C x, C y) { return static_cast<I>(x > y); }); break;
+    case BinaryOp::Ge: run([](C x, C y) { return static_cast<I>(x >= y); }); break;
+    default: TG_ASSERT(false, "comparison_kernel: not a comparison ({})", static_cast<int>(op));
   }
 }
 
@@ -161,14 +178,29 @@ const char* op_name(BinaryOp op) {
 
 DType compute_dtype(BinaryOp op, DType a, DType b) {
   DType c = promote(a, b);
-  if (op == BinaryOp::Div && c == kInt64) return kFloat32;  // true division, as PyTorch
+  if (op == BinaryOp::Div && is_integral(c)) return kFloat32;  // true division, as PyTorch
   return c;
 }
 
 // The dtype a Python number takes next to a tensor of dtype t (PyTorch's category rule).
 DType scalar_partner_dtype(DType t, Scalar s) {
-  if (t == kInt64 && !s.is_integral()) return kFloat32;
+  if (is_integral(t) && !s.is_integral()) return kFloat32;
   return t;
+}
+
+// A Python number as the operand of a binary op, in dtype d: PyTorch wraps it in a 0-dim int64
+// or float64 tensor and casts that, so an integer wraps around into uint8 (u8 + 300 adds 44),
+// where fill_ and full refuse what does not fit.
+Tensor scalar_operand(Scalar s, DType d) {
+  if (d == kUInt8 && s.is_integral()) return to(scalar_tensor(s, kInt64), d);
+  return scalar_tensor(s, d);
+}
+
+// PyTorch refuses an integer tensor to a negative integer power (there is no integer result).
+void check_integer_power(const Tensor& base, Scalar exponent, std::string_view op) {
+  TG_CHECK(!is_integral(base.dtype()) || !exponent.is_integral() || exponent.to_int() >= 0,
+           "[{}] integers to negative integer powers are not allowed ({} tensor ** {})", op, dtype_name(base.dtype()),
+           exponent.to_int());
 }
 
 Tensor cast(const Tensor& t, DType d) { return t.dtype() == d ? t : to(t, d); }
@@ -236,22 +268,22 @@ void fill_(const Tensor& t, Scalar value) {
 Tensor binary(BinaryOp op, const Tensor& a, const Tensor& b) {
   Shape shape = broadcast_shapes(a.sizes(), b.sizes(), op_name(op));
   DType c = compute_dtype(op, a.dtype(), b.dtype());
-  DType o = is_comparison(op) ? kInt64 : c;
   Tensor ac = cast(a, c), bc = cast(b, c);
-  Tensor out = Tensor::empty(shape, o);
+  Tensor out = Tensor::empty(shape, is_comparison(op) ? kInt64 : c);
   dispatch(c, [&]<class C>() {
-    if (o == kInt64 && c != kInt64) binary_kernel<C, std::int64_t>(op, out, ac, bc);
-    else binary_kernel<C, C>(op, out, ac, bc);
+    if (is_comparison(op)) comparison_kernel<C>(op, out, ac, bc);
+    else arithmetic_kernel<C>(op, out, ac, bc);
   });
   return out;
 }
 
 Tensor binary(BinaryOp op, const Tensor& a, Scalar b) {
-  return binary(op, a, scalar_tensor(b, scalar_partner_dtype(a.dtype(), b)));
+  if (op == BinaryOp::Pow) check_integer_power(a, b, "pow");
+  return binary(op, a, scalar_operand(b, scalar_partner_dtype(a.dtype(), b)));
 }
 
 Tensor binary(BinaryOp op, Scalar a, const Tensor& b) {
-  return binary(op, scalar_tensor(a, scalar_partner_dtype(b.dtype(), a)), b);
+  return binary(op, scalar_operand(a, scalar_partner_dtype(b.dtype(), a)), b);
 }
 
 void binary_(BinaryOp op, const Tensor& dst, const Tensor& other) {
@@ -262,17 +294,25 @@ void binary_(BinaryOp op, const Tensor& dst, const Tensor& other) {
   TG_CHECK(!is_comparison(op), "[{}_] comparisons are not in-place ops", op_name(op));
   check_no_internal_overlap(dst, name);
   DType c = compute_dtype(op, dst.dtype(), other.dtype());
-  TG_CHECK(c == dst.dtype() || (op == BinaryOp::Div && dst.dtype() == kInt64 && other.dtype() == kInt64),
+  const bool int64_floor_division = op == BinaryOp::Div && dst.dtype() == kInt64 && other.dtype() == kInt64;
+  // An integer result casts into an integer dst, as PyTorch's (u8 += int64 tensor wraps around).
+  const bool integer_into_integer = is_integral(c) && is_integral(dst.dtype());
+  TG_CHECK(c == dst.dtype() || int64_floor_division || integer_into_integer,
            "[{}_] result type {} can't be cast to the desired output type {}", op_name(op), dtype_name(c),
            dtype_name(dst.dtype()));
+  if (c != dst.dtype() && !int64_floor_division) {  // computed in the wider type, then cast (as PyTorch)
+    copy_(dst, binary(op, dst, other));
+    return;
+  }
   Tensor oc = cast(other, dst.dtype());
   if (oc.shares_storage(dst) && !oc.is_same(dst)) oc = clone(oc);
-  dispatch(dst.dtype(), [&]<class C>() { binary_kernel<C, C>(op, dst, dst, oc); });
+  dispatch(dst.dtype(), [&]<class C>() { arithmetic_kernel<C>(op, dst, dst, oc); });
   dst.storage()->bump_version();
 }
 
 void binary_(BinaryOp op, const Tensor& dst, Scalar other) {
-  binary_(op, dst, scalar_tensor(other, dst.dtype() == kInt64 && !other.is_integral() ? kFloat32 : dst.dtype()));
+  if (op == BinaryOp::Pow) check_integer_power(dst, other, "pow_");
+  binary_(op, dst, scalar_operand(other, scalar_partner_dtype(dst.dtype(), other)));
 }
 
 Tensor add_scaled(const Tensor& a, const Tensor& b, Scalar alpha) {
@@ -310,11 +350,11 @@ Tensor where(const Tensor& cond, const Tensor& a, const Tensor& b) {
 }
 
 Tensor where(const Tensor& cond, const Tensor& a, Scalar b) {
-  return where(cond, a, scalar_tensor(b, scalar_partner_dtype(a.dtype(), b)));
+  return where(cond, a, scalar_operand(b, scalar_partner_dtype(a.dtype(), b)));
 }
 
 Tensor where(const Tensor& cond, Scalar a, const Tensor& b) {
-  return where(cond, scalar_tensor(a, scalar_partner_dtype(b.dtype(), a)), b);
+  return where(cond, scalar_operand(a, scalar_partner_dtype(b.dtype(), a)), b);
 }
 
 // --- unary ------------------------------------------------------------------------------------
@@ -442,12 +482,15 @@ const char* op_name(UnaryOp op) {
 
 Tensor unary(UnaryOp op, const Tensor& t) {
   bool keeps_int = op == UnaryOp::Neg || op == UnaryOp::Abs || op == UnaryOp::Relu;
-  Tensor in = !keeps_int && t.dtype() == kInt64 ? to(t, kFloat32) : t;
+  Tensor in = !keeps_int && is_integral(t.dtype()) ? to(t, kFloat32) : t;
   Tensor out = Tensor::empty(in.sizes(), in.dtype());
   dispatch(in.dtype(), [&]<class T>() {
     switch (op) {
       case UnaryOp::Neg: unary_kernel<T>(out, in, [](T x) { return wrapping_neg(x); }); break;
-      case UnaryOp::Abs: unary_kernel<T>(out, in, [](T x) { return x < 0 ? wrapping_neg(x) : x; }); break;
+      case UnaryOp::Abs:
+        if constexpr (std::is_unsigned_v<T>) unary_kernel<T>(out, in, [](T x) { return x; });
+        else unary_kernel<T>(out, in, [](T x) { return x < 0 ? wrapping_neg(x) : x; });
+        break;
       case UnaryOp::Relu: unary_kernel<T>(out, in, [](T x) { return x > 0 ? x : (x != x ? x : T(0)); }); break;
       default:
         if constexpr (std::is_floating_point_v<T>) {

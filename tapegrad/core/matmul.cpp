@@ -36,7 +36,7 @@ void naive_gemm(std::int64_t m, std::int64_t n, std::int64_t k, const T* a, std:
                 const T* b, std::int64_t brs, std::int64_t bcs, T* c) {
   for (std::int64_t i = 0; i < m; ++i)
     for (std::int64_t j = 0; j < n; ++j) {
-      using Acc = std::conditional_t<std::is_integral_v<T>, std::uint64_t, T>;  // int64 wraps around, no UB
+      using Acc = std::conditional_t<std::is_integral_v<T>, std::uint64_t, T>;  // integers wrap around, no UB
       Acc s = 0;
       for (std::int64_t p = 0; p < k; ++p) s += static_cast<Acc>(a[i * ars + p * acs]) * static_cast<Acc>(b[p * brs + j * bcs]);
       c[i * n + j] = static_cast<T>(s);
@@ -63,11 +63,11 @@ Tensor matmul(const Tensor& a, const Tensor& b) {
   const Shape batch = broadcast_shapes(batch_a, batch_b, "matmul");
 
   MatLayout la = last_two(A), lb = last_two(B);
-  if (!la.ok || a.dtype() == kInt64) {
+  if (!la.ok || is_integral(a.dtype())) {
     A = contiguous(A);
     la = last_two(A);
   }
-  if (!lb.ok || b.dtype() == kInt64) {
+  if (!lb.ok || is_integral(b.dtype())) {
     B = contiguous(B);
     lb = last_two(B);
   }
@@ -93,7 +93,7 @@ Tensor matmul(const Tensor& a, const Tensor& b) {
           T* c = po + off[0] + i * st[0];
           const T* x = pa + off[1] + i * st[1];
           const T* y = pb + off[2] + i * st[2];
-          if constexpr (std::is_same_v<T, std::int64_t>) {
+          if constexpr (std::is_integral_v<T>) {
             naive_gemm(m, n, k, x, ars, acs, y, brs, bcs, c);
           } else if (k == 0) {
             std::memset(c, 0, static_cast<std::size_t>(m * n) * sizeof(T));

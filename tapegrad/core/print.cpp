@@ -40,7 +40,7 @@ std::string pad_left(std::string s, std::size_t width) {
 }
 
 // The elements in row-major order, exactly: float32 values widened to double (as tolist()
-// does), int64 values kept as integers.
+// does), integer values (int64, uint8) kept as integers.
 struct Elements {
   Shape sizes;
   Shape strides;
@@ -222,7 +222,8 @@ std::string to_string(const Tensor& t) {
     if (t.dtype() != kFloat32) suffixes.push_back(fmt::format("dtype={}", dtype_name(t.dtype())));
     body = "[]";
   } else {
-    if (t.dtype() == kFloat64) suffixes.push_back(fmt::format("dtype={}", dtype_name(t.dtype())));
+    // PyTorch names every dtype but its default one (float32) and int64, which its values show.
+    if (t.dtype() != kFloat32 && t.dtype() != kInt64) suffixes.push_back(fmt::format("dtype={}", dtype_name(t.dtype())));
     Elements e;
     e.sizes = t.sizes();
     e.strides = contiguous_strides(e.sizes);

@@ -407,6 +407,8 @@ Tensor randint(std::int64_t low, std::int64_t high, const Shape& sizes, DType dt
              "[randint] {} holds every integer only within [-2^{}, 2^{}], got low={}, high={}", dtype_name(dtype),
              dtype == kFloat32 ? 24 : 53, dtype == kFloat32 ? 24 : 53, low, high);
   }
+  TG_CHECK(dtype != kUInt8 || (low >= 0 && high <= 256),
+           "[randint] uint8 holds [0, 255]: expected 0 <= low < high <= 256, got low={}, high={}", low, high);
   Tensor t = Tensor::empty(sizes, dtype);
   const std::uint64_t range = static_cast<std::uint64_t>(high) - static_cast<std::uint64_t>(low);
   const bool wide = range >= (std::uint64_t{1} << 32);
@@ -432,6 +434,7 @@ Tensor randperm(std::int64_t n, DType dtype) {
     TG_CHECK(n - 1 <= (std::int64_t{1} << digits), "[randperm] n={} is too large for dtype {} (at most 2^{} + 1)", n,
              dtype_name(dtype), digits);
   }
+  TG_CHECK(dtype != kUInt8 || n <= 256, "[randperm] n={} is too large for dtype uint8 (at most 256)", n);
   std::vector<std::int64_t> perm(static_cast<std::size_t>(n));
   std::iota(perm.begin(), perm.end(), std::int64_t{0});
   {

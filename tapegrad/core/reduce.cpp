@@ -54,7 +54,7 @@ void reduce_loop(const Tensor& t, const Plan& p, A* acc, Fold fold) {
   loop.run([&](std::int64_t n, const auto& off, const auto& st) { fold(n, acc + off[0], st[0], x + off[1], st[1]); });
 }
 
-// Sum into double (floats) or int64 accumulators.
+// Sum into double (floats) or uint64 accumulators (integers, wrapping around).
 template <class T, class A>
 void sum_into(const Tensor& t, const Plan& p, A* acc) {
   reduce_loop<T>(t, p, acc, [](std::int64_t n, A* a, std::int64_t sa, const T* x, std::int64_t sx) {
@@ -171,11 +171,13 @@ std::int64_t reduction_count(const Shape& sizes, const Shape& dims) {
 Tensor sum(const Tensor& t, const Shape& dims, bool keepdim) {
   Plan p = plan_reduction(t, dims, keepdim, "sum");
   return dispatch(t.dtype(), [&]<class T>() {
-    // int64 sums wrap around on overflow as PyTorch's do (an unsigned accumulator: no UB).
+    // Integer sums are int64 (uint8's too, as PyTorch's) and wrap around on overflow as PyTorch's
+    // do (an unsigned accumulator: no UB).
     using A = std::conditional_t<std::is_floating_point_v<T>, double, std::uint64_t>;
+    using Out = std::conditional_t<std::is_floating_point_v<T>, T, std::int64_t>;
     std::vector<A> acc(static_cast<std::size_t>(p.out_numel), A(0));
     sum_into<T>(t, p, acc.data());
-    return finish<T>(acc, p.out_sizes, t.dtype(), 1.0);
+    return finish<Out>(acc, p.out_sizes, dtype_of<Out>(), 1.0);
   });
 }
 

@@ -91,7 +91,8 @@ void gather_elements(const Tensor& t, void* out, DType to) {
 Tensor empty(const Shape& sizes, DType dtype) { return Tensor::empty(sizes, dtype); }
 
 Tensor full(const Shape& sizes, Scalar value, DType dtype) {
-  if (dtype == kInt64) value.to_int("full");  // throws for NaN, ±inf and out of range, before allocating
+  // throws for a value the dtype cannot hold (NaN into int64, 300 into uint8), before allocating
+  dispatch(dtype, [&]<class T>() { (void)value.to<T>("full"); });
   Tensor t = allocate(sizes, dtype, "full");
   native::fill_(t, value);
   return t;
@@ -130,13 +131,17 @@ Tensor arange(Scalar start, Scalar end, Scalar step, DType dtype) {
   TG_CHECK(count < 0x1p63, "[arange] the range {} -> {} in steps of {} has more elements than an int64 counts", s, e,
            st);
   const std::int64_t n = static_cast<std::int64_t>(count);
-  const std::int64_t a = dtype == kInt64 ? start.to_int("arange") : 0, b = dtype == kInt64 ? step.to_int("arange") : 0;
+  // An integer dtype counts from start by step, both truncated toward zero (as PyTorch's), and
+  // wraps around (arange(250, 260) in uint8 passes 255 to 0).
+  const bool integral = is_integral(dtype);
+  const std::int64_t a = integral ? start.to_int("arange") : 0, b = integral ? step.to_int("arange") : 0;
+  TG_CHECK(!integral || b != 0, "[arange] step must be nonzero ({} is 0 in {})", st, dtype_name(dtype));
   Tensor t = Tensor::empty({n}, dtype);
   dispatch(dtype, [&]<class T>() {
     T* p = t.data_ptr<T>();
-    if constexpr (std::is_same_v<T, std::int64_t>) {  // in uint64: a rounded bound must not overflow
+    if constexpr (std::is_integral_v<T>) {  // in uint64: a rounded bound must not overflow
       for (std::int64_t i = 0; i < n; ++i)
-        p[i] = static_cast<std::int64_t>(static_cast<std::uint64_t>(a) + static_cast<std::uint64_t>(i) * static_cast<std::uint64_t>(b));
+        p[i] = static_cast<T>(static_cast<std::uint64_t>(a) + static_cast<std::uint64_t>(i) * static_cast<std::uint64_t>(b));
     } else {
       for (std::int64_t i = 0; i < n; ++i) p[i] = static_cast<T>(s + static_cast<double>(i) * st);
     }
@@ -150,6 +155,11 @@ Tensor tensor_from_values(const void* values, std::size_t count, DType values_dt
   for (std::int64_t s : sizes) TG_CHECK(s >= 0, "[tensor] expected non-negative sizes, got {}", sizes);
   TG_CHECK(numel_of(sizes) == static_cast<std::int64_t>(count), "[tensor] shape {} needs {} values, got {}", sizes,
            numel_of(sizes), count);
+  if (dtype == kUInt8 && values_dtype != kUInt8) {  // each value checked as fill_ checks it: 300 is refused
+    dispatch(values_dtype, [&]<class S>() {
+      for (std::size_t i = 0; i < count; ++i) (void)Scalar(static_cast<const S*>(values)[i]).to<std::uint8_t>("tensor");
+    });
+  }
   Tensor t = Tensor::empty(sizes, values_dtype);
   if (count > 0) std::memcpy(t.raw_data(), values, count * itemsize(values_dtype));
   return native::to(t, dtype);

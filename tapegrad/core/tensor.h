@@ -327,11 +327,12 @@ Tensor tensor_from_list(List values, std::optional<DType> dtype) {
 }  // namespace detail
 
 // A copy of `values` with the given shape; dtype from T: float32 (float), float64 (double), int64
-// (int, int64_t). Other element types fail to compile.
+// (int, int64_t), uint8 (std::uint8_t). Other element types fail to compile.
 template <class T>
 Tensor tensor(const std::vector<T>& values, const Shape& sizes) {
-  static_assert(detail::is_tensor_value<T>, "tg::tensor takes float, double, int or int64_t values");
-  if constexpr (std::is_integral_v<T> && !std::is_same_v<T, std::int64_t>) {
+  static_assert(detail::is_tensor_value<T> || std::is_same_v<T, std::uint8_t>,
+                "tg::tensor takes float, double, int or int64_t values (and std::uint8_t in a std::vector)");
+  if constexpr (std::is_integral_v<T> && !std::is_same_v<T, std::int64_t> && !std::is_same_v<T, std::uint8_t>) {
     std::vector<std::int64_t> wide(values.begin(), values.end());
     return detail::tensor_from_values(wide.data(), wide.size(), kInt64, sizes, kInt64);
   } else {

@@ -24,7 +24,7 @@ namespace tg {
 
 namespace {
 
-const char* st_dtype(DType d) { return d == kFloat32 ? "F32" : d == kFloat64 ? "F64" : "I64"; }
+const char* st_dtype(DType d) { return d == kFloat32 ? "F32" : d == kFloat64 ? "F64" : d == kInt64 ? "I64" : "U8"; }
 
 // A stored element type: the dtype it loads as, its size in the file, and whether it is F16 or
 // BF16 (loaded converted to float32, exactly: every half and bfloat16 value is a float).
@@ -38,6 +38,7 @@ bool parse_dtype(const std::string& s, StoredType& t) {
   if (s == "F32") t = {kFloat32, 4, StoredType::Same};
   else if (s == "F64") t = {kFloat64, 8, StoredType::Same};
   else if (s == "I64") t = {kInt64, 8, StoredType::Same};
+  else if (s == "U8") t = {kUInt8, 1, StoredType::Same};
   else if (s == "F16") t = {kFloat32, 2, StoredType::Half};
   else if (s == "BF16") t = {kFloat32, 2, StoredType::BFloat16};
   else return false;
@@ -144,8 +145,8 @@ nn::NamedTensors load_tensors(const std::string& path, Metadata* metadata) {
     Entry entry{it.key(), {}, {}, 0, 0};
     const bool has_dtype = e.is_object() && e.contains("dtype") && e["dtype"].is_string();
     TG_CHECK(!has_dtype || parse_dtype(e["dtype"].get<std::string>(), entry.type),
-             "[load] '{}': unsupported dtype {} for \"{}\" (tapegrad reads F32, F64, I64, and F16 and BF16 as "
-             "float32)", path, has_dtype ? e["dtype"].get<std::string>() : "", entry.name);
+             "[load] '{}': unsupported dtype {} for \"{}\" (tapegrad reads F32, F64, I64, U8, and F16 and BF16 "
+             "as float32)", path, has_dtype ? e["dtype"].get<std::string>() : "", entry.name);
     bool ok = has_dtype && e.contains("shape") &&
               e["shape"].is_array() && e.contains("data_offsets") && e["data_offsets"].is_array() &&
               e["data_offsets"].size() == 2 && e["data_offsets"][0].is_number_unsigned() &&

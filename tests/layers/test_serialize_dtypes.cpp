@@ -70,14 +70,35 @@ TEST_CASE("F16 and BF16 safetensors entries load as float32", "[layers]") {
   std::filesystem::remove(path);
 }
 
+TEST_CASE("uint8 tensors are safetensors U8 entries, both ways", "[layers]") {
+  const std::string path = temp_path("u8.safetensors");
+  write_u16_file(path, "U8", "[2, 2]", {0xc801, 0x00ff});  // the bytes 1, 200, 255, 0
+  const tg::nn::NamedTensors loaded = tg::load_tensors(path);
+  REQUIRE(loaded.size() == 1);
+  CHECK(loaded[0].second.dtype() == tg::kUInt8);
+  CHECK(loaded[0].second.sizes() == tg::Shape{2, 2});
+  CHECK(loaded[0].second.to_vector<std::uint8_t>() == std::vector<std::uint8_t>{1, 200, 255, 0});
+
+  const tg::Tensor bytes = tg::tensor(std::vector<std::uint8_t>{9, 0, 255, 128, 7, 1}, {2, 3}).t();  // not contiguous
+  tg::save_tensors({{"bytes", bytes}}, path);
+  std::ifstream in(path, std::ios::binary);
+  const std::string file((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  CHECK_THAT(file, Contains("\"bytes\":{\"dtype\":\"U8\",\"shape\":[3,2],\"data_offsets\":[0,6]}"));
+  CHECK(file.substr(file.size() - 6) == std::string("\x09\x80\x00\x07\xff\x01", 6));
+  const tg::Tensor back = tg::load_tensors(path)[0].second;
+  CHECK(back.dtype() == tg::kUInt8);
+  CHECK(back.to_vector<std::uint8_t>() == bytes.to_vector<std::uint8_t>());
+  std::filesystem::remove(path);
+}
+
 TEST_CASE("other safetensors dtypes are refused by name", "[layers][errors]") {
   const std::string path = temp_path("other.safetensors");
-  for (const std::string dtype : {"I32", "U8", "BOOL", "F8_E4M3"}) {
+  for (const std::string dtype : {"I32", "I8", "BOOL", "F8_E4M3"}) {
     INFO(dtype);
     write_u16_file(path, dtype, "[2]", {1, 2});
     CHECK_THROWS_WITH(tg::load_tensors(path), "[load] '" + path + "': unsupported dtype " + dtype +
-                                                  " for \"x\" (tapegrad reads F32, F64, I64, and F16 and BF16 as "
-                                                  "float32)");
+                                                  " for \"x\" (tapegrad reads F32, F64, I64, U8, and F16 and BF16 "
+                                                  "as float32)");
   }
   // a known dtype with a malformed shape is still a malformed entry
   write_u16_file(path, "F16", "\"two\"", {1, 2});
