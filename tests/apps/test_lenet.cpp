@@ -458,3 +458,68 @@ TEST_CASE("a steady-state LeNet-BN step takes no tensor memory from the system (
   tg::set_num_threads(saved_threads);
   tg::set_cache_limit(saved_limit);
 }
+
+TEST_CASE("a checkpoint holds the generator state as a uint8 tensor of 5056 bytes, and a bad one is refused by name",
+          "[apps][errors]") {
+  const std::string ckpt = temp_path("rng_state.safetensors"), bad = temp_path("rng_state_bad.safetensors");
+  tg::manual_seed(11);
+  tg::nn::Sequential net = lenet::make_lenet_bn();
+  tg::optim::SGD opt(net.parameters(), {.lr = 0.1});
+  tg::randn({7});  // a state away from the seed's, with a cached normal
+  const std::string state = tg::get_rng_state();
+  lenet::save_checkpoint(ckpt, net, opt, {}, "signature");
+
+  tg::Metadata meta;
+  const tg::nn::NamedTensors saved = tg::load_tensors(ckpt, &meta);
+  CHECK(meta["format"] == "tapegrad lenet_bn checkpoint 2");
+  CHECK(meta.count("rng_state") == 0);  // no longer hex text in the metadata
+  REQUIRE(saved.back().first == "rng_state");
+  const Tensor rng = saved.back().second;
+  CHECK(rng.dtype() == tg::kUInt8);
+  CHECK(rng.sizes() == tg::Shape{5056});
+  CHECK(rng.to_vector<std::uint8_t>() == std::vector<std::uint8_t>(state.begin(), state.end()));
+
+  tg::randn({3});
+  REQUIRE(tg::get_rng_state() != state);
+  lenet::load_checkpoint(ckpt, net, opt, "signature");
+  CHECK(tg::get_rng_state() == state);
+
+  // Each tampered copy is refused by name, and the model and the generator stay as they were.
+  tg::randn({3});
+  const std::string before = tg::get_rng_state();
+  const std::vector<std::vector<float>> weights_before = weights(net);
+  auto refused = [&](const std::string& entry, const Tensor& replacement, const std::string& format) {
+    tg::nn::NamedTensors tensors = saved;
+    for (auto& [name, t] : tensors)
+      if (name == entry) t = replacement;
+    tg::Metadata m = meta;
+    m["format"] = format;
+    tg::save_tensors(tensors, bad, m);
+    try {
+      lenet::load_checkpoint(bad, net, opt, "signature");
+    } catch (const tg::Error& e) {
+      CHECK(tg::get_rng_state() == before);
+      CHECK(weights(net) == weights_before);
+      return std::string(e.what());
+    }
+    return std::string("loaded");
+  };
+  const std::string v2 = "tapegrad lenet_bn checkpoint 2";
+  CHECK(refused("rng_state", rng.to(tg::kInt64), v2) ==
+        "[lenet_bn] checkpoint '" + bad +
+            "': expected rng_state as a uint8 tensor of shape [5056] (the bytes of get_rng_state), got int64 [5056]");
+  CHECK_THAT(refused("rng_state", rng.slice(0, 0, 5000), v2), Contains(bad) && Contains("got uint8 [5000]"));
+  CHECK_THAT(refused("rng_state", tg::zeros({5056}, tg::kUInt8), v2),
+             Contains("checkpoint '" + bad + "' has an invalid rng_state: [set_rng_state] expected the seeded flag"));
+  CHECK_THAT(refused("model.0.weight", tg::zeros({2, 2}), v2), Contains(bad) && Contains("0.weight"));
+  CHECK(refused("rng_state", rng, "tapegrad lenet_bn checkpoint 1") ==
+        "[lenet_bn] '" + bad +
+            "' is a lenet_bn checkpoint of format 1 (its generator state in hex text), which this build no longer "
+            "resumes: it reads format 2 (rng_state as a uint8 tensor); start the run again");
+  tg::nn::NamedTensors without = saved;
+  without.pop_back();
+  tg::save_tensors(without, bad, meta);
+  CHECK_THROWS_WITH(lenet::load_checkpoint(bad, net, opt, "signature"),
+                    "[lenet_bn] checkpoint '" + bad + "' has no rng_state tensor");
+  for (const std::string& p : {ckpt, bad}) std::filesystem::remove(p);
+}
