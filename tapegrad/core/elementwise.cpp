@@ -104,12 +104,14 @@ T int_pow(T base, T exp) {
 template <class T>
 T floor_divide(T x, T y) {
   if (y == 0) return 0;
-  T q = x / y;
   if constexpr (std::is_signed_v<T>) {
-    if (y == -1) return wrapping_neg(x);
+    if (y == -1) return wrapping_neg(x);  // before dividing: INT64_MIN / -1 traps
+    T q = x / y;
     if ((x % y != 0) && ((x < 0) != (y < 0))) --q;
+    return q;
+  } else {
+    return static_cast<T>(x / y);
   }
-  return q;
 }
 
 // out[i] = f(a[i], b[i]) over out's shape, a and b (of type C) broadcast to it, out of type O.
