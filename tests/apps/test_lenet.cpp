@@ -15,6 +15,7 @@
 #include "apps/lenet/trainer.h"
 #include "tapegrad.h"
 #include "tests/support/blocks.h"
+#include "tests/support/lenet_runs.h"
 #include "tests/support/files.h"
 
 using Catch::Contains;
@@ -36,14 +37,7 @@ std::vector<std::vector<float>> weights(const tg::nn::Module& net) {
   return out;
 }
 
-lenet::TrainOptions small(std::int64_t epochs) {
-  lenet::TrainOptions o;
-  o.epochs = epochs;
-  o.batch_size = 32;
-  o.lr = 0.5;
-  o.seed = 3;
-  return o;
-}
+lenet::TrainOptions small(std::int64_t epochs) { return tg_test::small_lenet_run(epochs, 3); }
 
 }  // namespace
 

@@ -11,20 +11,14 @@
 #include "apps/lenet/trainer.h"
 #include "tapegrad.h"
 #include "tests/support/blocks.h"
+#include "tests/support/lenet_runs.h"
 
 using tg::Tensor;
 namespace dist = tg::dist;
 
 namespace {
 
-lenet::TrainOptions options(std::int64_t epochs) {
-  lenet::TrainOptions o;
-  o.epochs = epochs;
-  o.batch_size = 32;
-  o.lr = 0.5;
-  o.seed = 9;
-  return o;
-}
+lenet::TrainOptions options(std::int64_t epochs) { return tg_test::small_lenet_run(epochs, 9); }
 
 }  // namespace
 
