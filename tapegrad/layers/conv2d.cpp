@@ -13,6 +13,7 @@
 #include "tapegrad/core/parallel.h"
 #include "tapegrad/layers/conv2d_direct.h"
 #include "tapegrad/layers/init.h"
+#include "tapegrad/layers/pooling.h"
 #include "tapegrad/layers/window.h"
 
 namespace tg {
@@ -322,7 +323,42 @@ Tensor conv2d(const Tensor& x, const Tensor& weight, const Tensor& bias, Size2 s
   return autograd::record("ConvolutionBackward0", y, {x, weight, bias}, std::move(backward), saved);
 }
 
-// --- the module ---------------------------------------------------------------------------
+// --- the fused inference op ---------------------------------------------------------------------
+
+const char* activation_name(ConvActivation act) {
+  switch (act) {
+    case ConvActivation::None: return "None";
+    case ConvActivation::Sigmoid: return "Sigmoid";
+    case ConvActivation::ReLU: return "ReLU";
+  }
+  return "?";
+}
+
+Tensor conv2d_act(const Tensor& x, const Tensor& weight, const Tensor& bias, Size2 stride, Size2 padding,
+                  std::int64_t groups, ConvActivation act, bool avg_pool_2x2) {
+  if (x.defined() && x.dim() == 3)
+    return conv2d_act(x.unsqueeze(0), weight, bias, stride, padding, groups, act, avg_pool_2x2).squeeze(0);
+  const ConvShape s = conv2d_shape(x, weight, bias, stride, padding, groups);
+  TG_CHECK(!avg_pool_2x2 || (s.OH >= 2 && s.OW >= 2),
+           "[conv2d_act] expected a convolution output of at least [2, 2] to pool over 2x2 windows, got [{}, {}] "
+           "(input {}, weight {})", s.OH, s.OW, x.sizes(), weight.sizes());
+  if (autograd::needs_grad({x, weight, bias}) || !use_direct(s, x.dtype())) {
+    Tensor y = conv2d(x, weight, bias, stride, padding, groups);
+    if (act == ConvActivation::Sigmoid) y = y.sigmoid();
+    if (act == ConvActivation::ReLU) y = y.relu();
+    return avg_pool_2x2 ? avg_pool2d(y, 2, 2) : y;
+  }
+  Tensor xc = native::contiguous(x), wc = native::contiguous(weight);
+  Tensor bc = bias.defined() ? native::contiguous(bias) : Tensor();
+  Tensor y = avg_pool_2x2 ? Tensor::empty({s.N, s.F, s.OH / 2, s.OW / 2}, kFloat32)
+                          : Tensor::empty({s.N, s.F, s.OH, s.OW}, kFloat32);
+  if (y.numel() > 0)
+    detail::direct_conv2d_forward(y.data_ptr<float>(), xc.data_ptr<float>(), wc.data_ptr<float>(),
+                                  bc.defined() ? bc.data_ptr<float>() : nullptr, s, {act, avg_pool_2x2});
+  return y;
+}
+
+// --- the modules ----------------------------------------------------------------------------
 
 namespace nn {
 
@@ -343,11 +379,24 @@ Conv2d::Conv2d(std::int64_t in, std::int64_t out, Size2 kernel, Size2 stride_, S
 
 void Conv2d::reset_parameters() { init::default_reset_(weight, bias); }
 
-Tensor Conv2d::forward(const Tensor& input) {
+void Conv2d::check_input(const Tensor& input, const char* module) const {
   TG_CHECK((input.dim() == 4 || input.dim() == 3) && input.size(-3) == in_channels,
-           "[Conv2d] expected input of shape [N, {}, H, W] or [{}, H, W], got {}", in_channels, in_channels,
+           "[{}] expected input of shape [N, {}, H, W] or [{}, H, W], got {}", module, in_channels, in_channels,
            input.sizes());
+}
+
+Tensor Conv2d::forward(const Tensor& input) {
+  check_input(input, "Conv2d");
   return conv2d(input, weight, bias, stride, padding, groups);
+}
+
+Tensor ConvAct2d::forward(const Tensor& input) {
+  check_input(input, "ConvAct2d");
+  return conv2d_act(input, weight, bias, stride, padding, groups, activation, avg_pool_2x2);
+}
+
+std::string ConvAct2d::extra_repr() const {
+  return Conv2d::extra_repr() + ", activation=" + activation_name(activation) + (avg_pool_2x2 ? ", avg_pool2d=2" : "");
 }
 
 std::string Conv2d::extra_repr() const {

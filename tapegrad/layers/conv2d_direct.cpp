@@ -3,6 +3,7 @@
 #include "tapegrad/layers/conv2d_direct.h"
 
 #include <algorithm>
+#include <bit>
 #include <cstring>
 #include <utility>
 #include <vector>
@@ -103,16 +104,79 @@ TG_SIMD_INLINE void dispatch_tile(std::int64_t a, std::int64_t b, Fn&& fn) {
 // y[f, oh, ow] = bias[f] + Σ_{c, kh, kw} w[f, c, kh, kw] · x[c, oh + kh, ow + kw] (per group).
 // One tile: FB filters × RB output rows × one vector of 8 columns, FB·RB accumulators; each tap
 // (c, kh, kw) loads RB vectors of x and broadcasts FB weights. x points at (channel 0, row oh,
-// column ow) of the group's input, w at (filter 0, channel 0) of the tile's filters, y at
-// (filter 0, row oh, column ow); the last `width` < 8 columns of a row are stored partially.
+// column ow) of the group's input, w at (filter 0, channel 0) of the tile's filters.
 // 4 filters × 3 rows, or 3 × 4 when the filters come in threes (LeNet's conv1 has 6: two full tiles
 // instead of a 4 and a 2, whose 6 accumulators cannot cover the FMA latency).
 constexpr int kMaxTile = 4;
 std::int64_t forward_filters(std::int64_t Fg) { return Fg % 4 != 0 && Fg % 3 == 0 ? 3 : 4; }
 
-template <int FB, int RB>
+// The epilogue (ConvEpilogue) runs on the accumulators before they are stored. Pooling tiles are
+// 2 rows high (one row of 2×2 windows; an odd last row is dropped, as AvgPool2d drops it) and up to
+// 6 filters wide, again 12 accumulators.
+constexpr int kMaxPooledFilters = 6;
+std::int64_t pooled_filters(std::int64_t Fg) { return std::min<std::int64_t>(Fg, kMaxPooledFilters); }
+
+using I8 = std::int32_t __attribute__((vector_size(32)));
+using V4 = float __attribute__((vector_size(16)));
+
+TG_SIMD_INLINE V8 broadcast(float v) { return V8{} + v; }
+// Lane by lane: a where mask is set (all ones), else b.
+TG_SIMD_INLINE V8 select(const I8& mask, const V8& a, const V8& b) {
+  return std::bit_cast<V8>((mask & std::bit_cast<I8>(a)) | (~mask & std::bit_cast<I8>(b)));
+}
+
+// exp lane by lane, the steps of core/elementwise.cpp's float32 exp (argument clamped to [-104, 89],
+// NaN kept; 2^k · a degree-7 polynomial in r, 2^k in two factors), so sigmoid8 gives the values of
+// Tensor::sigmoid.
+TG_SIMD_INLINE V8 exp8(V8 x) {
+  constexpr float kLog2e = 1.44269504088896341f, kRound = 0x1.8p23f;
+  constexpr float kLn2Hi = 0.693359375f, kLn2Lo = -2.12194440e-4f;
+  const V8 lo = broadcast(-104.0f), hi = broadcast(89.0f);
+  x = select(x < lo, lo, x);
+  x = select(x > hi, hi, x);
+  V8 kf = x * kLog2e + kRound;
+  const I8 k = std::bit_cast<I8>(kf) - std::bit_cast<std::int32_t>(kRound);
+  kf -= kRound;
+  const V8 r = (x - kf * kLn2Hi) - kf * kLn2Lo;
+  V8 p = broadcast(1.0f / 5040);
+  p = p * r + 1.0f / 720;
+  p = p * r + 1.0f / 120;
+  p = p * r + 1.0f / 24;
+  p = p * r + 1.0f / 6;
+  p = p * r + 0.5f;
+  p = p * r * r + r + 1.0f;
+  const I8 k1 = k >> 1, k2 = k - k1;
+  return p * std::bit_cast<V8>((k1 + 127) << 23) * std::bit_cast<V8>((k2 + 127) << 23);
+}
+
+TG_SIMD_INLINE V8 sigmoid8(const V8& v) { return 1.0f / (1.0f + exp8(-v)); }
+// v where v > 0 or NaN, else 0 (Tensor::relu).
+TG_SIMD_INLINE V8 relu8(const V8& v) { return select((v > V8{}) | (v != v), v, V8{}); }
+
+template <ConvActivation A>
+TG_SIMD_INLINE V8 activate(const V8& v) {
+  if constexpr (A == ConvActivation::Sigmoid) return sigmoid8(v);
+  else if constexpr (A == ConvActivation::ReLU) return relu8(v);
+  else return v;
+}
+
+// Stores the first `width` of the n floats at src to dst: all n in one fixed-size copy (a variable
+// one is a call into libc).
+template <int n>
+TG_SIMD_INLINE void store_first(float* dst, const float* src, std::int64_t width) {
+  if (width >= n) {
+    std::memcpy(dst, src, sizeof(float) * n);
+    return;
+  }
+  for (std::int64_t i = 0; i < width; ++i) dst[i] = src[i];
+}
+
+// One tile's outputs: y points at (filter 0, row, column) of the tile in planes of YH rows of YW floats
+// (without pooling, row oh and column ow; with it, oh / 2 and ow / 2); `width` columns of the row
+// (pooled columns when pooling) remain from there, of which a tile stores at most 8 (4).
+template <int FB, int RB, ConvActivation A, bool Pool>
 TG_SIMD_INLINE void forward_tile(float* y, std::int64_t width, const float* x, const float* w, const float* bias,
-                            const ConvShape& s, const Layout& L) {
+                                 std::int64_t YH, std::int64_t YW, const ConvShape& s, const Layout& L) {
   const std::int64_t Cg = s.C / s.G, taps = Cg * s.KH * s.KW;
   V8 acc[FB][RB];
   TG_UNROLL for (int f = 0; f < FB; ++f)
@@ -130,42 +194,65 @@ TG_SIMD_INLINE void forward_tile(float* y, std::int64_t width, const float* x, c
         }
       }
     }
-  TG_UNROLL for (int f = 0; f < FB; ++f)
-    TG_UNROLL for (int r = 0; r < RB; ++r) {
-      float* dst = y + (f * s.OH + r) * s.OW;
-      if (width >= kLanes) {
-        store(dst, acc[f][r]);
-      } else {
+  if constexpr (!Pool) {
+    TG_UNROLL for (int f = 0; f < FB; ++f)
+      TG_UNROLL for (int r = 0; r < RB; ++r) {
+        const V8 v = activate<A>(acc[f][r]);
         float part[kLanes];
-        store(part, acc[f][r]);
-        std::memcpy(dst, part, sizeof(float) * static_cast<std::size_t>(width));
+        store(part, v);
+        store_first<kLanes>(y + (f * YH + r) * YW, part, width);
       }
-    }
+  } else {
+    // avg_pool2d's sum order: (x[2i, 2j] + x[2i, 2j + 1]) + x[2i + 1, 2j] + x[2i + 1, 2j + 1], then · 1/4.
+    static_assert(RB % 2 == 0, "pooling tiles hold whole 2x2 windows");
+    TG_UNROLL for (int f = 0; f < FB; ++f)
+      TG_UNROLL for (int r = 0; r < RB / 2; ++r) {
+        const V8 top = activate<A>(acc[f][2 * r]), bottom = activate<A>(acc[f][2 * r + 1]);
+        const V4 sum = ((__builtin_shufflevector(top, top, 0, 2, 4, 6) + __builtin_shufflevector(top, top, 1, 3, 5, 7)) +
+                        __builtin_shufflevector(bottom, bottom, 0, 2, 4, 6)) +
+                       __builtin_shufflevector(bottom, bottom, 1, 3, 5, 7);
+        const V4 mean = sum * 0.25f;
+        float part[kLanes / 2];
+        std::memcpy(part, &mean, sizeof mean);
+        store_first<kLanes / 2>(y + (f * YH + r) * YW, part, width);
+      }
+  }
 }
 
-// Samples [n0, n1): y [N, F, OH, OW] from x, through a padded copy in xp [C, XH, XW] when L.copy.
+// Samples [n0, n1): y [N, F, YH, YW] (the convolution's output, or pooled) from x, through a padded
+// copy in xp [C, XH, XW] when L.copy.
+template <ConvActivation A, bool Pool>
 TG_SIMD_INLINE void forward_samples(float* y, const float* x, const float* w, const float* bias, float* xp,
-                               std::int64_t n0, std::int64_t n1, const ConvShape& s, const Layout& L) {
-  const std::int64_t Cg = s.C / s.G, Fg = s.F / s.G, taps = Cg * s.KH * s.KW, FB = forward_filters(Fg),
-                     RB = kTileAccumulators / FB;
+                                    std::int64_t n0, std::int64_t n1, const ConvShape& s, const Layout& L) {
+  const std::int64_t Cg = s.C / s.G, Fg = s.F / s.G, taps = Cg * s.KH * s.KW;
+  const std::int64_t FB = Pool ? pooled_filters(Fg) : forward_filters(Fg), RB = Pool ? 2 : kTileAccumulators / FB;
+  const std::int64_t YH = Pool ? s.OH / 2 : s.OH, YW = Pool ? s.OW / 2 : s.OW;
+  const std::int64_t rows = Pool ? 2 * YH : s.OH, cols = Pool ? 2 * YW : s.OW;  // of the convolution's output
   for (std::int64_t n = n0; n < n1; ++n) {
     const float* xn = x + n * s.C * s.H * s.W;
     if (L.copy) {
       pad_input(xp, xn, s, L);
       xn = xp;
     }
-    float* yn = y + n * s.F * s.OH * s.OW;
+    float* yn = y + n * s.F * YH * YW;
     for (std::int64_t g = 0; g < s.G; ++g)
       for (std::int64_t f0 = 0; f0 < Fg; f0 += FB) {
         const std::int64_t f = g * Fg + f0, fb = std::min(FB, Fg - f0);
-        for (std::int64_t oh = 0; oh < s.OH; oh += RB) {
-          const std::int64_t rb = std::min(RB, s.OH - oh);
-          for (std::int64_t ow = 0; ow < s.OW; ow += kLanes) {
-            dispatch_tile<kMaxTile, kMaxTile>(fb, rb, [&]<int FB, int RB>() TG_SIMD_LAMBDA {
-              forward_tile<FB, RB>(yn + (f * s.OH + oh) * s.OW + ow, s.OW - ow,
-                                   xn + (g * Cg * L.XH + oh) * L.XW + ow, w + f * taps, bias ? bias + f : nullptr, s,
-                                   L);
-            });
+        for (std::int64_t oh = 0; oh < rows; oh += RB) {
+          const std::int64_t rb = std::min(RB, rows - oh);
+          for (std::int64_t ow = 0; ow < cols; ow += kLanes) {
+            const std::int64_t yh = Pool ? oh / 2 : oh, yw = Pool ? ow / 2 : ow;
+            float* yt = yn + (f * YH + yh) * YW + yw;
+            const float* xt = xn + (g * Cg * L.XH + oh) * L.XW + ow;
+            const float* bt = bias ? bias + f : nullptr;
+            if constexpr (Pool)
+              dispatch_tile<kMaxPooledFilters, 1>(fb, 1, [&]<int TF, int>() TG_SIMD_LAMBDA {
+                forward_tile<TF, 2, A, true>(yt, YW - yw, xt, w + f * taps, bt, YH, YW, s, L);
+              });
+            else
+              dispatch_tile<kMaxTile, kMaxTile>(fb, rb, [&]<int TF, int TR>() TG_SIMD_LAMBDA {
+                forward_tile<TF, TR, A, false>(yt, YW - yw, xt, w + f * taps, bt, YH, YW, s, L);
+              });
           }
         }
       }
@@ -572,18 +659,42 @@ void backward_samples(float* dx, double* dw_sum, double* db_sum, const float* dy
 
 }  // namespace
 
-void direct_conv2d_forward(float* y, const float* x, const float* weight, const float* bias, const ConvShape& s) {
+namespace {
+
+template <ConvActivation A, bool Pool>
+void forward_with(float* y, const float* x, const float* weight, const float* bias, const ConvShape& s) {
   const Layout L = layout_of(s);
   const std::int64_t macs = s.N * s.F * s.P() * s.R();
   parallel_for(0, s.N, macs, [&](std::int64_t n0, std::int64_t n1) {
-    const bool flat = simd::active_isa() == Isa::Avx512;
+    // The AVX-512 flat tiles have no epilogue: a fused forward runs the eight-lane tiles there too.
+    constexpr bool plain = A == ConvActivation::None && !Pool;
+    const bool flat = plain && simd::active_isa() == Isa::Avx512;
     const std::int64_t sample = s.C * L.XH * L.XW;
     SlotScratch sc(flat ? sample + kFlatLanes : L.copy ? sample : 0, 0, 0, 0, 0, flat ? s.F * flat_stride(s, L) : 0);
     simd::with_isa([&]<Isa I>() TG_SIMD_LAMBDA {
-      if constexpr (I == Isa::Avx512) flat_forward_samples(y, x, weight, bias, sc.x_pad, sc.y_flat, n0, n1, s, L);
-      else forward_samples(y, x, weight, bias, sc.x_pad, n0, n1, s, L);
+      if constexpr (I == Isa::Avx512 && plain) flat_forward_samples(y, x, weight, bias, sc.x_pad, sc.y_flat, n0, n1, s, L);
+      else forward_samples<A, Pool>(y, x, weight, bias, sc.x_pad, n0, n1, s, L);
     });
   });
+}
+
+template <ConvActivation A>
+void forward_with(float* y, const float* x, const float* weight, const float* bias, const ConvShape& s, bool pool) {
+  if (pool) forward_with<A, true>(y, x, weight, bias, s);
+  else forward_with<A, false>(y, x, weight, bias, s);
+}
+
+}  // namespace
+
+void direct_conv2d_forward(float* y, const float* x, const float* weight, const float* bias, const ConvShape& s,
+                           ConvEpilogue epilogue) {
+  TG_ASSERT(!epilogue.avg_pool_2x2 || (s.OH >= 2 && s.OW >= 2), "pooling a {}x{} convolution output", s.OH, s.OW);
+  switch (epilogue.activation) {
+    case ConvActivation::None: return forward_with<ConvActivation::None>(y, x, weight, bias, s, epilogue.avg_pool_2x2);
+    case ConvActivation::Sigmoid:
+      return forward_with<ConvActivation::Sigmoid>(y, x, weight, bias, s, epilogue.avg_pool_2x2);
+    case ConvActivation::ReLU: return forward_with<ConvActivation::ReLU>(y, x, weight, bias, s, epilogue.avg_pool_2x2);
+  }
 }
 
 // Slot t of `slots` takes samples [N·t/slots, N·(t+1)/slots), with its own double partial sums of

@@ -11,6 +11,7 @@
 #include "tapegrad/autograd/tape.h"
 #include "tapegrad/core/native.h"
 #include "tapegrad/core/random.h"
+#include "tapegrad/layers/pooling.h"
 
 namespace tg::nn::utils {
 
@@ -180,6 +181,51 @@ Sequential fuse_batchnorm_activation(const Sequential& model) {
       ++i;
     } else if (auto* seq = dynamic_cast<const Sequential*>(m.get())) {
       out.push_back(fuse_batchnorm_activation(*seq));
+    } else {
+      out.push_back(m);
+    }
+  }
+  return out;
+}
+
+namespace {
+
+std::optional<ConvActivation> conv_activation(const Module* m) {
+  if (dynamic_cast<const Sigmoid*>(m)) return ConvActivation::Sigmoid;
+  if (dynamic_cast<const ReLU*>(m)) return ConvActivation::ReLU;
+  return std::nullopt;
+}
+
+bool pools_2x2(const Module* m) {
+  const auto* pool = dynamic_cast<const AvgPool2d*>(m);
+  return pool && pool->kernel_size == Size2(2) && pool->stride == Size2(2) && pool->padding == Size2(0);
+}
+
+Identity identity_like(const Module& m) {
+  Identity identity;
+  identity.train(m.is_training());
+  return identity;
+}
+
+}  // namespace
+
+Sequential fuse_conv_activation(const Sequential& model) {
+  Sequential out;
+  out.train(model.is_training());  // before it has children: theirs stay as they are
+  const auto& children = model.named_children();
+  auto child = [&](std::size_t i) { return i < children.size() ? children[i].second.get() : nullptr; };
+  for (std::size_t i = 0; i < children.size(); ++i) {
+    const std::shared_ptr<Module>& m = children[i].second;
+    const Module& module = *m;
+    const std::optional<ConvActivation> act = conv_activation(child(i + 1));
+    if (typeid(module) == typeid(Conv2d) && act) {
+      const bool pool = pools_2x2(child(i + 2));
+      out.push_back(std::make_shared<ConvAct2d>(static_cast<const Conv2d&>(module), *act, pool));
+      out.push_back(identity_like(*child(i + 1)));
+      if (pool) out.push_back(identity_like(*child(i + 2)));
+      i += pool ? 2 : 1;
+    } else if (auto* seq = dynamic_cast<const Sequential*>(m.get())) {
+      out.push_back(fuse_conv_activation(*seq));
     } else {
       out.push_back(m);
     }

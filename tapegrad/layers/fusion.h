@@ -1,7 +1,8 @@
 // Inference with batch normalization folded into the layer before it (PyTorch's
 // torch.nn.utils.fusion): an eval-mode BatchNorm is an affine map per channel, so a Conv2d or
 // Linear followed by one is a single Conv2d or Linear with rescaled weights and a new bias. And
-// batch norm fused with the activation after it (fuse_batchnorm_activation). Layer: layers.
+// batch norm fused with the activation after it (fuse_batchnorm_activation), and a convolution with
+// the activation and average pool after it (fuse_conv_activation). Layer: layers.
 #pragma once
 
 #include "tapegrad/layers/activation.h"
@@ -41,5 +42,15 @@ Sequential fold_batchnorm(const Sequential& model);
 // result starts in the mode of the source's modules; the fused ones are its own, so switch modes
 // through the result (train()/eval() on the source does not reach them).
 Sequential fuse_batchnorm_activation(const Sequential& model);
+
+// Opt-in fusion for inference: a new Sequential in which every Conv2d (exactly, not a subclass)
+// directly followed by a Sigmoid or ReLU, and that by an AvgPool2d with kernel 2, stride 2 and no
+// padding when there is one, is one ConvAct2d (layers/conv2d.h), and the places of the activation and
+// the pool hold an Identity each, as PyTorch's fuse_modules does: children keep their names and the
+// state_dict its keys. Recurses into nested Sequentials (a pattern split across a nested Sequential's
+// boundary stays as it is). The fused layers share the Conv2d's tensors, the other modules are the
+// source's own, and the source is not changed. The result computes what the source does in every
+// mode: ConvAct2d runs the plain functions whenever a gradient is wanted, its fused kernel otherwise.
+Sequential fuse_conv_activation(const Sequential& model);
 
 }  // namespace tg::nn::utils

@@ -47,6 +47,14 @@ tg::autograd::GradcheckResult check_conv(Shape xs, Shape ws, bool bias, Size2 st
       in);
 }
 
+double max_abs_diff(const Tensor& a, const Tensor& b) {
+  const std::vector<double> x = a.to_vector<double>(), y = b.to_vector<double>();
+  REQUIRE(x.size() == y.size());
+  double worst = 0;
+  for (std::size_t i = 0; i < x.size(); ++i) worst = std::max(worst, std::fabs(x[i] - y[i]));
+  return worst;
+}
+
 }  // namespace
 
 TEST_CASE("conv2d matches PyTorch: outputs and gradients", "[layers]") {
@@ -287,4 +295,113 @@ TEST_CASE("conv2d rejects bad input", "[layers][errors]") {
 TEST_CASE("the Conv2d module names itself in shape errors", "[layers][errors]") {
   CHECK_THROWS_WITH(nn::Conv2d(3, 4, 3)(tg::ones({1, 2, 8, 8})), Contains("[Conv2d]") && Contains("[1, 2, 8, 8]"));
   CHECK_THROWS_WITH(nn::Conv2d(3, 4, 3, 1, 0, true, 2), Contains("[Conv2d]") && Contains("groups"));
+}
+
+TEST_CASE("conv2d_act equals conv2d, the activation and avg_pool2d, fused or not", "[layers]") {
+  // Without a gradient a float32 stride-1 conv2d_act applies the activation and the 2x2 pool in the
+  // direct kernel's registers; float64 and recording calls run the three functions. The shapes:
+  // LeNet's two convolutions, padding, odd output sides (the last row and column fall outside every
+  // window), groups, partial tiles, no bias, a 1x1 kernel, the smallest poolable output; each
+  // instruction set's kernels, one thread and two.
+  struct Config {
+    Shape xs, ws;
+    Size2 padding;
+    std::int64_t groups;
+    bool bias;
+  };
+  const std::vector<Config> configs = {
+      {{37, 1, 28, 28}, {6, 1, 5, 5}, 0, 1, true}, {{40, 6, 12, 12}, {16, 6, 5, 5}, 0, 1, true},
+      {{3, 3, 9, 11}, {5, 3, 3, 3}, 1, 1, true},   {{4, 4, 10, 13}, {6, 2, 3, 5}, {1, 2}, 2, true},
+      {{2, 2, 12, 20}, {3, 2, 2, 7}, {0, 3}, 1, false}, {{3, 5, 6, 6}, {7, 5, 1, 1}, 0, 1, true},
+      {{2, 1, 3, 9}, {4, 1, 2, 3}, {1, 0}, 1, true}, {{2, 3, 4, 10}, {9, 3, 2, 3}, 0, 1, false},
+      {{5, 6, 7, 7}, {6, 1, 3, 3}, 1, 6, true},     {{2, 2, 5, 5}, {13, 2, 4, 4}, 0, 1, true}};
+  const int threads = GENERATE(1, 2);
+  const tg::simd::Isa isa = GENERATE(tg::simd::Isa::Avx512, tg::simd::Isa::Avx2, tg::simd::Isa::Portable);
+  const int before = tg::get_num_threads();
+  tg::set_num_threads(threads);
+  const tg::simd::IsaLimit limit(isa);
+  for (const Config& c : configs)
+    for (tg::DType dt : {tg::kFloat32, tg::kFloat64})
+      for (tg::ConvActivation act : {tg::ConvActivation::None, tg::ConvActivation::Sigmoid, tg::ConvActivation::ReLU})
+        for (bool pool : {false, true}) {
+          INFO(fmt::format("x {} w {} padding [{}, {}] groups {} {} {} pool {}, {} thread(s), {}", c.xs, c.ws,
+                           c.padding.h, c.padding.w, c.groups, tg::dtype_name(dt), tg::activation_name(act), pool,
+                           threads, tg::simd::isa_name(tg::simd::active_isa())));
+          tg::manual_seed(19);
+          const Tensor x = tg::native::to(tg::randn(c.xs), dt), w = tg::native::to(tg::randn(c.ws), dt);
+          const Tensor b = c.bias ? tg::native::to(tg::randn({c.ws[0]}), dt) : Tensor();
+          tg::NoGradGuard no_grad;
+          Tensor want = tg::conv2d(x, w, b, 1, c.padding, c.groups);
+          if (act == tg::ConvActivation::Sigmoid) want = want.sigmoid();
+          if (act == tg::ConvActivation::ReLU) want = want.relu();
+          if (pool) want = tg::avg_pool2d(want, 2, 2);
+          const Tensor got = tg::conv2d_act(x, w, b, 1, c.padding, c.groups, act, pool);
+          REQUIRE(got.sizes() == want.sizes());
+          REQUIRE(got.dtype() == dt);
+          const std::vector<double> g = got.to_vector<double>(), v = want.to_vector<double>();
+          double worst = 0;
+          for (std::size_t i = 0; i < v.size(); ++i) worst = std::max(worst, std::fabs(g[i] - v[i]) / (1 + std::fabs(v[i])));
+          CHECK(worst <= (dt == tg::kFloat32 ? 1e-6 : 1e-12));
+        }
+  tg::set_num_threads(before);
+}
+
+TEST_CASE("conv2d_act with a gradient runs the recorded functions; ConvAct2d shares a Conv2d's tensors", "[layers]") {
+  tg::manual_seed(23);
+  nn::Conv2d conv(3, 4, 3, 1, 1);
+  nn::ConvAct2d fused(conv, tg::ConvActivation::Sigmoid, true);
+  CHECK(fused.to_string() == "ConvAct2d(3, 4, kernel_size=(3, 3), stride=(1, 1), padding=(1, 1), activation=Sigmoid, "
+                             "avg_pool2d=2)");
+  CHECK(nn::ConvAct2d(conv, tg::ConvActivation::ReLU).to_string() ==
+        "ConvAct2d(3, 4, kernel_size=(3, 3), stride=(1, 1), padding=(1, 1), activation=ReLU)");
+  CHECK(conv.to_string() == "Conv2d(3, 4, kernel_size=(3, 3), stride=(1, 1), padding=(1, 1))");
+  CHECK(fused.weight.is_same(conv.weight));
+  CHECK(fused.bias.is_same(conv.bias));
+  const nn::NamedTensors a = conv.state_dict(), b = fused.state_dict();
+  REQUIRE(a.size() == b.size());
+  for (std::size_t i = 0; i < a.size(); ++i) CHECK((a[i].first == b[i].first && a[i].second.is_same(b[i].second)));
+  auto copy = std::dynamic_pointer_cast<nn::ConvAct2d>(fused.clone());
+  REQUIRE(copy != nullptr);
+  CHECK_FALSE(copy->weight.is_same(fused.weight));
+  CHECK(copy->to_string() == fused.to_string());
+
+  // With grad on, the three functions are on the tape and the gradients are theirs.
+  Tensor x = tg::randn({2, 3, 7, 9}).requires_grad_();
+  const Tensor y = fused(x);
+  CHECK(y.sizes() == Shape{2, 4, 3, 4});
+  CHECK(y.grad_fn_name() == "AvgPool2DBackward0");
+  const Tensor gy = tg::randn(y.sizes());
+  y.backward(gy);
+  const Tensor dx = x.grad(), dw = conv.weight.grad();
+  x.set_grad(Tensor());
+  conv.weight.set_grad(Tensor());
+  conv.bias.set_grad(Tensor());
+  const Tensor plain = tg::avg_pool2d(conv(x).sigmoid(), 2, 2);
+  plain.backward(gy);
+  CHECK(max_abs_diff(y, plain) == 0.0);
+  CHECK(max_abs_diff(dx, x.grad()) == 0.0);
+  CHECK(max_abs_diff(dw, conv.weight.grad()) == 0.0);
+
+  // Unbatched input, and the fused path's values, in evaluation mode without grad.
+  fused.eval();
+  tg::NoGradGuard no_grad;
+  const Tensor one = tg::randn({3, 7, 9});
+  CHECK(max_abs_diff(fused(one), tg::avg_pool2d(conv(one).sigmoid(), 2, 2)) <= 1e-6);
+  CHECK(fused(one).sizes() == Shape{4, 3, 4});
+}
+
+TEST_CASE("conv2d_act and ConvAct2d reject bad input", "[layers][errors]") {
+  const Tensor w = tg::randn({2, 3, 3, 3});
+  CHECK(tg::conv2d_act(tg::randn({1, 3, 4, 2}), w, {}, 1, 1, 1, tg::ConvActivation::Sigmoid, true).sizes() ==
+        Shape{1, 2, 2, 1});  // a [4, 2] output pools; [1, 6] below does not
+  CHECK_THROWS_WITH(tg::conv2d_act(tg::randn({1, 3, 3, 8}), w, {}, 1, 0, 1, tg::ConvActivation::ReLU, true),
+                    "[conv2d_act] expected a convolution output of at least [2, 2] to pool over 2x2 windows, got "
+                    "[1, 6] (input [1, 3, 3, 8], weight [2, 3, 3, 3])");
+  CHECK_THROWS_WITH(tg::conv2d_act(tg::randn({1, 2, 5, 5}), w, {}, 1, 0, 1, tg::ConvActivation::ReLU),
+                    Catch::StartsWith("[conv2d] expected input [1, 2, 5, 5] to have 3 channels"));
+  nn::ConvAct2d fused(nn::Conv2d(3, 2, 3), tg::ConvActivation::Sigmoid, true);
+  CHECK_THROWS_WITH(fused(tg::randn({1, 4, 8, 8})),
+                    "[ConvAct2d] expected input of shape [N, 3, H, W] or [3, H, W], got [1, 4, 8, 8]");
+  tg::NoGradGuard no_grad;
+  CHECK_THROWS_WITH(fused(tg::randn({1, 3, 3, 9})), Catch::StartsWith("[conv2d_act] expected a convolution output"));
 }

@@ -283,3 +283,86 @@ TEST_CASE("fuse_batchnorm_activation leaves batch norms without a Sigmoid or ReL
   const Tensor x = tg::randn({6, 4});
   CHECK(max_rel_diff(fused(x), net(x)) == 0.0);
 }
+
+TEST_CASE("fuse_conv_activation: a folded LeNet-BN with fused conv epilogues gives the unfolded outputs", "[layers]") {
+  const tg::DType dtype = GENERATE(tg::kFloat32, tg::kFloat64);
+  tg::manual_seed(4);
+  nn::Sequential net = lenet_bn();
+  if (dtype == tg::kFloat64) to_float64(net);
+  train_statistics(net, dtype);
+  nn::Sequential folded = nn::utils::fold_batchnorm(net);
+  const std::string folded_repr = folded.to_string();
+  nn::Sequential fused = nn::utils::fuse_conv_activation(folded);
+
+  // Conv2d, Sigmoid, AvgPool2d become ConvAct2d, Identity, Identity, in the nested block too: the same
+  // children, names and state_dict keys, sharing the folded model's tensors.
+  REQUIRE(fused.size() == folded.size());
+  auto* block = dynamic_cast<nn::Sequential*>(fused[0].get());
+  REQUIRE(block != nullptr);
+  CHECK(block->to_string() ==
+        "Sequential(\n  (0): ConvAct2d(1, 6, kernel_size=(5, 5), stride=(1, 1), activation=Sigmoid, avg_pool2d=2)\n"
+        "  (1): Identity()\n  (2): Identity()\n)");
+  CHECK(dynamic_cast<nn::ConvAct2d*>(fused[1].get()) != nullptr);
+  CHECK(dynamic_cast<nn::Identity*>(fused[2].get()) != nullptr);
+  CHECK(dynamic_cast<nn::Identity*>(fused[3].get()) != nullptr);
+  CHECK(fused[5] == folded[5]);  // the other modules are the source's own
+  const nn::NamedTensors a = folded.state_dict(), b = fused.state_dict();
+  REQUIRE(a.size() == b.size());
+  for (std::size_t i = 0; i < a.size(); ++i) {
+    CHECK(a[i].first == b[i].first);
+    CHECK(a[i].second.is_same(b[i].second));
+  }
+  CHECK(folded.to_string() == folded_repr);  // the source is not changed
+  CHECK_FALSE(fused.is_training());
+
+  tg::NoGradGuard no_grad;
+  const Tensor x = tg::native::to(tg::randn({5, 1, 28, 28}), dtype);
+  const double tol = dtype == tg::kFloat32 ? 1e-5 : 1e-12;
+  CHECK(max_rel_diff(fused(x), net(x)) <= tol);
+  const Tensor one = x.select(0, 0);  // unbatched, through the first block
+  CHECK(max_rel_diff((*fused[0])(one), (*folded[0])(one)) <= tol);
+}
+
+TEST_CASE("fuse_conv_activation trains as the plain model does, and leaves other patterns", "[layers]") {
+  // d2l's LeNet (no batch norm, conv1 padded): both convolutions fuse with their sigmoid and pool.
+  tg::manual_seed(9);
+  nn::Sequential net{nn::Conv2d(1, 6, 5, 1, 2), nn::Sigmoid(),      nn::AvgPool2d(2, 2), nn::Conv2d(6, 16, 5),
+                     nn::Sigmoid(),             nn::AvgPool2d(2, 2), nn::Flatten(),       nn::Linear(400, 120),
+                     nn::Sigmoid(),             nn::Linear(120, 10)};
+  nn::Sequential fused = nn::utils::fuse_conv_activation(net);
+  CHECK(dynamic_cast<nn::ConvAct2d*>(fused[0].get()) != nullptr);
+  CHECK(dynamic_cast<nn::ConvAct2d*>(fused[3].get()) != nullptr);
+  CHECK(fused.is_training());
+  nn::CrossEntropyLoss loss_fn;
+  const Tensor x = tg::randn({6, 1, 28, 28}), y = tg::randint(0, 10, {6});
+  Tensor l1 = loss_fn(fused(x), y);
+  std::vector<Tensor> g1;
+  l1.backward();
+  for (const Tensor& p : net.parameters()) g1.push_back(p.grad().clone());
+  net.zero_grad();
+  Tensor l2 = loss_fn(net(x), y);
+  l2.backward();
+  CHECK(l1.item<double>() == l2.item<double>());
+  const std::vector<Tensor> params = net.parameters();
+  REQUIRE(g1.size() == params.size());
+  for (std::size_t i = 0; i < params.size(); ++i) CHECK(max_rel_diff(g1[i], params[i].grad()) == 0.0);
+  fused.eval();
+  tg::NoGradGuard no_grad;
+  CHECK(max_rel_diff(fused(x), net(x)) <= 1e-6);
+
+  // Not fused: a Tanh, a pool of another size (the activation still fuses), a pattern split across a
+  // nested Sequential, a Conv2d at the end; nor, fusing again, a ConvAct2d.
+  nn::Sequential other{nn::Conv2d(1, 2, 3), nn::Tanh(), nn::Conv2d(2, 2, 3), nn::ReLU(), nn::AvgPool2d(3, 2),
+                       nn::Conv2d(2, 2, 1), nn::Sequential{nn::Sigmoid()}, nn::Conv2d(2, 2, 1)};
+  other.eval();
+  nn::Sequential fused_other = nn::utils::fuse_conv_activation(other);
+  CHECK(fused_other.to_string() ==
+        "Sequential(\n  (0): Conv2d(1, 2, kernel_size=(3, 3), stride=(1, 1))\n  (1): Tanh()\n"
+        "  (2): ConvAct2d(2, 2, kernel_size=(3, 3), stride=(1, 1), activation=ReLU)\n  (3): Identity()\n"
+        "  (4): AvgPool2d(kernel_size=3, stride=2, padding=0)\n  (5): Conv2d(2, 2, kernel_size=(1, 1), stride=(1, 1))\n"
+        "  (6): Sequential(\n    (0): Sigmoid()\n  )\n  (7): Conv2d(2, 2, kernel_size=(1, 1), stride=(1, 1))\n)");
+  nn::Sequential twice = nn::utils::fuse_conv_activation(fused_other);
+  CHECK(twice.to_string() == fused_other.to_string());
+  const Tensor z = tg::randn({2, 1, 12, 12});
+  CHECK(max_rel_diff(fused_other(z), other(z)) <= 1e-6);
+}
