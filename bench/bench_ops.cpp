@@ -79,6 +79,20 @@ void BM_conv2d(benchmark::State& state, ConvCase c, bool backward) {
   set_flops(state, gemm * (backward ? (c.input_grad ? 3 : 2) : 1));
 }
 
+// The inference chain after a folded convolution: conv2d, sigmoid and avg_pool2d as three ops, or as
+// one conv2d_act whose kernel applies the sigmoid and the pool in registers. Forward only, no grad.
+void BM_conv2d_sigmoid_pool(benchmark::State& state, ConvCase c, bool fused) {
+  set_threads(state);
+  tg::manual_seed(0);
+  const std::int64_t OH = c.H - 4, P = OH * OH, R = c.C * 25;
+  Tensor x = leaf({kBatch, c.C, c.H, c.H}, false), w = leaf({c.F, c.C, 5, 5}, false), b = leaf({c.F}, false);
+  run(state, false, Tensor(), {}, [&] {
+    if (fused) return tg::conv2d_act(x, w, b, 1, 0, 1, tg::ConvActivation::Sigmoid, true);
+    return tg::avg_pool2d(tg::conv2d(x, w, b).sigmoid(), 2, 2);
+  });
+  set_flops(state, 2.0 * kBatch * static_cast<double>(c.F * P * R));
+}
+
 // --- batch_norm (training: batch statistics, running-stat update) -----------------------------------
 
 // batch_norm alone, or with the sigmoid after it: unfused (batch_norm then Tensor::sigmoid) or fused
@@ -204,6 +218,14 @@ void register_all() {
     const std::string pass = bwd ? "_fwdbwd" : "_fwd";
     threads(benchmark::RegisterBenchmark(("conv2d" + pass + "/conv1_1x28x28_6x5x5").c_str(), BM_conv2d, kConv1, bwd));
     threads(benchmark::RegisterBenchmark(("conv2d" + pass + "/conv2_6x12x12_16x5x5").c_str(), BM_conv2d, kConv2, bwd));
+    if (!bwd)
+      for (bool fused : {false, true}) {
+        const std::string op = fused ? "conv2d_act_fwd" : "conv2d_sigmoid_avg_pool2d_fwd";
+        threads(benchmark::RegisterBenchmark((op + "/conv1_1x28x28_6x5x5").c_str(), BM_conv2d_sigmoid_pool, kConv1,
+                                             fused));
+        threads(benchmark::RegisterBenchmark((op + "/conv2_6x12x12_16x5x5").c_str(), BM_conv2d_sigmoid_pool, kConv2,
+                                             fused));
+      }
     threads(benchmark::RegisterBenchmark(("batch_norm2d" + pass + "/6x24x24").c_str(), BM_batch_norm,
                                          tg::Shape{kBatch, 6, 24, 24}, bwd, Then::Nothing));
     threads(benchmark::RegisterBenchmark(("batch_norm2d" + pass + "/16x8x8").c_str(), BM_batch_norm,

@@ -24,9 +24,12 @@ Two more modes, both on one batch of random images held in memory, each batch si
 interleaved runs, and as many steps as make --examples images (at least --steps):
     --sweep 2,16,64,256,1024      training at each batch size (train_step)
     --inference 1,16,256          inference: eval mode, no autograd (torch.no_grad(); tapegrad's
-                                  infer_step, batch norm folded by nn::utils::fold_batchnorm, and
-                                  unfolded for comparison). PyTorch runs its model unfolded and folded
-                                  (torch.nn.utils.fusion) and is credited with the faster.
+                                  infer_step: "tapegrad" is batch norm folded by
+                                  nn::utils::fold_batchnorm and each convolution run with its
+                                  sigmoid and average pool as one layer (nn::utils::
+                                  fuse_conv_activation); "folded" folds only, "unfolded" neither).
+                                  PyTorch runs its model unfolded and folded (torch.nn.utils.fusion)
+                                  and is credited with the faster.
 PyTorch is always credited with its best: on more than one thread, the faster of its default and
 OMP_WAIT_POLICY=PASSIVE runs, and never less than its own figure on fewer threads.
 """
@@ -222,8 +225,9 @@ def main():
                 if t > 1:
                     configs.append((label + "-passive", batch, t, cmd, {**torch_env, "OMP_WAIT_POLICY": "PASSIVE"}))
             tg_cmd = [exe, str(t), str(steps), str(batch)]
-            if mode == "infer":
-                configs.append(("tapegrad", batch, t, tg_cmd + ["1"], {}))
+            if mode == "infer":  # infer_step's modes: 2 folded + fused conv epilogues, 1 folded, 0 neither
+                configs.append(("tapegrad", batch, t, tg_cmd + ["2"], {}))
+                configs.append(("tapegrad-folded", batch, t, tg_cmd + ["1"], {}))
                 configs.append(("tapegrad-unfolded", batch, t, tg_cmd + ["0"], {}))
             else:
                 configs.append(("tapegrad", batch, t, tg_cmd + [data_dir], {}))
@@ -265,10 +269,14 @@ def main():
     data = "Fashion-MNIST training batches" if data_dir else "one random batch"
     print(f"\n{what}, {data}; examples/sec, median of {args.repeats} interleaved runs (after {WARMUP} warm-up "
           f"steps); {torch_version()}; load average {load_before:.1f} before, {os.getloadavg()[0]:.1f} after")
-    other = "tapegrad-unfolded" if mode == "infer" else "tapegrad-unfused"  # the plain model, for comparison
-    print(f"| batch | threads | steps | PyTorch (best config) | {other.replace('-', ' ')} | tapegrad | "
-          "tapegrad / PyTorch (paired) | range over repeats | best / best | PyTorch peak RSS | tapegrad peak RSS |")
-    print("| ---: " * 11 + "|")
+    # the plainer models, for comparison
+    others = ["tapegrad-unfolded", "tapegrad-folded"] if mode == "infer" else ["tapegrad-unfused"]
+    timed = "tapegrad (folded + fused conv epilogues)" if mode == "infer" else "tapegrad"
+    print(f"| batch | threads | steps | PyTorch (best config) | "
+          + "".join(f"{o.replace('-', ' ')} | " for o in others)
+          + f"{timed} | {timed.split(' (')[0]} / PyTorch (paired) | range over repeats | best / best | "
+          "PyTorch peak RSS | tapegrad peak RSS |")
+    print("| ---: " * (10 + len(others)) + "|")
     for batch, steps in cases:
         for t in threads:
             torch_med = statistics.median(torch_rep(batch, t, i) for i in range(args.repeats))
@@ -276,8 +284,9 @@ def main():
             num = lambda i: tg_rep(batch, t, i)  # noqa: E731
             den = lambda i: torch_rep(batch, t, i)  # noqa: E731
             lo, hi = spread(num, den)
-            print(f"| {batch} | {t} | {steps} | {torch_med:.0f} | {med[(other, batch, t)]:.0f} | "
-                  f"{med[('tapegrad', batch, t)]:.0f} | "
+            print(f"| {batch} | {t} | {steps} | {torch_med:.0f} | "
+                  + "".join(f"{med[(o, batch, t)]:.0f} | " for o in others)
+                  + f"{med[('tapegrad', batch, t)]:.0f} | "
                   f"{paired(num, den):.2f}x | {lo:.2f}-{hi:.2f}x | {best[('tapegrad', batch, t)] / torch_best(batch, t):.2f}x | "
                   f"{torch_rss:.0f} MiB | {rss[('tapegrad', batch, t)]:.0f} MiB |")
     if len(threads) > 1:

@@ -1,7 +1,9 @@
 // infer_step: images/sec of LeNet-BN inference (evaluation mode, no tape) on one batch of uniform
-// random images, the model of apps/lenet_bn with its batch norm folded (nn::utils::fold_batchnorm)
-// or not; what bench/compare_torch.py --inference runs.
-//   infer_step [threads=1] [steps=40] [batch=256] [folded=1]
+// random images, the model of apps/lenet_bn as trained (mode 0), with its batch norm folded
+// (nn::utils::fold_batchnorm, mode 1), or folded and then each convolution with the sigmoid and
+// average pool after it run as one layer (nn::utils::fuse_conv_activation, mode 2); what
+// bench/compare_torch.py --inference runs.
+//   infer_step [threads=1] [steps=40] [batch=256] [mode=2]
 // Prints one line in train_step's format, the mean output as the "loss":
 //   tapegrad <threads> threads: <ex/s> ex/s (<ms> ms/step) loss <mean output> data random
 // Layer: bench.
@@ -15,16 +17,18 @@ int main(int argc, char** argv) try {
   int threads = argc > 1 ? std::atoi(argv[1]) : 1;
   int steps = argc > 2 ? std::atoi(argv[2]) : 40;
   std::int64_t batch = argc > 3 ? std::atoll(argv[3]) : 256;
-  bool folded = argc > 4 ? std::atoi(argv[4]) != 0 : true;
-  if (threads < 1 || steps < 1 || batch < 1) {
-    std::fprintf(stderr, "usage: infer_step [threads >= 1] [steps >= 1] [batch >= 1] [folded 0|1]\n");
+  int mode = argc > 4 ? std::atoi(argv[4]) : 2;
+  if (threads < 1 || steps < 1 || batch < 1 || mode < 0 || mode > 2) {
+    std::fprintf(stderr, "usage: infer_step [threads >= 1] [steps >= 1] [batch >= 1] [mode 0 unfolded | 1 folded | "
+                         "2 folded + fused conv epilogues]\n");
     return 2;
   }
   tg::set_num_threads(threads);
   tg::manual_seed(0);
   tg::nn::Sequential net = lenet::make_lenet_bn();
   net.eval();
-  if (folded) net = tg::nn::utils::fold_batchnorm(net);
+  if (mode >= 1) net = tg::nn::utils::fold_batchnorm(net);
+  if (mode == 2) net = tg::nn::utils::fuse_conv_activation(net);
   const tg::Tensor X = tg::rand({batch, 1, 28, 28});
   tg::NoGradGuard no_grad;
   auto step = [&] { return net(X).mean().item<double>(); };
