@@ -1,0 +1,109 @@
+// Math on eight-float vectors (GCC vector extensions) for the kernels under simd::with_isa: exp and
+// sigmoid, shared by core/elementwise.cpp's rows and by fused kernels in layers/ that apply them
+// to a vector still in registers. Every function is TG_SIMD_INLINE, so it is compiled for the
+// target of the with_isa body that calls it (two SSE registers per vector on the portable build).
+// Layer: core; knows nothing of tensors.
+#pragma once
+
+#include <cstdint>
+#include <cstring>
+
+#include "tapegrad/core/simd.h"
+
+// The vectors are only ever passed between always-inlined functions, never across a call between
+// functions compiled for different targets (what -Wpsabi warns about, at every call site, so this
+// stays off for the including file).
+#pragma GCC diagnostic ignored "-Wpsabi"
+
+namespace tg::simd {
+
+using F32x8 = float __attribute__((vector_size(32)));
+using I32x8 = std::int32_t __attribute__((vector_size(32)));
+constexpr std::int64_t kF32x8Lanes = 8;
+
+TG_SIMD_INLINE F32x8 load_f32x8(const float* p) {
+  F32x8 v;
+  std::memcpy(&v, p, sizeof v);
+  return v;
+}
+TG_SIMD_INLINE void store_f32x8(float* p, const F32x8& v) { std::memcpy(p, &v, sizeof v); }
+TG_SIMD_INLINE F32x8 broadcast_f32x8(float v) { return F32x8{} + v; }
+
+// mask ? a : b in each lane, for a mask of all ones or all zeros.
+TG_SIMD_INLINE F32x8 select_f32x8(const I32x8& mask, const F32x8& a, const F32x8& b) {
+  return reinterpret_cast<F32x8>((reinterpret_cast<I32x8>(a) & mask) | (reinterpret_cast<I32x8>(b) & ~mask));
+}
+
+// exp(−|x|) (0 below −104, NaN kept), to about an ulp, subnormal results included.
+// −|x| = k·ln2 + r, |r| <= ln2/2 (ln2 in two parts so that k·ln2hi is exact); exp(r) as
+// 1 + r + r²·q(r), q of degree 4 fitted for the least relative error on that interval (3e-9).
+// k + 151 lands in the low mantissa bits of −|x|·log2e + 1.5·2^23 + 151, and those bits shifted up
+// 23 are 2^(k+24), a normal power of two for k >= −150; p·2^(k+24) is exact, and the last ·2^-24
+// rounds a subnormal result once.
+// The AVX versions clamp and select with a compare and a blend; GCC 12 lowers a `?:` of eight lanes
+// one lane at a time on SSE2, so the portable one does it on the bits with masks made by shifts.
+template <Isa I>
+TG_SIMD_INLINE F32x8 exp_neg_abs_f32x8(const F32x8& v) {
+  constexpr float kLog2e = 1.44269504088896341f, kShift = 0x1.8p23f + 151.0f;
+  constexpr float kLn2Hi = 0.693359375f, kLn2Lo = -2.12194440e-4f;
+  constexpr std::int32_t kSign = std::int32_t(0x80000000u), kMax = 0x42d00000, kInf = 0x7f800000;  // 104.0f, inf
+  F32x8 x;
+  if constexpr (I == Isa::Portable) {
+    const I32x8 a = reinterpret_cast<I32x8>(v) & ~kSign;
+    const I32x8 clamp = ((kMax - a) >> 31) & ~((kInf - a) >> 31);  // a > 104 and not NaN
+    x = reinterpret_cast<F32x8>((a & ~clamp) | (kMax & clamp) | kSign);
+  } else {
+    const F32x8 lo = broadcast_f32x8(-104.0f);
+    x = reinterpret_cast<F32x8>(reinterpret_cast<I32x8>(v) | kSign);
+    x = x < lo ? lo : x;  // NaN compares false and stays
+  }
+  F32x8 kf = x * kLog2e + kShift;
+  const I32x8 scale_bits = reinterpret_cast<I32x8>(kf) << 23;
+  kf -= kShift;
+  const F32x8 r = (x - kf * kLn2Hi) - kf * kLn2Lo;
+  F32x8 p = broadcast_f32x8(0x1.6a2434p-10f);
+  p = p * r + 0x1.1239e2p-7f;
+  p = p * r + 0x1.5558f2p-5f;
+  p = p * r + 0x1.555492p-3f;
+  p = p * r + 0x1.fffffcp-2f;
+  p = p * (r * r) + r + 1.0f;
+  return p * reinterpret_cast<F32x8>(scale_bits) * 0x1p-24f;
+}
+
+// sigmoid(x) = 1/(1 + e^-x), computed as (x < 0 ? e : 1)/(1 + e) with e = exp(−|x|) <= 1: nothing
+// overflows, so x below −88 gives its subnormal value rather than 0; ±inf give 1 and 0, NaN stays
+// NaN. Within 2.5 ulp of the exact value (tests/core/test_simd_math.cpp sweeps every float). One
+// IEEE division, no approximate reciprocal: the versions differ only where FMA contraction rounds
+// differently.
+template <Isa I>
+TG_SIMD_INLINE F32x8 sigmoid_f32x8(const F32x8& x) {
+  const F32x8 e = exp_neg_abs_f32x8<I>(x);
+  const F32x8 one = broadcast_f32x8(1.0f);
+  const I32x8 bits = reinterpret_cast<I32x8>(x);
+  F32x8 numerator;  // on the sign bit: −0 gives e = 1, so 1/2 either way
+  if constexpr (I == Isa::Portable) numerator = select_f32x8(bits >> 31, e, one);
+  else numerator = bits < 0 ? e : one;
+  return numerator / (one + e);
+}
+
+// o[i] = sigmoid(x[i]) for n floats (o may be x): two vectors at a time (their independent chains
+// of FMAs overlap), then one, then the tail through a padded vector.
+template <Isa I>
+TG_SIMD_INLINE void sigmoid_f32(float* o, const float* x, std::int64_t n) {
+  std::int64_t i = 0;
+  for (; i + 2 * kF32x8Lanes <= n; i += 2 * kF32x8Lanes) {
+    const F32x8 a = sigmoid_f32x8<I>(load_f32x8(x + i)), b = sigmoid_f32x8<I>(load_f32x8(x + i + kF32x8Lanes));
+    store_f32x8(o + i, a);
+    store_f32x8(o + i + kF32x8Lanes, b);
+  }
+  for (; i + kF32x8Lanes <= n; i += kF32x8Lanes) store_f32x8(o + i, sigmoid_f32x8<I>(load_f32x8(x + i)));
+  if (i < n) {
+    float tail[kF32x8Lanes] = {};
+    const std::size_t bytes = sizeof(float) * static_cast<std::size_t>(n - i);
+    std::memcpy(tail, x + i, bytes);
+    store_f32x8(tail, sigmoid_f32x8<I>(load_f32x8(tail)));
+    std::memcpy(o + i, tail, bytes);
+  }
+}
+
+}  // namespace tg::simd
