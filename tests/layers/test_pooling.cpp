@@ -1,6 +1,7 @@
 // avg_pool2d and max_pool2d: outputs and gradients against PyTorch 1.13's numbers
 // (conv_pool_refs.inc, from scripts/gen_layer_refs_conv_pool.py), float64 gradchecks, ties and
-// NaNs, non-contiguous input, every bad input. Tags [layers] [gradcheck] [errors].
+// NaNs, non-contiguous input, the float32 2×2 vector rows on every instruction set, every bad input.
+// Tags [layers] [gradcheck] [errors].
 // Layer: tests/layers; must not depend on optimizers.
 #include <catch2/catch.hpp>
 
@@ -10,6 +11,7 @@
 #include <string>
 #include <vector>
 
+#include "tapegrad/core/simd.h"
 #include "tapegrad/layers/functional.h"
 #include "ref_helpers.h"
 #include "tapegrad.h"
@@ -102,6 +104,42 @@ TEST_CASE("pooling gradients match central differences", "[layers][gradcheck]") 
     CHECK(tg::autograd::gradcheck(
         [&](const std::vector<Tensor>& v) { return tg::max_pool2d(v[0], c.kernel, c.stride, c.padding); }, {x}));
   }
+}
+
+TEST_CASE("float32 avg_pool2d 2x2 stride 2: every instruction set's version, all row widths, exact sums", "[layers]") {
+  // The vector rows (layers/pooling.cpp) take 8 and 4 outputs at a time and finish with scalars:
+  // widths 2 to 35 cover each mix; odd sides leave an input row or column outside every window.
+  // Sums in the scalar order, (x00 + x01 + x10 + x11) · 0.25, so the bits match exactly.
+  tg::manual_seed(3);
+  for (std::int64_t W : {2, 7, 8, 9, 16, 17, 23, 24, 26, 35})
+    for (std::int64_t H : {2, 5, 8}) {
+      CAPTURE(H, W);
+      const std::int64_t OH = H / 2, OW = W / 2;
+      const Tensor x = tg::randn({2, 3, H, W}), dy = tg::randn({2, 3, OH, OW});
+      const std::vector<float> xv = x.to_vector<float>(), dyv = dy.to_vector<float>();
+      std::vector<float> want_y, want_dx(xv.size(), 0.0f);
+      for (std::int64_t p = 0; p < 6; ++p)
+        for (std::int64_t oh = 0; oh < OH; ++oh)
+          for (std::int64_t ow = 0; ow < OW; ++ow) {
+            const auto at = [&](std::int64_t h, std::int64_t w) {
+              return static_cast<std::size_t>((p * H + h) * W + w);
+            };
+            want_y.push_back((xv[at(2 * oh, 2 * ow)] + xv[at(2 * oh, 2 * ow + 1)] + xv[at(2 * oh + 1, 2 * ow)] +
+                              xv[at(2 * oh + 1, 2 * ow + 1)]) * 0.25f);
+            const float g = dyv[static_cast<std::size_t>((p * OH + oh) * OW + ow)] * 0.25f;
+            for (std::int64_t i = 0; i < 2; ++i)
+              for (std::int64_t j = 0; j < 2; ++j) want_dx[at(2 * oh + i, 2 * ow + j)] = g;
+          }
+      for (tg::simd::Isa isa : {tg::simd::Isa::Portable, tg::simd::Isa::Avx2, tg::simd::Isa::Avx512}) {
+        const tg::simd::IsaLimit limit(isa);
+        CAPTURE(tg::simd::isa_name(tg::simd::active_isa()));
+        Tensor xl = x.detach().requires_grad_();
+        Tensor y = tg::avg_pool2d(xl, 2, 2);
+        CHECK(y.to_vector<float>() == want_y);
+        y.backward(dy);
+        CHECK(xl.grad().to_vector<float>() == want_dx);
+      }
+    }
 }
 
 TEST_CASE("pooling of a non-contiguous input equals that of its contiguous copy", "[layers]") {
