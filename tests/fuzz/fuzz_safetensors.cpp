@@ -4,6 +4,7 @@
 // the model exactly as it was, and the model still runs either way.
 #include <cstdint>
 #include <cstring>
+#include <fstream>
 #include <string>
 
 #include "tapegrad.h"
@@ -22,6 +23,16 @@ void write_seeds(const std::string& dir) {
   tg::save(net, dir + "model");
   tg::save_tensors({{"a", tg::arange(6).reshape({2, 3})}, {"b", tg::ones({0, 2}, tg::kFloat64)}}, dir + "with_metadata",
                    {{"format", "pt"}, {"note", "two tensors"}});
+  // tapegrad reads F16 and BF16 but writes neither, so this seed is spelled out byte by byte: the
+  // header's length (8 bytes, little-endian), the JSON header, then F16 1, -2 and BF16 1, 0.5.
+  const std::string header =
+      R"({"half":{"dtype":"F16","shape":[2],"data_offsets":[0,4]},)"
+      R"("brain":{"dtype":"BF16","shape":[2],"data_offsets":[4,8]}})";
+  std::string bytes(8, '\0');
+  for (std::size_t i = 0; i < 8; ++i) bytes[i] = static_cast<char>((header.size() >> (8 * i)) & 0xff);
+  bytes += header;
+  for (std::uint16_t v : {0x3C00, 0xC000, 0x3F80, 0x3F00}) bytes += {static_cast<char>(v & 0xff), static_cast<char>(v >> 8)};
+  std::ofstream(dir + "half_precision", std::ios::binary) << bytes;
 }
 
 }  // namespace
