@@ -350,7 +350,7 @@ TG_SIMD_INLINE void flat_forward_samples(float* y, const float* x, const float* 
 //   dw[f, c, kh, kw]   = Σ_{n, oh, ow} dy[f, oh, ow] · x[c, oh + kh, ow + kw]
 //   dx[c, ih, iw]      = Σ_{f, kh, kw} w[f, c, kh, kw] · dy[f, ih − kh, iw − kw]   (0 <= ih − kh < OH)
 // (per sample n and group; x, dx in padded coordinates). Tiles of kw offsets: KB of them (all KW
-// when KW <= 6), times FB filters (dw) or CB channels (dx), at most kTileAccumulators (10-12).
+// when KW <= 6), times FB filters (dw) or RB rows (dx), at most kTileAccumulators (10-12).
 constexpr int kMaxKw = 6, kMaxRows = 4;
 
 std::int64_t kw_block(std::int64_t KW) { return KW <= kMaxKw ? KW : 4; }
@@ -395,7 +395,7 @@ TG_SIMD_INLINE void dweight_tile(V8* vacc, const float* dy, const float* x, std:
 
 // The input gradient in two steps. First, per channel c, padded row ih and kw, the row of products
 //   part[c, ih, kw][ow] = Σ_{f, kh} w[f, c, kh, kw] · dy[f, ih − kh, ow]
-// (a tile: CB channels × KB offsets, one vector of ow); then dx[c, ih, iw] = Σ_kw part[c, ih, kw][iw − kw].
+// (a tile: RB rows × KB offsets, one vector of ow); then dx[c, ih, iw] = Σ_kw part[c, ih, kw][iw − kw].
 // Adding each part into dx straight away would make every add reload what the one before it stored,
 // at an overlapping, unaligned address: the processor cannot forward such a store and waits for it
 // (those adds drew a third of the kernel's profile samples). Instead, parts are stored to scratch
@@ -407,23 +407,47 @@ TG_SIMD_INLINE void dweight_tile(V8* vacc, const float* dy, const float* x, std:
 std::int64_t part_margin(std::int64_t KW) { return (KW + kLanes - 1 + kLanes - 1) / kLanes * kLanes; }
 std::int64_t part_row(const ConvShape& s, const Layout& L) { return 2 * part_margin(s.KW) + L.DW; }
 
-// part rows of CB channels × KB offsets for padded row ih, columns [ow, ow + 8), over the group's Fg
-// filters and kh in [kh0, kh1). part points at (channel 0, row ih, offset kw0, column Mz + ow), dy at
-// (filter 0, row 0, column ow), w at (filter 0, channel 0, kh 0, kw0).
-template <int CB, int KB>
-TG_SIMD_INLINE void dinput_tile(float* part, const float* dy, const float* w, std::int64_t ih, std::int64_t kh0,
-                           std::int64_t kh1, const ConvShape& s, const Layout& L) {
-  const std::int64_t Fg = s.F / s.G, taps = s.C / s.G * s.KH * s.KW, kk = s.KH * s.KW, PR = part_row(s, L);
-  V8 acc[CB][KB] = {};
-  for (std::int64_t kh = kh0; kh < kh1; ++kh)
+// part rows of one channel: RB padded rows from ih0 × KB offsets from kw0, columns [ow, ow + 8), over
+// the group's Fg filters. Row ih0 + j sums the kh in [lo_j, hi_j), those with 0 <= ih0 + j − kh < OH.
+// The kh all RB rows share run as whole steps, each RB loads of dy rows and KB broadcast weights for
+// RB·KB products (a tile over channels instead broadcasts one weight per product, and the loads, not
+// the FMAs, set its pace); the rest of each row's range runs row by row. part points at (channel c,
+// row ih0, offset kw0, column Mz + ow), dy at (filter 0, row 0, column ow), w at (filter 0, channel c,
+// kh 0, kw0).
+template <int RB, int KB>
+TG_SIMD_INLINE void dinput_tile(float* part, const float* dy, const float* w, std::int64_t ih0, const ConvShape& s,
+                                const Layout& L) {
+  const std::int64_t Fg = s.F / s.G, taps = s.C / s.G * s.KH * s.KW, PR = part_row(s, L), dy_plane = s.OH * L.DW;
+  auto lo = [&](std::int64_t j) { return std::max<std::int64_t>(0, ih0 + j - s.OH + 1); };
+  auto hi = [&](std::int64_t j) { return std::min(s.KH, ih0 + j + 1); };
+  // The shared kh: [A, hi(0)) when not empty; B splits each row's own range around it.
+  const std::int64_t A = lo(RB - 1), B = std::max(A, hi(0));
+  V8 acc[RB][KB] = {};
+  for (std::int64_t kh = A; kh < hi(0); ++kh)
     for (std::int64_t f = 0; f < Fg; ++f) {  // the longer loop innermost
-      const V8 g = load(dy + (f * s.OH + ih - kh) * L.DW);
+      const float* dyr = dy + f * dy_plane + (ih0 - kh) * L.DW;
       const float* wr = w + f * taps + kh * s.KW;
-      TG_UNROLL for (int c = 0; c < CB; ++c)
-        TG_UNROLL for (int k = 0; k < KB; ++k) acc[c][k] += g * wr[c * kk + k];
+      V8 g[RB];
+      TG_UNROLL for (int j = 0; j < RB; ++j) g[j] = load(dyr + j * L.DW);
+      TG_UNROLL for (int k = 0; k < KB; ++k) {
+        const float wk = wr[k];
+        TG_UNROLL for (int j = 0; j < RB; ++j) acc[j][k] += g[j] * wk;
+      }
     }
-  TG_UNROLL for (int c = 0; c < CB; ++c)
-    TG_UNROLL for (int k = 0; k < KB; ++k) store(part + (c * L.XH * s.KW + k) * PR, acc[c][k]);
+  TG_UNROLL for (int j = 0; j < RB; ++j) {
+    auto row = [&](std::int64_t kh_begin, std::int64_t kh_end) TG_SIMD_LAMBDA {
+      for (std::int64_t kh = kh_begin; kh < kh_end; ++kh)
+        for (std::int64_t f = 0; f < Fg; ++f) {
+          const V8 g = load(dy + f * dy_plane + (ih0 + j - kh) * L.DW);
+          const float* wr = w + f * taps + kh * s.KW;
+          TG_UNROLL for (int k = 0; k < KB; ++k) acc[j][k] += g * wr[k];
+        }
+    };
+    row(lo(j), std::min(hi(j), A));
+    row(std::max(lo(j), B), hi(j));
+  }
+  TG_UNROLL for (int j = 0; j < RB; ++j)
+    TG_UNROLL for (int k = 0; k < KB; ++k) store(part + (j * s.KW + k) * PR, acc[j][k]);
 }
 
 // With AVX-512 the weight gradient's tiles run 16-lane vectors over pairs of output rows: lanes 0-7
@@ -476,17 +500,18 @@ TG_SIMD_INLINE void dweight_tile_pairs(V8* vacc, const float* dy, const float* x
 }
 
 // vacc ([F, C/G·KH·KW] vectors, 32-byte aligned) += nb samples' weight gradient, from padded-layout
-// dy and x (samples dy_sample and x_sample floats apart).
+// dy and x (samples dy_sample and x_sample floats apart). Blocks of filters outermost: a block's dy
+// planes stay in L1 through all its (c, kh) tiles, and x through all the blocks (samples_per_pass).
 template <Isa I>
 TG_SIMD_INLINE void dweight_samples(V8* vacc, const float* dy, const float* x, std::int64_t nb, std::int64_t dy_sample,
                                std::int64_t x_sample, const ConvShape& s, const Layout& L) {
   const std::int64_t Cg = s.C / s.G, Fg = s.F / s.G, taps = Cg * s.KH * s.KW, KB = kw_block(s.KW),
                      FB = I == Isa::Avx512 ? row_block512(KB) : row_block(KB);
   for (std::int64_t g = 0; g < s.G; ++g)
-    for (std::int64_t c = 0; c < Cg; ++c)
-      for (std::int64_t kh = 0; kh < s.KH; ++kh)
-        for (std::int64_t kw = 0; kw < s.KW; kw += KB)
-          for (std::int64_t f0 = 0; f0 < Fg; f0 += FB) {
+    for (std::int64_t f0 = 0; f0 < Fg; f0 += FB)
+      for (std::int64_t c = 0; c < Cg; ++c)
+        for (std::int64_t kh = 0; kh < s.KH; ++kh)
+          for (std::int64_t kw = 0; kw < s.KW; kw += KB) {
             const std::int64_t f = g * Fg + f0;
             auto tile = [&]<int TF, int TK>() TG_SIMD_LAMBDA {
               V8* at = vacc + f * taps + (c * s.KH + kh) * s.KW + kw;
@@ -502,20 +527,19 @@ TG_SIMD_INLINE void dweight_samples(V8* vacc, const float* dy, const float* x, s
 // part rows in `part` ([C, XH, KW] rows of part_row floats, whose margins are zero and stay so).
 TG_SIMD_INLINE void dinput_sample(float* dxp, float* part, const float* dy, const float* w, const ConvShape& s,
                              const Layout& L) {
-  const std::int64_t Cg = s.C / s.G, Fg = s.F / s.G, KB = kw_block(s.KW), CB = row_block(KB), PR = part_row(s, L),
+  const std::int64_t Cg = s.C / s.G, Fg = s.F / s.G, KB = kw_block(s.KW), RB = row_block(KB), PR = part_row(s, L),
                      Mz = part_margin(s.KW);
   for (std::int64_t g = 0; g < s.G; ++g)
-    for (std::int64_t c0 = 0; c0 < Cg; c0 += CB)
+    for (std::int64_t c = 0; c < Cg; ++c)
       for (std::int64_t kw = 0; kw < s.KW; kw += KB)
-        for (std::int64_t ih = 0; ih < L.XH; ++ih) {
-          const std::int64_t kh0 = std::max<std::int64_t>(0, ih - s.OH + 1), kh1 = std::min(s.KH, ih + 1);
-          float* prow = part + (((g * Cg + c0) * L.XH + ih) * s.KW + kw) * PR + Mz;
+        for (std::int64_t ih = 0; ih < L.XH; ih += RB) {
+          float* prow = part + (((g * Cg + c) * L.XH + ih) * s.KW + kw) * PR + Mz;
           for (std::int64_t ow = 0; ow < L.DW; ow += kLanes) {
-            auto tile = [&]<int TC, int TK>() TG_SIMD_LAMBDA {
-              dinput_tile<TC, TK>(prow + ow, dy + g * Fg * s.OH * L.DW + ow,
-                                  w + (g * Fg * Cg + c0) * s.KH * s.KW + kw, ih, kh0, kh1, s, L);
+            auto tile = [&]<int TR, int TK>() TG_SIMD_LAMBDA {
+              dinput_tile<TR, TK>(prow + ow, dy + g * Fg * s.OH * L.DW + ow, w + (g * Fg * Cg + c) * s.KH * s.KW + kw,
+                                  ih, s, L);
             };
-            dispatch_tile<kMaxRows, kMaxKw>(std::min(CB, Cg - c0), std::min(KB, s.KW - kw), tile);
+            dispatch_tile<kMaxRows, kMaxKw>(std::min(RB, L.XH - ih), std::min(KB, s.KW - kw), tile);
           }
         }
   for (std::int64_t r = 0; r < s.C * L.XH; ++r) {  // row r = (c, ih)
@@ -560,10 +584,13 @@ constexpr std::int64_t kSamplesPerFlush = 16;
 // Zen 5), leaving room for the accumulators and the weights.
 constexpr std::int64_t kL1Budget = 24 * 1024;
 
-// Samples per pass of the weight gradient's tiles: as many as keep their x and dy within kL1Budget
-// (one sample of LeNet's conv1, two of its conv2), a divisor of kSamplesPerFlush.
+// Samples per pass of the weight gradient's tiles, a divisor of kSamplesPerFlush: as many as keep
+// within kL1Budget their x, which the tiles of every block of filters read again, and the dy planes of
+// one block (up to kMaxRows filters), which every (c, kh) reads again (one sample of LeNet's conv1,
+// four of its conv2). The more samples a pass has, the more products each tile's accumulators take
+// between loading and storing them: two samples of conv2 gave a tile only 16 steps of 10 FMAs.
 std::int64_t samples_per_pass(const ConvShape& s, const Layout& L) {
-  const std::int64_t bytes = 4 * (s.C * L.XH * L.XW + s.F * s.OH * L.DW);
+  const std::int64_t bytes = 4 * (s.C * L.XH * L.XW + std::min<std::int64_t>(kMaxRows, s.F) * s.OH * L.DW);
   std::int64_t nb = 1;
   while (2 * nb <= kSamplesPerFlush && 2 * nb * bytes <= kL1Budget) nb *= 2;
   return nb;
