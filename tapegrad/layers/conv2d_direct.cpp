@@ -10,6 +10,7 @@
 
 #include "tapegrad/core/parallel.h"
 #include "tapegrad/core/simd.h"
+#include "tapegrad/core/simd_math.h"
 #include "tapegrad/core/tensor.h"
 
 // Why direct (measured at LeNet's shapes, batch 256, one thread): im2col + OpenBLAS ran conv1 at 29
@@ -125,37 +126,13 @@ TG_SIMD_INLINE V8 select(const I8& mask, const V8& a, const V8& b) {
   return std::bit_cast<V8>((mask & std::bit_cast<I8>(a)) | (~mask & std::bit_cast<I8>(b)));
 }
 
-// exp lane by lane, the steps of core/elementwise.cpp's float32 exp (argument clamped to [-104, 89],
-// NaN kept; 2^k · a degree-7 polynomial in r, 2^k in two factors), so sigmoid8 gives the values of
-// Tensor::sigmoid.
-TG_SIMD_INLINE V8 exp8(V8 x) {
-  constexpr float kLog2e = 1.44269504088896341f, kRound = 0x1.8p23f;
-  constexpr float kLn2Hi = 0.693359375f, kLn2Lo = -2.12194440e-4f;
-  const V8 lo = broadcast(-104.0f), hi = broadcast(89.0f);
-  x = select(x < lo, lo, x);
-  x = select(x > hi, hi, x);
-  V8 kf = x * kLog2e + kRound;
-  const I8 k = std::bit_cast<I8>(kf) - std::bit_cast<std::int32_t>(kRound);
-  kf -= kRound;
-  const V8 r = (x - kf * kLn2Hi) - kf * kLn2Lo;
-  V8 p = broadcast(1.0f / 5040);
-  p = p * r + 1.0f / 720;
-  p = p * r + 1.0f / 120;
-  p = p * r + 1.0f / 24;
-  p = p * r + 1.0f / 6;
-  p = p * r + 0.5f;
-  p = p * r * r + r + 1.0f;
-  const I8 k1 = k >> 1, k2 = k - k1;
-  return p * std::bit_cast<V8>((k1 + 127) << 23) * std::bit_cast<V8>((k2 + 127) << 23);
-}
-
-TG_SIMD_INLINE V8 sigmoid8(const V8& v) { return 1.0f / (1.0f + exp8(-v)); }
 // v where v > 0 or NaN, else 0 (Tensor::relu).
 TG_SIMD_INLINE V8 relu8(const V8& v) { return select((v > V8{}) | (v != v), v, V8{}); }
 
-template <ConvActivation A>
+// Sigmoid is Tensor::sigmoid's own vector code (core/simd_math.h), so fused values are its values.
+template <ConvActivation A, Isa I>
 TG_SIMD_INLINE V8 activate(const V8& v) {
-  if constexpr (A == ConvActivation::Sigmoid) return sigmoid8(v);
+  if constexpr (A == ConvActivation::Sigmoid) return simd::sigmoid_f32x8<I>(v);
   else if constexpr (A == ConvActivation::ReLU) return relu8(v);
   else return v;
 }
@@ -174,7 +151,7 @@ TG_SIMD_INLINE void store_first(float* dst, const float* src, std::int64_t width
 // One tile's outputs: y points at (filter 0, row, column) of the tile in planes of YH rows of YW floats
 // (without pooling, row oh and column ow; with it, oh / 2 and ow / 2); `width` columns of the row
 // (pooled columns when pooling) remain from there, of which a tile stores at most 8 (4).
-template <int FB, int RB, ConvActivation A, bool Pool>
+template <int FB, int RB, ConvActivation A, bool Pool, Isa I>
 TG_SIMD_INLINE void forward_tile(float* y, std::int64_t width, const float* x, const float* w, const float* bias,
                                  std::int64_t YH, std::int64_t YW, const ConvShape& s, const Layout& L) {
   const std::int64_t Cg = s.C / s.G, taps = Cg * s.KH * s.KW;
@@ -197,7 +174,7 @@ TG_SIMD_INLINE void forward_tile(float* y, std::int64_t width, const float* x, c
   if constexpr (!Pool) {
     TG_UNROLL for (int f = 0; f < FB; ++f)
       TG_UNROLL for (int r = 0; r < RB; ++r) {
-        const V8 v = activate<A>(acc[f][r]);
+        const V8 v = activate<A, I>(acc[f][r]);
         float part[kLanes];
         store(part, v);
         store_first<kLanes>(y + (f * YH + r) * YW, part, width);
@@ -207,7 +184,7 @@ TG_SIMD_INLINE void forward_tile(float* y, std::int64_t width, const float* x, c
     static_assert(RB % 2 == 0, "pooling tiles hold whole 2x2 windows");
     TG_UNROLL for (int f = 0; f < FB; ++f)
       TG_UNROLL for (int r = 0; r < RB / 2; ++r) {
-        const V8 top = activate<A>(acc[f][2 * r]), bottom = activate<A>(acc[f][2 * r + 1]);
+        const V8 top = activate<A, I>(acc[f][2 * r]), bottom = activate<A, I>(acc[f][2 * r + 1]);
         const V4 sum = ((__builtin_shufflevector(top, top, 0, 2, 4, 6) + __builtin_shufflevector(top, top, 1, 3, 5, 7)) +
                         __builtin_shufflevector(bottom, bottom, 0, 2, 4, 6)) +
                        __builtin_shufflevector(bottom, bottom, 1, 3, 5, 7);
@@ -221,7 +198,7 @@ TG_SIMD_INLINE void forward_tile(float* y, std::int64_t width, const float* x, c
 
 // Samples [n0, n1): y [N, F, YH, YW] (the convolution's output, or pooled) from x, through a padded
 // copy in xp [C, XH, XW] when L.copy.
-template <ConvActivation A, bool Pool>
+template <ConvActivation A, bool Pool, Isa I>
 TG_SIMD_INLINE void forward_samples(float* y, const float* x, const float* w, const float* bias, float* xp,
                                     std::int64_t n0, std::int64_t n1, const ConvShape& s, const Layout& L) {
   const std::int64_t Cg = s.C / s.G, Fg = s.F / s.G, taps = Cg * s.KH * s.KW;
@@ -247,11 +224,11 @@ TG_SIMD_INLINE void forward_samples(float* y, const float* x, const float* w, co
             const float* bt = bias ? bias + f : nullptr;
             if constexpr (Pool)
               dispatch_tile<kMaxPooledFilters, 1>(fb, 1, [&]<int TF, int>() TG_SIMD_LAMBDA {
-                forward_tile<TF, 2, A, true>(yt, YW - yw, xt, w + f * taps, bt, YH, YW, s, L);
+                forward_tile<TF, 2, A, true, I>(yt, YW - yw, xt, w + f * taps, bt, YH, YW, s, L);
               });
             else
               dispatch_tile<kMaxTile, kMaxTile>(fb, rb, [&]<int TF, int TR>() TG_SIMD_LAMBDA {
-                forward_tile<TF, TR, A, false>(yt, YW - yw, xt, w + f * taps, bt, YH, YW, s, L);
+                forward_tile<TF, TR, A, false, I>(yt, YW - yw, xt, w + f * taps, bt, YH, YW, s, L);
               });
           }
         }
@@ -700,7 +677,7 @@ void forward_with(float* y, const float* x, const float* weight, const float* bi
     SlotScratch sc(flat ? sample + kFlatLanes : L.copy ? sample : 0, 0, 0, 0, 0, flat ? s.F * flat_stride(s, L) : 0);
     simd::with_isa([&]<Isa I>() TG_SIMD_LAMBDA {
       if constexpr (I == Isa::Avx512 && plain) flat_forward_samples(y, x, weight, bias, sc.x_pad, sc.y_flat, n0, n1, s, L);
-      else forward_samples<A, Pool>(y, x, weight, bias, sc.x_pad, n0, n1, s, L);
+      else forward_samples<A, Pool, I>(y, x, weight, bias, sc.x_pad, n0, n1, s, L);
     });
   });
 }
