@@ -117,25 +117,31 @@ bool any_training(const Module& m) {
 
 bool folds(const BatchNormBase* bn) { return bn && bn->running_mean.defined() && bn->running_var.defined(); }
 
-Sequential fold_sequential(const Sequential& model) {
+Identity identity_like(const Module& m) {
+  Identity identity;
+  identity.train(m.is_training());
+  return identity;
+}
+
+// The walk the passes share: a new Sequential, in the model's mode, whose children are the model's,
+// except where rewrite(child, i, out) pushes replacements for children [i, i + k) onto out and
+// returns k > 0 (child(j) is the j-th child, or null past the end). Nested Sequentials are walked
+// too; every other child is shared with the model, not copied.
+template <class Rewrite>
+Sequential rewrite_sequential(const Sequential& model, const Rewrite& rewrite) {
   Sequential out;
+  out.train(model.is_training());  // before it has children: theirs stay as they are
   const auto& children = model.named_children();
-  for (std::size_t i = 0; i < children.size(); ++i) {
-    const std::shared_ptr<Module>& m = children[i].second;
-    Module* next = i + 1 < children.size() ? children[i + 1].second.get() : nullptr;
-    if (auto* conv = dynamic_cast<Conv2d*>(m.get()); conv && folds(dynamic_cast<BatchNorm2d*>(next))) {
-      out.push_back(fuse_conv_bn_eval(*conv, *dynamic_cast<BatchNorm2d*>(next)));
-      ++i;
-    } else if (auto* lin = dynamic_cast<Linear*>(m.get()); lin && folds(dynamic_cast<BatchNorm1d*>(next))) {
-      out.push_back(fuse_linear_bn_eval(*lin, *dynamic_cast<BatchNorm1d*>(next)));
-      ++i;
-    } else if (auto* seq = dynamic_cast<Sequential*>(m.get())) {
-      out.push_back(fold_sequential(*seq));
-    } else {
-      out.push_back(m);
+  auto child = [&](std::size_t j) -> const Module* { return j < children.size() ? children[j].second.get() : nullptr; };
+  for (std::size_t i = 0; i < children.size();) {
+    if (const std::size_t taken = rewrite(child, i, out)) {
+      i += taken;
+      continue;
     }
+    const std::shared_ptr<Module>& m = children[i++].second;
+    if (auto* seq = dynamic_cast<const Sequential*>(m.get())) out.push_back(rewrite_sequential(*seq, rewrite));
+    else out.push_back(m);
   }
-  out.eval();
   return out;
 }
 
@@ -145,7 +151,18 @@ Sequential fold_batchnorm(const Sequential& model) {
   TG_CHECK(!any_training(model),
            "[fold_batchnorm] expected a model in evaluation mode (call eval() first): batch norm folds its running "
            "statistics, which training mode does not use");
-  return fold_sequential(model);
+  return rewrite_sequential(model, [](auto child, std::size_t i, Sequential& out) -> std::size_t {
+    const Module* next = child(i + 1);
+    if (auto* conv = dynamic_cast<const Conv2d*>(child(i)); conv && folds(dynamic_cast<const BatchNorm2d*>(next))) {
+      out.push_back(fuse_conv_bn_eval(*conv, *dynamic_cast<const BatchNorm2d*>(next)));
+      return 2;
+    }
+    if (auto* lin = dynamic_cast<const Linear*>(child(i)); lin && folds(dynamic_cast<const BatchNorm1d*>(next))) {
+      out.push_back(fuse_linear_bn_eval(*lin, *dynamic_cast<const BatchNorm1d*>(next)));
+      return 2;
+    }
+    return 0;
+  });
 }
 
 namespace {
@@ -164,32 +181,6 @@ std::shared_ptr<Module> fused_batchnorm(const Module& bn, const Module* next) {
   return nullptr;
 }
 
-}  // namespace
-
-Sequential fuse_batchnorm_activation(const Sequential& model) {
-  Sequential out;
-  out.train(model.is_training());  // before it has children: theirs stay as they are
-  const auto& children = model.named_children();
-  for (std::size_t i = 0; i < children.size(); ++i) {
-    const std::shared_ptr<Module>& m = children[i].second;
-    const Module* next = i + 1 < children.size() ? children[i + 1].second.get() : nullptr;
-    if (std::shared_ptr<Module> fused = fused_batchnorm(*m, next)) {
-      out.push_back(fused);
-      Identity identity;
-      identity.train(next->is_training());
-      out.push_back(identity);
-      ++i;
-    } else if (auto* seq = dynamic_cast<const Sequential*>(m.get())) {
-      out.push_back(fuse_batchnorm_activation(*seq));
-    } else {
-      out.push_back(m);
-    }
-  }
-  return out;
-}
-
-namespace {
-
 std::optional<ConvActivation> conv_activation(const Module* m) {
   if (dynamic_cast<const Sigmoid*>(m)) return ConvActivation::Sigmoid;
   if (dynamic_cast<const ReLU*>(m)) return ConvActivation::ReLU;
@@ -201,36 +192,29 @@ bool pools_2x2(const Module* m) {
   return pool && pool->kernel_size == Size2(2) && pool->stride == Size2(2) && pool->padding == Size2(0);
 }
 
-Identity identity_like(const Module& m) {
-  Identity identity;
-  identity.train(m.is_training());
-  return identity;
-}
-
 }  // namespace
 
+Sequential fuse_batchnorm_activation(const Sequential& model) {
+  return rewrite_sequential(model, [](auto child, std::size_t i, Sequential& out) -> std::size_t {
+    std::shared_ptr<Module> fused = fused_batchnorm(*child(i), child(i + 1));
+    if (!fused) return 0;
+    out.push_back(fused);
+    out.push_back(identity_like(*child(i + 1)));
+    return 2;
+  });
+}
+
 Sequential fuse_conv_activation(const Sequential& model) {
-  Sequential out;
-  out.train(model.is_training());  // before it has children: theirs stay as they are
-  const auto& children = model.named_children();
-  auto child = [&](std::size_t i) { return i < children.size() ? children[i].second.get() : nullptr; };
-  for (std::size_t i = 0; i < children.size(); ++i) {
-    const std::shared_ptr<Module>& m = children[i].second;
-    const Module& module = *m;
+  return rewrite_sequential(model, [](auto child, std::size_t i, Sequential& out) -> std::size_t {
+    const Module& module = *child(i);
     const std::optional<ConvActivation> act = conv_activation(child(i + 1));
-    if (typeid(module) == typeid(Conv2d) && act) {
-      const bool pool = pools_2x2(child(i + 2));
-      out.push_back(std::make_shared<ConvAct2d>(static_cast<const Conv2d&>(module), *act, pool));
-      out.push_back(identity_like(*child(i + 1)));
-      if (pool) out.push_back(identity_like(*child(i + 2)));
-      i += pool ? 2 : 1;
-    } else if (auto* seq = dynamic_cast<const Sequential*>(m.get())) {
-      out.push_back(fuse_conv_activation(*seq));
-    } else {
-      out.push_back(m);
-    }
-  }
-  return out;
+    if (typeid(module) != typeid(Conv2d) || !act) return 0;
+    const bool pool = pools_2x2(child(i + 2));
+    out.push_back(std::make_shared<ConvAct2d>(static_cast<const Conv2d&>(module), *act, pool));
+    out.push_back(identity_like(*child(i + 1)));
+    if (pool) out.push_back(identity_like(*child(i + 2)));
+    return pool ? 3 : 2;
+  });
 }
 
 }  // namespace tg::nn::utils
