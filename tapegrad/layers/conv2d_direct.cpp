@@ -183,13 +183,21 @@ TG_SIMD_INLINE void forward_tile(float* y, std::int64_t width, const float* x, c
     TG_UNROLL for (int f = 0; f < FB; ++f)
       TG_UNROLL for (int r = 0; r < RB / 2; ++r) {
         const V8 top = activate<A, I>(acc[f][2 * r]), bottom = activate<A, I>(acc[f][2 * r + 1]);
-        const V4 sum = ((__builtin_shufflevector(top, top, 0, 2, 4, 6) + __builtin_shufflevector(top, top, 1, 3, 5, 7)) +
-                        __builtin_shufflevector(bottom, bottom, 0, 2, 4, 6)) +
-                       __builtin_shufflevector(bottom, bottom, 1, 3, 5, 7);
-        const V4 mean = sum * 0.25f;
-        float part[kLanes / 2];
-        std::memcpy(part, &mean, sizeof mean);
-        store_first<kLanes / 2>(y + (f * YH + r) * YW, part, width);
+        // In-lane shuffles (one lane-crossing one at the end instead of four): even and odd columns
+        // of both rows, then the bottom's moved under the top's; windows j in lanes 0, 1, 4, 5.
+        const V8 even = __builtin_shufflevector(top, bottom, 0, 2, 8, 10, 4, 6, 12, 14);
+        const V8 odd = __builtin_shufflevector(top, bottom, 1, 3, 9, 11, 5, 7, 13, 15);
+        const V8 sum8 = ((even + odd) + __builtin_shufflevector(even, even, 2, 3, 0, 1, 6, 7, 4, 5)) +
+                        __builtin_shufflevector(odd, odd, 2, 3, 0, 1, 6, 7, 4, 5);
+        const V4 mean = __builtin_shufflevector(sum8, sum8, 0, 1, 4, 5) * 0.25f;
+        float* dst = y + (f * YH + r) * YW;
+        if (width >= kLanes / 2) {
+          std::memcpy(dst, &mean, sizeof mean);
+        } else {
+          float part[kLanes / 2];
+          std::memcpy(part, &mean, sizeof mean);
+          store_first<kLanes / 2>(dst, part, width);
+        }
       }
   }
 }
