@@ -31,6 +31,9 @@ class SyncBatchNorm : public BatchNormBase {
   // Over `bn`'s own tensors (shared, not copied), options and mode.
   explicit SyncBatchNorm(const BatchNormBase& bn);
   std::string name() const override { return "SyncBatchNorm"; }
+  std::shared_ptr<Module> clone() const override {
+    return clone_as(*this, [](SyncBatchNorm& m, const Rebind& r) { m.rebind_state(r); });
+  }
 
  protected:
   void check_input(const Tensor& input) const override;

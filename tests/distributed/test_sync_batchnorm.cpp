@@ -197,6 +197,23 @@ TEST_CASE("convert_sync_batchnorm swaps BatchNorm1d/2d children for SyncBatchNor
   nn::BatchNorm2d alone(2);
   nn::convert_sync_batchnorm(alone);  // the module itself stays a BatchNorm2d
   CHECK(alone.name() == "BatchNorm2d");
+
+  // A clone of the converted model keeps its SyncBatchNorms, over copies of their tensors.
+  sync->running_var.fill_(3.0);
+  auto copy = std::dynamic_pointer_cast<nn::Sequential>(net.clone());
+  REQUIRE(copy != nullptr);
+  auto* sync_copy = dynamic_cast<nn::SyncBatchNorm*>((*copy)[1].get());
+  REQUIRE(sync_copy != nullptr);
+  CHECK_FALSE(sync_copy->running_var.is_same(sync->running_var));
+  CHECK(sync_copy->running_var.to_vector<float>() == std::vector<float>{3.0f, 3.0f});
+  CHECK_FALSE(sync_copy->weight.is_same(sync->weight));
+  CHECK(sync_copy->to_string() == sync->to_string());
+  CHECK(!sync_copy->is_training());
+  sync->running_var.fill_(1.0);  // the copy's stay as they were
+  CHECK(sync_copy->running_var.to_vector<float>() == std::vector<float>{3.0f, 3.0f});
+  auto* nested_copy = dynamic_cast<nn::Sequential*>((*copy)[3].get());
+  REQUIRE(nested_copy != nullptr);
+  CHECK((*nested_copy)[1]->name() == "SyncBatchNorm");
 }
 
 TEST_CASE("SyncBatchNorm rejects bad input, and inputs that disagree across ranks, on every rank",
