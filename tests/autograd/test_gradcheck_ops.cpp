@@ -83,7 +83,7 @@ const Tensor& mask31() {
   return t;
 }
 
-const Domain N = Domain::Normal, P = Domain::Positive, A = Domain::AwayFromZero;
+const Domain P = Domain::Positive, A = Domain::AwayFromZero;  // rows default to Domain::Normal
 
 // clang-format off
 const std::vector<OpRow> kRows = {
