@@ -29,6 +29,24 @@ TG_SIMD_INLINE F32x8 load_f32x8(const float* p) {
 TG_SIMD_INLINE void store_f32x8(float* p, const F32x8& v) { std::memcpy(p, &v, sizeof v); }
 TG_SIMD_INLINE F32x8 broadcast_f32x8(float v) { return F32x8{} + v; }
 
+// Four floats, for the halves that shuffles of eight-float vectors produce.
+using F32x4 = float __attribute__((vector_size(16)));
+TG_SIMD_INLINE F32x4 load_f32x4(const float* p) {
+  F32x4 v;
+  std::memcpy(&v, p, sizeof v);
+  return v;
+}
+TG_SIMD_INLINE void store_f32x4(float* p, const F32x4& v) { std::memcpy(p, &v, sizeof v); }
+
+// The first `width` lanes of v (fewer than it has) to p, through a copy on the stack: a
+// variable-length memcpy would be a call into libc.
+template <class Vec>
+TG_SIMD_INLINE void store_first_lanes(float* p, const Vec& v, std::int64_t width) {
+  float lanes[sizeof(Vec) / sizeof(float)];
+  std::memcpy(lanes, &v, sizeof v);
+  for (std::int64_t i = 0; i < width; ++i) p[i] = lanes[i];
+}
+
 // mask ? a : b in each lane, for a mask of all ones or all zeros.
 TG_SIMD_INLINE F32x8 select_f32x8(const I32x8& mask, const F32x8& a, const F32x8& b) {
   return reinterpret_cast<F32x8>((reinterpret_cast<I32x8>(a) & mask) | (reinterpret_cast<I32x8>(b) & ~mask));

@@ -108,7 +108,7 @@ std::int64_t forward_filters(std::int64_t Fg) { return Fg % 4 != 0 && Fg % 3 == 
 constexpr int kMaxPooledFilters = 6;
 std::int64_t pooled_filters(std::int64_t Fg) { return std::min<std::int64_t>(Fg, kMaxPooledFilters); }
 
-using V4 = float __attribute__((vector_size(16)));
+using V4 = simd::F32x4;
 
 // v where v > 0 or NaN, else 0 (Tensor::relu), lane by lane: the same expression on whole vectors,
 // a compare mask and a bit select, gave wrong values in clang 14's AVX2 build (make asan).
@@ -124,17 +124,6 @@ TG_SIMD_INLINE V8 activate(const V8& v) {
   if constexpr (A == ConvActivation::Sigmoid) return simd::sigmoid_f32x8<I>(v);
   else if constexpr (A == ConvActivation::ReLU) return relu8(v);
   else return v;
-}
-
-// Stores the first `width` of the n floats at src to dst: all n in one fixed-size copy (a variable
-// one is a call into libc).
-template <int n>
-TG_SIMD_INLINE void store_first(float* dst, const float* src, std::int64_t width) {
-  if (width >= n) {
-    std::memcpy(dst, src, sizeof(float) * n);
-    return;
-  }
-  for (std::int64_t i = 0; i < width; ++i) dst[i] = src[i];
 }
 
 // One tile's outputs: y points at (filter 0, row, column) of the tile in planes of YH rows of YW floats
@@ -169,13 +158,8 @@ TG_SIMD_INLINE void forward_tile(float* y, std::int64_t width, const float* x, c
         // plain forward (2.4-2.8x slower).
         if constexpr (A != ConvActivation::None) acc[f][r] = activate<A, I>(acc[f][r]);
         float* dst = y + (f * YH + r) * YW;
-        if (width >= kLanes) {
-          store_f32x8(dst, acc[f][r]);
-        } else {
-          float part[kLanes];
-          store_f32x8(part, acc[f][r]);
-          store_first<kLanes>(dst, part, width);
-        }
+        if (width >= kLanes) store_f32x8(dst, acc[f][r]);
+        else simd::store_first_lanes(dst, acc[f][r], width);
       }
   } else {
     // avg_pool2d's sum order: (x[2i, 2j] + x[2i, 2j + 1]) + x[2i + 1, 2j] + x[2i + 1, 2j + 1], then · 1/4.
@@ -191,13 +175,8 @@ TG_SIMD_INLINE void forward_tile(float* y, std::int64_t width, const float* x, c
                         __builtin_shufflevector(odd, odd, 2, 3, 0, 1, 6, 7, 4, 5);
         const V4 mean = __builtin_shufflevector(sum8, sum8, 0, 1, 4, 5) * 0.25f;
         float* dst = y + (f * YH + r) * YW;
-        if (width >= kLanes / 2) {
-          std::memcpy(dst, &mean, sizeof mean);
-        } else {
-          float part[kLanes / 2];
-          std::memcpy(part, &mean, sizeof mean);
-          store_first<kLanes / 2>(dst, part, width);
-        }
+        if (width >= kLanes / 2) simd::store_f32x4(dst, mean);
+        else simd::store_first_lanes(dst, mean, width);
       }
   }
 }
@@ -531,13 +510,8 @@ TG_SIMD_INLINE void dinput_sample(float* dxp, float* part, const float* dy, cons
     for (std::int64_t iw = 0; iw < L.XW; iw += kLanes) {
       V8 sum = load_f32x8(prow + iw);
       for (std::int64_t kw = 1; kw < s.KW; ++kw) sum += load_f32x8(prow + kw * PR + iw - kw);
-      if (L.XW - iw >= kLanes) {
-        store_f32x8(dst + iw, sum);
-      } else {
-        float rest[kLanes];
-        store_f32x8(rest, sum);
-        std::memcpy(dst + iw, rest, sizeof(float) * static_cast<std::size_t>(L.XW - iw));
-      }
+      if (L.XW - iw >= kLanes) store_f32x8(dst + iw, sum);
+      else simd::store_first_lanes(dst + iw, sum, L.XW - iw);
     }
   }
 }

@@ -6,7 +6,6 @@
 #include <algorithm>
 #include <bit>
 #include <cmath>
-#include <cstring>
 #include <limits>
 #include <type_traits>
 #include <vector>
@@ -55,15 +54,10 @@ void for_each_offset(const PoolShape& s, const std::vector<Span>& wspan, std::in
 // The 2×2, stride 2 rows of float32 on vectors: eight (then four) outputs at a time from 16 (8)
 // floats of each of the two input rows, split into even and odd columns by shuffles. The sums run
 // in the scalar loop's order, x00 + x01 + x10 + x11, so every version gives the same bits.
+using simd::F32x4;
 using simd::F32x8;
-using F32x4 = float __attribute__((vector_size(16)));
-
-TG_SIMD_INLINE F32x4 load_f32x4(const float* p) {
-  F32x4 v;
-  std::memcpy(&v, p, sizeof v);
-  return v;
-}
-TG_SIMD_INLINE void store_f32x4(float* p, const F32x4& v) { std::memcpy(p, &v, sizeof v); }
+using simd::load_f32x4;
+using simd::store_f32x4;
 
 // y[ow] = (r0[2ow] + r0[2ow + 1] + r1[2ow] + r1[2ow + 1]) · 0.25 for ow < OW.
 TG_SIMD_INLINE void avg_pool_2x2_row(float* y, const float* r0, const float* r1, std::int64_t OW) {
