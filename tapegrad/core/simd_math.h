@@ -1,12 +1,14 @@
-// Math on eight-float vectors (GCC vector extensions) for the kernels under simd::with_isa: exp and
-// sigmoid, shared by core/elementwise.cpp's rows and by fused kernels in layers/ that apply them
-// to a vector still in registers. Every function is TG_SIMD_INLINE, so it is compiled for the
-// target of the with_isa body that calls it (two SSE registers per vector on the portable build).
+// Math on eight- and sixteen-float vectors (GCC vector extensions) for the kernels under
+// simd::with_isa: exp and sigmoid, shared by core/elementwise.cpp's rows and by fused kernels in
+// layers/ that apply them to a vector still in registers. Every function is TG_SIMD_INLINE, so it is
+// compiled for the target of the with_isa body that calls it (two SSE registers per eight-float
+// vector on the portable build; sixteen-float vectors are for Isa::Avx512 bodies only, one zmm).
 // Layer: core; knows nothing of tensors.
 #pragma once
 
 #include <cstdint>
 #include <cstring>
+#include <type_traits>
 
 #include "tapegrad/core/simd.h"
 
@@ -28,6 +30,29 @@ TG_SIMD_INLINE F32x8 load_f32x8(const float* p) {
 }
 TG_SIMD_INLINE void store_f32x8(float* p, const F32x8& v) { std::memcpy(p, &v, sizeof v); }
 TG_SIMD_INLINE F32x8 broadcast_f32x8(float v) { return F32x8{} + v; }
+
+using F32x16 = float __attribute__((vector_size(64)));
+using I32x16 = std::int32_t __attribute__((vector_size(64)));
+constexpr std::int64_t kF32x16Lanes = 16;
+
+TG_SIMD_INLINE F32x16 load_f32x16(const float* p) {
+  F32x16 v;
+  std::memcpy(&v, p, sizeof v);
+  return v;
+}
+TG_SIMD_INLINE void store_f32x16(float* p, const F32x16& v) { std::memcpy(p, &v, sizeof v); }
+
+// The integer vector of a float vector's width, for its bits.
+template <class V>
+struct IntLanes;
+template <>
+struct IntLanes<F32x8> {
+  using type = I32x8;
+};
+template <>
+struct IntLanes<F32x16> {
+  using type = I32x16;
+};
 
 // Four floats, for the halves that shuffles of eight-float vectors produce.
 using F32x4 = float __attribute__((vector_size(16)));
@@ -60,32 +85,35 @@ TG_SIMD_INLINE F32x8 select_f32x8(const I32x8& mask, const F32x8& a, const F32x8
 // rounds a subnormal result once.
 // The AVX versions clamp and select with a compare and a blend; GCC 12 lowers a `?:` of eight lanes
 // one lane at a time on SSE2, so the portable one does it on the bits with masks made by shifts.
-template <Isa I>
-TG_SIMD_INLINE F32x8 exp_neg_abs_f32x8(const F32x8& v) {
+// Sixteen-float vectors only with Isa::Avx512; one algorithm for both widths, the same bits per lane.
+template <Isa I, class V>
+TG_SIMD_INLINE V exp_neg_abs(const V& v) {
+  using IV = typename IntLanes<V>::type;
+  static_assert(I == Isa::Avx512 || sizeof(V) == sizeof(F32x8), "sixteen-float vectors need AVX-512");
   constexpr float kLog2e = 1.44269504088896341f, kShift = 0x1.8p23f + 151.0f;
   constexpr float kLn2Hi = 0.693359375f, kLn2Lo = -2.12194440e-4f;
   constexpr std::int32_t kSign = std::int32_t(0x80000000u), kMax = 0x42d00000, kInf = 0x7f800000;  // 104.0f, inf
-  F32x8 x;
+  V x;
   if constexpr (I == Isa::Portable) {
-    const I32x8 a = reinterpret_cast<I32x8>(v) & ~kSign;
-    const I32x8 clamp = ((kMax - a) >> 31) & ~((kInf - a) >> 31);  // a > 104 and not NaN
-    x = reinterpret_cast<F32x8>((a & ~clamp) | (kMax & clamp) | kSign);
+    const IV a = reinterpret_cast<IV>(v) & ~kSign;
+    const IV clamp = ((kMax - a) >> 31) & ~((kInf - a) >> 31);  // a > 104 and not NaN
+    x = reinterpret_cast<V>((a & ~clamp) | (kMax & clamp) | kSign);
   } else {
-    const F32x8 lo = broadcast_f32x8(-104.0f);
-    x = reinterpret_cast<F32x8>(reinterpret_cast<I32x8>(v) | kSign);
+    const V lo = V{} - 104.0f;
+    x = reinterpret_cast<V>(reinterpret_cast<IV>(v) | kSign);
     x = x < lo ? lo : x;  // NaN compares false and stays
   }
-  F32x8 kf = x * kLog2e + kShift;
-  const I32x8 scale_bits = reinterpret_cast<I32x8>(kf) << 23;
+  V kf = x * kLog2e + kShift;
+  const IV scale_bits = reinterpret_cast<IV>(kf) << 23;
   kf -= kShift;
-  const F32x8 r = (x - kf * kLn2Hi) - kf * kLn2Lo;
-  F32x8 p = broadcast_f32x8(0x1.6a2434p-10f);
+  const V r = (x - kf * kLn2Hi) - kf * kLn2Lo;
+  V p = V{} + 0x1.6a2434p-10f;
   p = p * r + 0x1.1239e2p-7f;
   p = p * r + 0x1.5558f2p-5f;
   p = p * r + 0x1.555492p-3f;
   p = p * r + 0x1.fffffcp-2f;
   p = p * (r * r) + r + 1.0f;
-  return p * reinterpret_cast<F32x8>(scale_bits) * 0x1p-24f;
+  return p * reinterpret_cast<V>(scale_bits) * 0x1p-24f;
 }
 
 // sigmoid(x) = 1/(1 + e^-x), computed as (x < 0 ? e : 1)/(1 + e) with e = exp(−|x|) <= 1: nothing
@@ -93,34 +121,46 @@ TG_SIMD_INLINE F32x8 exp_neg_abs_f32x8(const F32x8& v) {
 // NaN. At most 2 ulps from the float64 value, rounded, over all 2^32 floats (tests/core/
 // test_exp_simd.cpp). One IEEE division, no approximate reciprocal: the versions differ only where
 // FMA contraction rounds differently.
-template <Isa I>
-TG_SIMD_INLINE F32x8 sigmoid_f32x8(const F32x8& x) {
-  const F32x8 e = exp_neg_abs_f32x8<I>(x);
-  const F32x8 one = broadcast_f32x8(1.0f);
-  const I32x8 bits = reinterpret_cast<I32x8>(x);
-  F32x8 numerator;  // on the sign bit: −0 gives e = 1, so 1/2 either way
+template <Isa I, class V>
+TG_SIMD_INLINE V sigmoid(const V& x) {
+  using IV = typename IntLanes<V>::type;
+  const V e = exp_neg_abs<I>(x);
+  const V one = V{} + 1.0f;
+  const IV bits = reinterpret_cast<IV>(x);
+  V numerator;  // on the sign bit: −0 gives e = 1, so 1/2 either way
   if constexpr (I == Isa::Portable) numerator = select_f32x8(bits >> 31, e, one);
   else numerator = bits < 0 ? e : one;
   return numerator / (one + e);
 }
 
-// o[i] = sigmoid(x[i]) for n floats (o may be x): two vectors at a time (their independent chains
-// of FMAs overlap), then one, then the tail through a padded vector.
+// o[i] = sigmoid(x[i]) for n floats (o may be x), in vectors of 16 floats with AVX-512 and 8
+// otherwise: two vectors at a time (their independent chains of FMAs overlap), then one, then the
+// tail through a padded vector.
 template <Isa I>
 TG_SIMD_INLINE void sigmoid_f32(float* o, const float* x, std::int64_t n) {
+  using V = std::conditional_t<I == Isa::Avx512, F32x16, F32x8>;
+  constexpr std::int64_t lanes = sizeof(V) / sizeof(float);
+  auto load = [](const float* p) TG_SIMD_LAMBDA {
+    V v;
+    std::memcpy(&v, p, sizeof v);
+    return v;
+  };
   std::int64_t i = 0;
-  for (; i + 2 * kF32x8Lanes <= n; i += 2 * kF32x8Lanes) {
-    const F32x8 a = sigmoid_f32x8<I>(load_f32x8(x + i)), b = sigmoid_f32x8<I>(load_f32x8(x + i + kF32x8Lanes));
-    store_f32x8(o + i, a);
-    store_f32x8(o + i + kF32x8Lanes, b);
+  for (; i + 2 * lanes <= n; i += 2 * lanes) {
+    const V a = sigmoid<I>(load(x + i)), b = sigmoid<I>(load(x + i + lanes));
+    std::memcpy(o + i, &a, sizeof a);
+    std::memcpy(o + i + lanes, &b, sizeof b);
   }
-  for (; i + kF32x8Lanes <= n; i += kF32x8Lanes) store_f32x8(o + i, sigmoid_f32x8<I>(load_f32x8(x + i)));
+  for (; i + lanes <= n; i += lanes) {
+    const V a = sigmoid<I>(load(x + i));
+    std::memcpy(o + i, &a, sizeof a);
+  }
   if (i < n) {
-    float tail[kF32x8Lanes] = {};
+    float tail[lanes] = {};
     const std::size_t bytes = sizeof(float) * static_cast<std::size_t>(n - i);
     std::memcpy(tail, x + i, bytes);
-    store_f32x8(tail, sigmoid_f32x8<I>(load_f32x8(tail)));
-    std::memcpy(o + i, tail, bytes);
+    const V a = sigmoid<I>(load(tail));
+    std::memcpy(o + i, &a, bytes);
   }
 }
 

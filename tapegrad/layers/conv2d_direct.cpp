@@ -121,7 +121,7 @@ TG_SIMD_INLINE V8 relu8(const V8& v) {
 // Sigmoid is Tensor::sigmoid's own vector code (core/simd_math.h), so fused values are its values.
 template <ConvActivation A, Isa I>
 TG_SIMD_INLINE V8 activate(const V8& v) {
-  if constexpr (A == ConvActivation::Sigmoid) return simd::sigmoid_f32x8<I>(v);
+  if constexpr (A == ConvActivation::Sigmoid) return simd::sigmoid<I>(v);
   else if constexpr (A == ConvActivation::ReLU) return relu8(v);
   else return v;
 }
@@ -225,11 +225,13 @@ TG_SIMD_INLINE void forward_samples(float* y, const float* x, const float* w, co
 
 // With AVX-512 the forward runs on 16-lane vectors over flattened positions q = oh·XW + ow of a
 // plane XW wide: x at tap (c, kh, kw) for 16 consecutive q is one contiguous load at
-// q + (c·XH + kh)·XW + kw, so any output width fills whole zmm registers. Lanes at ow >= OW compute
-// values nobody reads (XW − OW of every XW: 14% for LeNet's conv1, a third for its conv2). The last
-// vector of a plane reads up to kFlatLanes − 1 floats past the group's last plane: inside the batch
-// but for its last sample, which is read from a copy with room after it. Tiles of FB filters × RB
-// vectors keep up to kTileAccumulators512 of the 32 zmm registers.
+// q + (c·XH + kh)·XW + kw, so any output width fills whole zmm registers. XW is the padded input's
+// own width (flat_layout_of): no row needs rounding up to whole vectors, and an unpadded input is
+// read in place. Lanes at ow >= OW compute values nobody reads (KW − 1 of every XW: 11% for LeNet's
+// conv1, 29% for its conv2, against 22% and 50% with the eight-lane tiles' layout). The last vector
+// of a plane reads up to kFlatLanes − 1 floats past the group's last plane: inside the batch but for
+// its last sample, which is read from a copy with room after it. Tiles of FB filters × RB vectors
+// keep up to kTileAccumulators512 of the 32 zmm registers.
 using V16 = float __attribute__((vector_size(64)));
 constexpr std::int64_t kFlatLanes = 16;
 constexpr std::int64_t kTileAccumulators512 = 24;
@@ -239,6 +241,14 @@ TG_SIMD_INLINE V16 load16(const float* p) {
   V16 v;
   std::memcpy(&v, p, sizeof v);
   return v;
+}
+
+Layout flat_layout_of(const ConvShape& s) {
+  Layout L{};
+  L.XH = s.H + 2 * s.PH;
+  L.XW = s.W + 2 * s.PW;
+  L.copy = s.PH != 0 || s.PW != 0;
+  return L;  // DW and V are the eight-lane tiles' and stay 0
 }
 
 std::int64_t flat_filters(std::int64_t Fg) { return Fg % 6 == 0 ? 6 : std::min<std::int64_t>(Fg, 4); }
@@ -273,15 +283,77 @@ TG_SIMD_INLINE void flat_forward_tile(float* yq, std::int64_t QS, const float* x
     TG_UNROLL for (int r = 0; r < RB; ++r) std::memcpy(yq + f * QS + q0 + r * kFlatLanes, &acc[f][r], sizeof(V16));
 }
 
-// Samples [n0, n1) as forward_samples does, through yq ([F, flat_stride] scratch) for the flat rows;
-// xp has room for one padded sample and kFlatLanes floats after it.
+// v where v > 0 or NaN, else 0, lane by lane as relu8.
+TG_SIMD_INLINE V16 relu16(const V16& v) {
+  V16 r;
+  TG_UNROLL for (int i = 0; i < kFlatLanes; ++i) r[i] = v[i] > 0.0f || v[i] != v[i] ? v[i] : 0.0f;
+  return r;
+}
+
+template <ConvActivation A>
+TG_SIMD_INLINE V16 activate16(const V16& v) {
+  if constexpr (A == ConvActivation::Sigmoid) return simd::sigmoid<Isa::Avx512>(v);
+  else if constexpr (A == ConvActivation::ReLU) return relu16(v);
+  else return v;
+}
+
+// Sample yn (the convolution's output [F, OH, OW], or pooled [F, OH/2, OW/2]) from its flat rows in yq,
+// where row oh of filter f starts at f·QS + oh·XW. The epilogue runs here, on rows in L1, and not on
+// the tile's accumulators: its vectors would then include the XW − OW unread columns of every row
+// (half of LeNet's conv2), and the sigmoid's temporaries would compete with the 24 accumulators. A
+// row's last vector reads up to kFlatLanes − 1 floats past the row: the next row, or the kFlatLanes
+// floats after yq's last plane.
+template <ConvActivation A, bool Pool>
+TG_SIMD_INLINE void flat_epilogue(float* yn, const float* yq, std::int64_t QS, const ConvShape& s, const Layout& L) {
+  if constexpr (!Pool) {
+    for (std::int64_t f = 0; f < s.F; ++f)
+      for (std::int64_t oh = 0; oh < s.OH; ++oh) {
+        const float* src = yq + f * QS + oh * L.XW;
+        float* dst = yn + (f * s.OH + oh) * s.OW;
+        if constexpr (A == ConvActivation::None) {
+          std::memcpy(dst, src, sizeof(float) * static_cast<std::size_t>(s.OW));
+          continue;
+        }
+        for (std::int64_t ow = 0; ow < s.OW; ow += kFlatLanes) {
+          const V16 v = activate16<A>(load16(src + ow));
+          if (s.OW - ow >= kFlatLanes) std::memcpy(dst + ow, &v, sizeof v);
+          else simd::store_first_lanes(dst + ow, v, s.OW - ow);
+        }
+      }
+  } else {
+    // avg_pool2d's sum order, as forward_tile's: (x[2i, 2j] + x[2i, 2j + 1]) + x[2i + 1, 2j] +
+    // x[2i + 1, 2j + 1], then · 1/4; 8 pooled columns from each 16 of a row pair.
+    const std::int64_t YH = s.OH / 2, YW = s.OW / 2;
+    for (std::int64_t f = 0; f < s.F; ++f)
+      for (std::int64_t i = 0; i < YH; ++i) {
+        const float* top = yq + f * QS + 2 * i * L.XW;
+        float* dst = yn + (f * YH + i) * YW;
+        for (std::int64_t j = 0; j < YW; j += kLanes) {
+          const V16 t = activate16<A>(load16(top + 2 * j)), b = activate16<A>(load16(top + L.XW + 2 * j));
+          const V8 t_even = __builtin_shufflevector(t, t, 0, 2, 4, 6, 8, 10, 12, 14);
+          const V8 t_odd = __builtin_shufflevector(t, t, 1, 3, 5, 7, 9, 11, 13, 15);
+          const V8 b_even = __builtin_shufflevector(b, b, 0, 2, 4, 6, 8, 10, 12, 14);
+          const V8 b_odd = __builtin_shufflevector(b, b, 1, 3, 5, 7, 9, 11, 13, 15);
+          const V8 mean = (((t_even + t_odd) + b_even) + b_odd) * 0.25f;
+          if (YW - j >= kLanes) store_f32x8(dst + j, mean);
+          else simd::store_first_lanes(dst + j, mean, YW - j);
+        }
+      }
+  }
+}
+
+// Samples [n0, n1) as forward_samples does, through yq ([F, flat_stride] scratch and kFlatLanes
+// floats) for the flat rows; xp has room for one padded sample and kFlatLanes floats after it.
+template <ConvActivation A, bool Pool>
 TG_SIMD_INLINE void flat_forward_samples(float* y, const float* x, const float* w, const float* bias, float* xp,
                                          float* yq, std::int64_t n0, std::int64_t n1, const ConvShape& s,
                                          const Layout& L) {
   const std::int64_t Cg = s.C / s.G, Fg = s.F / s.G, taps = Cg * s.KH * s.KW, FB = flat_filters(Fg),
                      RB = std::min<std::int64_t>(kMaxFlatVectors, kTileAccumulators512 / FB);
   const std::int64_t QS = flat_stride(s, L), vectors = QS / kFlatLanes;
+  const std::int64_t y_sample = Pool ? s.F * (s.OH / 2) * (s.OW / 2) : s.F * s.OH * s.OW;
   std::memset(xp + s.C * L.XH * L.XW, 0, sizeof(float) * kFlatLanes);  // what the last vectors read past a copy
+  std::memset(yq + s.F * QS, 0, sizeof(float) * kFlatLanes);           // what the epilogue reads past the last row
   for (std::int64_t n = n0; n < n1; ++n) {
     const float* xn = x + n * s.C * s.H * s.W;
     if (L.copy || n == s.N - 1) {
@@ -298,10 +370,7 @@ TG_SIMD_INLINE void flat_forward_samples(float* y, const float* x, const float* 
                                           bias ? bias + f : nullptr, v * kFlatLanes, s, L);
               });
       }
-    float* yn = y + n * s.F * s.OH * s.OW;
-    for (std::int64_t f = 0; f < s.F; ++f)
-      for (std::int64_t oh = 0; oh < s.OH; ++oh)
-        std::memcpy(yn + (f * s.OH + oh) * s.OW, yq + f * QS + oh * L.XW, sizeof(float) * static_cast<std::size_t>(s.OW));
+    flat_epilogue<A, Pool>(y + n * y_sample, yq, QS, s, L);
   }
 }
 
@@ -647,16 +716,15 @@ namespace {
 
 template <ConvActivation A, bool Pool>
 void forward_with(float* y, const float* x, const float* weight, const float* bias, const ConvShape& s) {
-  const Layout L = layout_of(s);
   const std::int64_t macs = s.N * s.F * s.P() * s.R();
   parallel_for(0, s.N, macs, [&](std::int64_t n0, std::int64_t n1) {
-    // The AVX-512 flat tiles have no epilogue: a fused forward runs the eight-lane tiles there too.
-    constexpr bool plain = A == ConvActivation::None && !Pool;
-    const bool flat = plain && simd::active_isa() == Isa::Avx512;
+    const bool flat = simd::active_isa() == Isa::Avx512;
+    const Layout L = flat ? flat_layout_of(s) : layout_of(s);
     const std::int64_t sample = s.C * L.XH * L.XW;
-    SlotScratch sc(flat ? sample + kFlatLanes : L.copy ? sample : 0, 0, 0, 0, 0, flat ? s.F * flat_stride(s, L) : 0);
+    SlotScratch sc(flat ? sample + kFlatLanes : L.copy ? sample : 0, 0, 0, 0, 0,
+                   flat ? s.F * flat_stride(s, L) + kFlatLanes : 0);
     simd::with_isa([&]<Isa I>() TG_SIMD_LAMBDA {
-      if constexpr (I == Isa::Avx512 && plain) flat_forward_samples(y, x, weight, bias, sc.x_pad, sc.y_flat, n0, n1, s, L);
+      if constexpr (I == Isa::Avx512) flat_forward_samples<A, Pool>(y, x, weight, bias, sc.x_pad, sc.y_flat, n0, n1, s, L);
       else forward_samples<A, Pool, I>(y, x, weight, bias, sc.x_pad, n0, n1, s, L);
     });
   });
