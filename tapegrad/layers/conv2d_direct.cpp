@@ -298,27 +298,33 @@ TG_SIMD_INLINE V16 activate16(const V16& v) {
 }
 
 // Sample yn (the convolution's output [F, OH, OW], or pooled [F, OH/2, OW/2]) from its flat rows in yq,
-// where row oh of filter f starts at f·QS + oh·XW. The epilogue runs here, on rows in L1, and not on
-// the tile's accumulators: its vectors would then include the XW − OW unread columns of every row
-// (half of LeNet's conv2), and the sigmoid's temporaries would compete with the 24 accumulators. A
-// row's last vector reads up to kFlatLanes − 1 floats past the row: the next row, or the kFlatLanes
+// where row oh of filter f starts at f·QS + oh·XW. The activation runs here, in place over each plane
+// of yq in L1, and not on the tile's accumulators, whose sigmoid temporaries would compete with the 24
+// accumulators; whole planes rather than rows, since a plane's lanes past OW are KW − 1 of every XW
+// (LeNet-BN's conv1: 14%) while rows rounded up to whole vectors waste more (its 24-wide rows: 25%).
+// A row's last vector reads up to kFlatLanes − 1 floats past the row: the next row, or the kFlatLanes
 // floats after yq's last plane.
 template <ConvActivation A, bool Pool>
-TG_SIMD_INLINE void flat_epilogue(float* yn, const float* yq, std::int64_t QS, const ConvShape& s, const Layout& L) {
+TG_SIMD_INLINE void flat_epilogue(float* yn, float* yq, std::int64_t QS, const ConvShape& s, const Layout& L) {
+  if constexpr (A != ConvActivation::None)
+    for (std::int64_t q = 0; q < s.F * QS; q += kFlatLanes) {
+      const V16 v = activate16<A>(load16(yq + q));
+      std::memcpy(yq + q, &v, sizeof v);
+    }
   if constexpr (!Pool) {
+    // Rows of a few dozen floats: vector moves, not a call into libc's memcpy for each (a fifth of
+    // LeNet-BN's conv1 forward went to those calls).
     for (std::int64_t f = 0; f < s.F; ++f)
       for (std::int64_t oh = 0; oh < s.OH; ++oh) {
         const float* src = yq + f * QS + oh * L.XW;
         float* dst = yn + (f * s.OH + oh) * s.OW;
-        if constexpr (A == ConvActivation::None) {
-          std::memcpy(dst, src, sizeof(float) * static_cast<std::size_t>(s.OW));
-          continue;
+        std::int64_t ow = 0;
+        for (; ow + kFlatLanes <= s.OW; ow += kFlatLanes) std::memcpy(dst + ow, src + ow, sizeof(V16));
+        if (ow + kLanes <= s.OW) {
+          store_f32x8(dst + ow, load_f32x8(src + ow));
+          ow += kLanes;
         }
-        for (std::int64_t ow = 0; ow < s.OW; ow += kFlatLanes) {
-          const V16 v = activate16<A>(load16(src + ow));
-          if (s.OW - ow >= kFlatLanes) std::memcpy(dst + ow, &v, sizeof v);
-          else simd::store_first_lanes(dst + ow, v, s.OW - ow);
-        }
+        if (ow < s.OW) simd::store_first_lanes(dst + ow, load_f32x8(src + ow), s.OW - ow);
       }
   } else {
     // avg_pool2d's sum order, as forward_tile's: (x[2i, 2j] + x[2i, 2j + 1]) + x[2i + 1, 2j] +
@@ -329,7 +335,7 @@ TG_SIMD_INLINE void flat_epilogue(float* yn, const float* yq, std::int64_t QS, c
         const float* top = yq + f * QS + 2 * i * L.XW;
         float* dst = yn + (f * YH + i) * YW;
         for (std::int64_t j = 0; j < YW; j += kLanes) {
-          const V16 t = activate16<A>(load16(top + 2 * j)), b = activate16<A>(load16(top + L.XW + 2 * j));
+          const V16 t = load16(top + 2 * j), b = load16(top + L.XW + 2 * j);
           const V8 t_even = __builtin_shufflevector(t, t, 0, 2, 4, 6, 8, 10, 12, 14);
           const V8 t_odd = __builtin_shufflevector(t, t, 1, 3, 5, 7, 9, 11, 13, 15);
           const V8 b_even = __builtin_shufflevector(b, b, 0, 2, 4, 6, 8, 10, 12, 14);
@@ -371,6 +377,117 @@ TG_SIMD_INLINE void flat_forward_samples(float* y, const float* x, const float* 
               });
       }
     flat_epilogue<A, Pool>(y + n * y_sample, yq, QS, s, L);
+  }
+}
+
+// --- forward, AVX-512, sixteen filters to a vector --------------------------------------------
+
+// When a group's filters come in sixteens (LeNet's conv2 has 16), the lanes run over filters instead:
+//   acc[oh, ow][16 filters] += wt[c, kh, kw][16 filters] · x[c, oh + kh, ow + kw],
+// one weight vector per tap and x broadcast from memory into each FMA. Every lane is a product the
+// output needs whatever OW is (the flat tiles leave 29% of conv2's lanes unread), and the epilogue
+// runs on whole vectors of outputs: its sigmoid on OH·OW vectors (conv2: 100, against the flat
+// rows' 160), its 2×2 pool three vector adds. The outputs come position-major, [OH·OW][16] per
+// block of filters, and are transposed into y's [F, OH, OW] as they are stored. Tiles: RB output
+// rows × CB columns, up to kTileAccumulators512 accumulators.
+constexpr int kMaxLaneRows = 2, kMaxLaneColumns = 12;
+
+bool filter_lanes(const ConvShape& s) { return (s.F / s.G) % kFlatLanes == 0; }
+
+// wt [F/16, C/G·KH·KW, 16]: block b's weights for tap t, filter 16·b + l, at (b·taps + t)·16 + l.
+void transpose_weights(float* wt, const float* w, const ConvShape& s) {
+  const std::int64_t taps = s.C / s.G * s.KH * s.KW;
+  for (std::int64_t b = 0; b < s.F / kFlatLanes; ++b)
+    for (std::int64_t t = 0; t < taps; ++t)
+      for (std::int64_t l = 0; l < kFlatLanes; ++l) wt[(b * taps + t) * kFlatLanes + l] = w[(b * kFlatLanes + l) * taps + t];
+}
+
+// yt[(oh + r)·OW + ow + j] for r < RB, j < CB, sixteen filters: x points at (channel 0, row oh,
+// column ow) of the group's padded planes, wt at the block's first tap, bias at its first filter.
+template <int RB, int CB>
+TG_SIMD_INLINE void filter_lane_tile(float* yt, const float* x, const float* wt, const float* bias, const ConvShape& s,
+                                     const Layout& L) {
+  const std::int64_t Cg = s.C / s.G;
+  V16 acc[RB][CB];
+  const V16 b0 = bias ? load16(bias) : V16{};
+  TG_UNROLL for (int r = 0; r < RB; ++r)
+    TG_UNROLL for (int j = 0; j < CB; ++j) acc[r][j] = b0;
+  for (std::int64_t c = 0; c < Cg; ++c)
+    for (std::int64_t kh = 0; kh < s.KH; ++kh) {
+      const float* xr = x + (c * L.XH + kh) * L.XW;
+      const float* wr = wt + (c * s.KH + kh) * s.KW * kFlatLanes;
+      for (std::int64_t kw = 0; kw < s.KW; ++kw) {
+        const V16 wv = load16(wr + kw * kFlatLanes);
+        // Hidden from the optimizer: GCC otherwise carries the x values that the next kw shares
+        // (column j + 1 is this kw's column j) in registers, rotating and spilling them around the
+        // FMAs, instead of one FMA with a broadcast memory operand each.
+        const float* xk = xr + kw;
+        asm("" : "+r"(xk));
+        TG_UNROLL for (int r = 0; r < RB; ++r)
+          TG_UNROLL for (int j = 0; j < CB; ++j) acc[r][j] += wv * xk[r * L.XW + j];
+      }
+    }
+  TG_UNROLL for (int r = 0; r < RB; ++r)
+    TG_UNROLL for (int j = 0; j < CB; ++j) std::memcpy(yt + (r * s.OW + j) * kFlatLanes, &acc[r][j], sizeof(V16));
+}
+
+// One block of sixteen filters of sample yn from yt ([OH·OW][16]): activated, pooled when Pool, and
+// transposed into planes [16, YH, YW] at yn. Without pooling the activation runs in place in yt first.
+template <ConvActivation A, bool Pool>
+TG_SIMD_INLINE void filter_lane_epilogue(float* yn, float* yt, const ConvShape& s) {
+  const std::int64_t YH = Pool ? s.OH / 2 : s.OH, YW = Pool ? s.OW / 2 : s.OW, plane = YH * YW;
+  float* out = yt;  // [YH·YW][16]: pooled in place over yt's first YH·YW vectors (position i·YW + j is
+                    // written after positions up to 2i·OW + 2j, the last it reads, have been read)
+  for (std::int64_t i = 0; i < YH; ++i)
+    for (std::int64_t j = 0; j < YW; ++j) {
+      V16 v;
+      if constexpr (Pool) {
+        // avg_pool2d's sum order: (x[2i, 2j] + x[2i, 2j + 1]) + x[2i + 1, 2j] + x[2i + 1, 2j + 1], then · 1/4.
+        const float* top = yt + (2 * i * s.OW + 2 * j) * kFlatLanes;
+        const float* bottom = top + s.OW * kFlatLanes;
+        v = (((activate16<A>(load16(top)) + activate16<A>(load16(top + kFlatLanes))) + activate16<A>(load16(bottom))) +
+             activate16<A>(load16(bottom + kFlatLanes))) *
+            0.25f;
+      } else {
+        v = activate16<A>(load16(yt + (i * YW + j) * kFlatLanes));
+      }
+      std::memcpy(out + (i * YW + j) * kFlatLanes, &v, sizeof v);
+    }
+  for (std::int64_t l = 0; l < kFlatLanes; ++l)
+    for (std::int64_t q = 0; q < plane; ++q) yn[l * plane + q] = out[q * kFlatLanes + l];
+}
+
+// Samples [n0, n1) as forward_samples does, with wt from transpose_weights; xp holds a padded
+// sample (when L.copy), yt [OH·OW][16].
+template <ConvActivation A, bool Pool>
+TG_SIMD_INLINE void filter_lane_samples(float* y, const float* x, const float* wt, const float* bias, float* xp,
+                                        float* yt, std::int64_t n0, std::int64_t n1, const ConvShape& s,
+                                        const Layout& L) {
+  const std::int64_t Cg = s.C / s.G, taps = Cg * s.KH * s.KW, blocks_per_group = s.F / s.G / kFlatLanes;
+  const std::int64_t YH = Pool ? s.OH / 2 : s.OH, YW = Pool ? s.OW / 2 : s.OW;
+  // Pooling reads whole windows only: an odd last row or column is never computed.
+  const std::int64_t rows = Pool ? 2 * YH : s.OH, cols = Pool ? 2 * YW : s.OW;
+  const std::int64_t CB = std::min<std::int64_t>(kMaxLaneColumns, cols);
+  for (std::int64_t n = n0; n < n1; ++n) {
+    const float* xn = x + n * s.C * s.H * s.W;
+    if (L.copy) {
+      pad_input(xp, xn, s, L);
+      xn = xp;
+    }
+    for (std::int64_t g = 0; g < s.G; ++g)
+      for (std::int64_t b = 0; b < blocks_per_group; ++b) {
+        const std::int64_t block = g * blocks_per_group + b, f = block * kFlatLanes;
+        for (std::int64_t oh = 0; oh < rows; oh += kMaxLaneRows)
+          for (std::int64_t ow = 0; ow < cols; ow += CB)
+            dispatch_tile<kMaxLaneRows, kMaxLaneColumns>(
+                std::min<std::int64_t>(kMaxLaneRows, rows - oh), std::min(CB, cols - ow),
+                [&]<int TR, int TC>() TG_SIMD_LAMBDA {
+                  filter_lane_tile<TR, TC>(yt + (oh * s.OW + ow) * kFlatLanes,
+                                           xn + (g * Cg * L.XH + oh) * L.XW + ow, wt + block * taps * kFlatLanes,
+                                           bias ? bias + f : nullptr, s, L);
+                });
+        filter_lane_epilogue<A, Pool>(y + (n * s.F + f) * YH * YW, yt, s);
+      }
   }
 }
 
@@ -717,12 +834,25 @@ namespace {
 template <ConvActivation A, bool Pool>
 void forward_with(float* y, const float* x, const float* weight, const float* bias, const ConvShape& s) {
   const std::int64_t macs = s.N * s.F * s.P() * s.R();
+  const bool avx512 = simd::active_isa() == Isa::Avx512, lanes = avx512 && filter_lanes(s);
+  Tensor wt_owner;
+  if (lanes) {
+    wt_owner = Tensor::empty({s.F * s.R()}, kFloat32);
+    transpose_weights(wt_owner.data_ptr<float>(), weight, s);
+  }
   parallel_for(0, s.N, macs, [&](std::int64_t n0, std::int64_t n1) {
-    const bool flat = simd::active_isa() == Isa::Avx512;
-    const Layout L = flat ? flat_layout_of(s) : layout_of(s);
+    const Layout L = avx512 ? flat_layout_of(s) : layout_of(s);
     const std::int64_t sample = s.C * L.XH * L.XW;
-    SlotScratch sc(flat ? sample + kFlatLanes : L.copy ? sample : 0, 0, 0, 0, 0,
-                   flat ? s.F * flat_stride(s, L) + kFlatLanes : 0);
+    if (lanes) {
+      SlotScratch sc(L.copy ? sample : 0, 0, 0, 0, 0, s.P() * kFlatLanes);
+      simd::with_isa([&]<Isa I>() TG_SIMD_LAMBDA {
+        if constexpr (I == Isa::Avx512)
+          filter_lane_samples<A, Pool>(y, x, wt_owner.data_ptr<float>(), bias, sc.x_pad, sc.y_flat, n0, n1, s, L);
+      });
+      return;
+    }
+    SlotScratch sc(avx512 ? sample + kFlatLanes : L.copy ? sample : 0, 0, 0, 0, 0,
+                   avx512 ? s.F * flat_stride(s, L) + kFlatLanes : 0);
     simd::with_isa([&]<Isa I>() TG_SIMD_LAMBDA {
       if constexpr (I == Isa::Avx512) flat_forward_samples<A, Pool>(y, x, weight, bias, sc.x_pad, sc.y_flat, n0, n1, s, L);
       else forward_samples<A, Pool, I>(y, x, weight, bias, sc.x_pad, n0, n1, s, L);

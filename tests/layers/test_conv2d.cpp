@@ -209,8 +209,9 @@ TEST_CASE("float32 stride-1 conv2d (direct kernels) agrees with float64 conv2d (
   // float32 stride-1 convolutions run layers/conv2d_direct.cpp; float64 ones im2col + GEMM. The
   // shapes cover both of LeNet's convolutions in place (OW a multiple of 8, several blocks of samples),
   // padded copies (padding, OW not a multiple of 8, one output column), groups, a 1x1 kernel, a
-  // kernel wider than one tile (KW 7), filter and row counts that leave partial tiles, no bias, and
-  // an input that needs no gradient, on one thread and on two, with each instruction set's kernels
+  // kernel wider than one tile (KW 7), filter and row counts that leave partial tiles, no bias, an
+  // input that needs no gradient, and groups of 16 filters (AVX-512's filter-lane tiles: with groups
+  // and padding, and rows wider than one tile), on one thread and on two, with each instruction set's kernels
   // (core/simd.h; those the processor lacks run as the best it has).
   struct Config {
     Shape xs, ws;
@@ -223,7 +224,8 @@ TEST_CASE("float32 stride-1 conv2d (direct kernels) agrees with float64 conv2d (
       {{3, 3, 9, 11}, {5, 3, 3, 3}, 1, 1, true, true},    {{4, 4, 10, 13}, {6, 2, 3, 5}, {1, 2}, 2, true, true},
       {{2, 2, 12, 20}, {3, 2, 2, 7}, {0, 3}, 1, false, true}, {{3, 5, 6, 6}, {7, 5, 1, 1}, 0, 1, true, true},
       {{2, 2, 5, 5}, {2, 2, 5, 5}, 0, 1, true, true},     {{2, 1, 3, 9}, {4, 1, 5, 3}, {2, 0}, 1, true, true},
-      {{2, 3, 4, 10}, {9, 3, 2, 3}, 0, 1, false, true},   {{5, 6, 7, 7}, {6, 1, 3, 3}, 1, 6, true, true}};
+      {{2, 3, 4, 10}, {9, 3, 2, 3}, 0, 1, false, true},   {{5, 6, 7, 7}, {6, 1, 3, 3}, 1, 6, true, true},
+      {{3, 4, 9, 11}, {32, 2, 3, 3}, 1, 2, true, true},   {{2, 3, 10, 30}, {16, 3, 3, 5}, {1, 2}, 1, false, true}};
   const int threads = GENERATE(1, 2);
   const tg::simd::Isa isa = GENERATE(tg::simd::Isa::Avx512, tg::simd::Isa::Avx2, tg::simd::Isa::Portable);
   const int before = tg::get_num_threads();
@@ -301,7 +303,8 @@ TEST_CASE("conv2d_act equals conv2d, the activation and avg_pool2d, fused or not
   // Without a gradient a float32 stride-1 conv2d_act applies the activation and the 2x2 pool in the
   // direct kernel's registers; float64 and recording calls run the three functions. The shapes:
   // LeNet's two convolutions, padding, odd output sides (the last row and column fall outside every
-  // window), groups, partial tiles, no bias, a 1x1 kernel, the smallest poolable output; each
+  // window), groups, partial tiles, no bias, a 1x1 kernel, the smallest poolable output, groups of
+  // 16 filters (AVX-512's filter-lane tiles, also with odd sides and rows wider than one tile); each
   // instruction set's kernels, one thread and two.
   struct Config {
     Shape xs, ws;
@@ -314,7 +317,9 @@ TEST_CASE("conv2d_act equals conv2d, the activation and avg_pool2d, fused or not
       {{3, 3, 9, 11}, {5, 3, 3, 3}, 1, 1, true},   {{4, 4, 10, 13}, {6, 2, 3, 5}, {1, 2}, 2, true},
       {{2, 2, 12, 20}, {3, 2, 2, 7}, {0, 3}, 1, false}, {{3, 5, 6, 6}, {7, 5, 1, 1}, 0, 1, true},
       {{2, 1, 3, 9}, {4, 1, 2, 3}, {1, 0}, 1, true}, {{2, 3, 4, 10}, {9, 3, 2, 3}, 0, 1, false},
-      {{5, 6, 7, 7}, {6, 1, 3, 3}, 1, 6, true},     {{2, 2, 5, 5}, {13, 2, 4, 4}, 0, 1, true}};
+      {{5, 6, 7, 7}, {6, 1, 3, 3}, 1, 6, true},     {{2, 2, 5, 5}, {13, 2, 4, 4}, 0, 1, true},
+      {{3, 4, 9, 11}, {32, 2, 3, 3}, 1, 2, true},   {{2, 3, 10, 30}, {16, 3, 3, 5}, {1, 2}, 1, false},
+      {{2, 2, 4, 4}, {16, 2, 3, 3}, 0, 1, true}};
   const int threads = GENERATE(1, 2);
   const tg::simd::Isa isa = GENERATE(tg::simd::Isa::Avx512, tg::simd::Isa::Avx2, tg::simd::Isa::Portable);
   const int before = tg::get_num_threads();
