@@ -236,6 +236,12 @@ using V16 = float __attribute__((vector_size(64)));
 constexpr std::int64_t kFlatLanes = 16;
 constexpr std::int64_t kTileAccumulators512 = 24;
 constexpr int kMaxFlatFilters = 6, kMaxFlatVectors = 6;
+// A flat tile's registers: FB·RB accumulators, RB x vectors and a broadcast weight. At 31 of the 32
+// (4 filters × 6 vectors) GCC 12 kept an accumulator on the stack; 28 leaves it room.
+constexpr std::int64_t kFlatTileRegisters = 28;
+std::int64_t flat_vectors(std::int64_t FB) {
+  return std::min({std::int64_t{kMaxFlatVectors}, kTileAccumulators512 / FB, kFlatTileRegisters / (FB + 1)});
+}
 
 TG_SIMD_INLINE V16 load16(const float* p) {
   V16 v;
@@ -355,7 +361,7 @@ TG_SIMD_INLINE void flat_forward_samples(float* y, const float* x, const float* 
                                          float* yq, std::int64_t n0, std::int64_t n1, const ConvShape& s,
                                          const Layout& L) {
   const std::int64_t Cg = s.C / s.G, Fg = s.F / s.G, taps = Cg * s.KH * s.KW, FB = flat_filters(Fg),
-                     RB = std::min<std::int64_t>(kMaxFlatVectors, kTileAccumulators512 / FB);
+                     RB = flat_vectors(FB);
   const std::int64_t QS = flat_stride(s, L), vectors = QS / kFlatLanes;
   const std::int64_t y_sample = Pool ? s.F * (s.OH / 2) * (s.OW / 2) : s.F * s.OH * s.OW;
   std::memset(xp + s.C * L.XH * L.XW, 0, sizeof(float) * kFlatLanes);  // what the last vectors read past a copy
@@ -372,8 +378,11 @@ TG_SIMD_INLINE void flat_forward_samples(float* y, const float* x, const float* 
         for (std::int64_t v = 0; v < vectors; v += RB)
           dispatch_tile<kMaxFlatFilters, kMaxFlatVectors>(
               std::min(FB, Fg - f0), std::min(RB, vectors - v), [&]<int TF, int TR>() TG_SIMD_LAMBDA {
-                flat_forward_tile<TF, TR>(yq + f * QS, QS, xn + g * Cg * L.XH * L.XW, w + f * taps,
-                                          bias ? bias + f : nullptr, v * kFlatLanes, s, L);
+                // Only the shapes flat_vectors allows (no partial tile exceeds its block): the others
+                // would be compiled for nothing, and with accumulators on the stack.
+                if constexpr ((TF + 1) * TR <= kFlatTileRegisters && TF * TR <= kTileAccumulators512)
+                  flat_forward_tile<TF, TR>(yq + f * QS, QS, xn + g * Cg * L.XH * L.XW, w + f * taps,
+                                            bias ? bias + f : nullptr, v * kFlatLanes, s, L);
               });
       }
     flat_epilogue<A, Pool>(y + n * y_sample, yq, QS, s, L);
@@ -780,12 +789,215 @@ void flush_lanes(double* dw_sum, float* vacc, std::int64_t wnum) {
   std::memset(vacc, 0, sizeof(float) * static_cast<std::size_t>(wnum * kLanes));
 }
 
+// --- backward, AVX-512, sixteen filters to a vector ---------------------------------------------
+
+// With AVX-512 and groups of 16 filters the backward's lanes run over filters too, on dy transposed
+// per sample to position-major rows, dyT [F/16, OH, DT, 16] with DT = OW + 2·(KW − 1): row oh holds
+// dy[., oh, ow] at column ow + KW − 1 and zeros in the KW − 1 columns on each side. x and dx are in
+// the padded input's own width (flat_layout_of).
+//
+// The weight gradient, per block of 16 filters:
+//   dwT[c, kh, kw][16 filters] += Σ_{n, oh, ow} dyT[n, oh, ow][16 filters] · x[n, c, oh + kh, ow + kw]
+// Every lane is a product the sum needs (the row-pair tiles leave none idle either, but pay a shuffle
+// for each vector of x and dy they load, on a port that also runs FMAs); each FMA broadcasts its x
+// from memory, as the forward's filter-lane tiles do. A tile holds up to 5×5 taps of one channel: 25
+// accumulators, one dyT vector per position.
+//
+// The input gradient, per padded position:
+//   dx[c, ih, iw] = Σ_{blocks, kh, kw} Σ_lanes wT[c, kh, kw][16] · dyT[ih − kh, iw − kw][16]
+// with kh limited to 0 <= ih − kh < OH and the columns past dy's edges reading dyT's zeros. A tile
+// holds 2 channels × 6 columns of one row, 12 accumulators whose lanes are summed at the end, sixteen
+// at a time by four rounds of shuffles and adds (lane_sums).
+constexpr int kMaxDweightRows = 5, kMaxDweightCols = 5;
+constexpr int kMaxDinputChannels = 2, kMaxDinputCols = 6;
+
+std::int64_t dyt_columns(const ConvShape& s) { return s.OW + 2 * (s.KW - 1); }
+
+// dwt (at block b's tap (c, kh0, kw0) of [taps][16]) += RB×CB taps' sums over nb samples; dyt points at
+// sample 0's block b (row 0, column KW − 1: dy's (0, 0)), x at sample 0's (channel c, row kh0, column
+// kw0); samples dyt_sample and x_sample floats apart.
+template <int RB, int CB>
+TG_SIMD_INLINE void filter_lane_dweight_tile(float* dwt, const float* dyt, const float* x, std::int64_t nb,
+                                             std::int64_t dyt_sample, std::int64_t x_sample, const ConvShape& s,
+                                             const Layout& L) {
+  const std::int64_t dyt_row = dyt_columns(s) * kFlatLanes;
+  V16 acc[RB][CB];
+  TG_UNROLL for (int i = 0; i < RB; ++i)
+    TG_UNROLL for (int j = 0; j < CB; ++j) acc[i][j] = load16(dwt + (i * s.KW + j) * kFlatLanes);
+  for (std::int64_t n = 0; n < nb; ++n)
+    for (std::int64_t oh = 0; oh < s.OH; ++oh)
+      for (std::int64_t ow = 0; ow < s.OW; ++ow) {
+        const V16 g = load16(dyt + n * dyt_sample + oh * dyt_row + ow * kFlatLanes);
+        const float* xp = x + n * x_sample + oh * L.XW + ow;
+        asm("" : "+r"(xp));  // one broadcast FMA each, as in filter_lane_tile
+        TG_UNROLL for (int i = 0; i < RB; ++i)
+          TG_UNROLL for (int j = 0; j < CB; ++j) acc[i][j] += g * xp[i * L.XW + j];
+      }
+  TG_UNROLL for (int i = 0; i < RB; ++i)
+    TG_UNROLL for (int j = 0; j < CB; ++j) std::memcpy(dwt + (i * s.KW + j) * kFlatLanes, &acc[i][j], sizeof(V16));
+}
+
+// One round of lane_sums: lanes [G·k, G·k + G) of the result hold, for even k, a's lanes 2G·(k/2) + [0, G)
+// plus those G further on, and b's for odd k.
+template <int G>
+TG_SIMD_INLINE V16 fold_pairs(const V16& a, const V16& b) {
+  constexpr auto pick = [](int lane, int offset) { return lane / G % 2 == 0 ? lane / (2 * G) * 2 * G + lane % G + offset
+                                                                            : 16 + lane / (2 * G) * 2 * G + lane % G + offset; };
+  // Lane i of lo takes entity element pick(i, 0), of hi pick(i, G): even groups from a, odd from b.
+  return __builtin_shufflevector(a, b, pick(0, 0), pick(1, 0), pick(2, 0), pick(3, 0), pick(4, 0), pick(5, 0),
+                                 pick(6, 0), pick(7, 0), pick(8, 0), pick(9, 0), pick(10, 0), pick(11, 0), pick(12, 0),
+                                 pick(13, 0), pick(14, 0), pick(15, 0)) +
+         __builtin_shufflevector(a, b, pick(0, G), pick(1, G), pick(2, G), pick(3, G), pick(4, G), pick(5, G),
+                                 pick(6, G), pick(7, G), pick(8, G), pick(9, G), pick(10, G), pick(11, G), pick(12, G),
+                                 pick(13, G), pick(14, G), pick(15, G));
+}
+
+// The sums of the lanes of v[k], in lane k: four rounds of fold_pairs, each halving the vectors.
+TG_SIMD_INLINE V16 lane_sums(const V16 (&v)[16]) {
+  V16 t[8], u[4], w[2];
+  TG_UNROLL for (int i = 0; i < 8; ++i) t[i] = fold_pairs<8>(v[i], v[i + 8]);  // [v_i | v_i+8]
+  TG_UNROLL for (int i = 0; i < 4; ++i) u[i] = fold_pairs<4>(t[i], t[i + 4]);  // [v_i | v_i+4 | v_i+8 | v_i+12]
+  TG_UNROLL for (int i = 0; i < 2; ++i) w[i] = fold_pairs<2>(u[i], u[i + 2]);  // v_i, v_i+2, ..., v_i+14
+  return fold_pairs<1>(w[0], w[1]);
+}
+
+// dx[c + i, ih, iw0 + j] for i < CB, j < WB, over the group's blocks of filters: dx points at (c, ih,
+// iw0) of padded planes [XH, XW], dyt at block 0's (row 0, column iw0 + KW − 1), wt at block 0's tap
+// (c, 0, 0) ([taps][16] per block); blocks dyt_block and wt_block floats apart.
+template <int CB, int WB>
+TG_SIMD_INLINE void filter_lane_dinput_tile(float* dx, const float* dyt, const float* wt, std::int64_t ih,
+                                            std::int64_t blocks, std::int64_t dyt_block, std::int64_t wt_block,
+                                            const ConvShape& s, const Layout& L) {
+  const std::int64_t dyt_row = dyt_columns(s) * kFlatLanes, plane_taps = s.KH * s.KW;
+  const std::int64_t kh_lo = std::max<std::int64_t>(0, ih - s.OH + 1), kh_hi = std::min(s.KH - 1, ih);
+  V16 acc[CB][WB];
+  TG_UNROLL for (int i = 0; i < CB; ++i)
+    TG_UNROLL for (int j = 0; j < WB; ++j) acc[i][j] = V16{};
+  for (std::int64_t b = 0; b < blocks; ++b)
+    for (std::int64_t kh = kh_lo; kh <= kh_hi; ++kh)
+      for (std::int64_t kw = 0; kw < s.KW; ++kw) {
+        V16 wv[CB];
+        TG_UNROLL for (int i = 0; i < CB; ++i)
+          wv[i] = load16(wt + b * wt_block + (i * plane_taps + kh * s.KW + kw) * kFlatLanes);
+        const float* dp = dyt + b * dyt_block + (ih - kh) * dyt_row - kw * kFlatLanes;
+        TG_UNROLL for (int j = 0; j < WB; ++j) {
+          const V16 g = load16(dp + j * kFlatLanes);
+          TG_UNROLL for (int i = 0; i < CB; ++i) acc[i][j] += wv[i] * g;
+        }
+      }
+  // Sixteen accumulators at a time (the last group padded with zeros), in (channel, column) order.
+  constexpr int count = CB * WB, groups = (count + 15) / 16;
+  float sums[groups * 16];
+  TG_UNROLL for (int g = 0; g < groups; ++g) {
+    V16 v[16];
+    TG_UNROLL for (int k = 0; k < 16; ++k) v[k] = g * 16 + k < count ? acc[(g * 16 + k) / WB][(g * 16 + k) % WB] : V16{};
+    const V16 r = lane_sums(v);
+    std::memcpy(sums + g * 16, &r, sizeof r);
+  }
+  TG_UNROLL for (int i = 0; i < CB; ++i)
+    TG_UNROLL for (int j = 0; j < WB; ++j) dx[i * L.XH * L.XW + j] = sums[i * WB + j];
+}
+
+// The backward of samples [n_lo, n_hi) with filter lanes (filter_lanes(s), AVX-512): their dx when dx
+// is not null, and their weight gradient added into the double sums dw_sum [F·C/G·KH·KW] when that is
+// not null, in passes of samples whose x and dyT stay in L1 (as samples_per_pass), the weight
+// gradient's float lanes flushed into dw_sum every kSamplesPerFlush samples.
+void filter_lane_backward(float* dx, double* dw_sum, const float* dy, const float* x, const float* weight,
+                          std::int64_t n_lo, std::int64_t n_hi, const ConvShape& s) {
+  const Layout L = flat_layout_of(s);
+  const std::int64_t Cg = s.C / s.G, taps = s.R(), P = s.P(), blocks = s.F / kFlatLanes,
+                     blocks_per_group = blocks / s.G;
+  const std::int64_t x_sample = s.C * L.XH * L.XW, dyt_block = s.OH * dyt_columns(s) * kFlatLanes,
+                     dyt_sample = blocks * dyt_block, wt_block = taps * kFlatLanes;
+  const std::int64_t x_numel = s.C * s.H * s.W, dy_numel = s.F * P;
+  std::int64_t NB = 1;
+  while (2 * NB <= kSamplesPerFlush && 2 * NB * 4 * (x_sample + dyt_sample) <= kL1Budget) NB *= 2;
+  // Pieces: x_pad for x (weight gradient, padded input), dy_pad for wT (input gradient), dx_pad (input
+  // gradient, padded input), vacc for dwT, y_flat for dyT.
+  SlotScratch sc(dw_sum && L.copy ? NB * x_sample : 0, dx ? s.F * taps : 0, dx && L.copy ? x_sample : 0, 0,
+                 dw_sum ? s.F * taps : 0, NB * dyt_sample);
+  float* dyt = sc.y_flat;
+  std::memset(dyt, 0, sizeof(float) * static_cast<std::size_t>(NB * dyt_sample));  // the side columns stay 0
+  if (dx) transpose_weights(sc.dy_pad, weight, s);
+  for (std::int64_t n0 = n_lo; n0 < n_hi; n0 += NB) {
+    const std::int64_t nb = std::min(NB, n_hi - n0);
+    for (std::int64_t n = 0; n < nb; ++n)
+      for (std::int64_t f = 0; f < s.F; ++f) {
+        const float* src = dy + (n0 + n) * dy_numel + f * P;
+        float* dst = dyt + n * dyt_sample + f / kFlatLanes * dyt_block + (s.KW - 1) * kFlatLanes + f % kFlatLanes;
+        for (std::int64_t oh = 0; oh < s.OH; ++oh)
+          for (std::int64_t ow = 0; ow < s.OW; ++ow) dst[(oh * dyt_columns(s) + ow) * kFlatLanes] = src[oh * s.OW + ow];
+      }
+    if (dw_sum) {
+      const float* xb = x + n0 * x_numel;
+      if (L.copy) {
+        for (std::int64_t n = 0; n < nb; ++n) pad_input(sc.x_pad + n * x_sample, xb + n * x_numel, s, L);
+        xb = sc.x_pad;
+      }
+      simd::with_isa([&]<Isa I>() TG_SIMD_LAMBDA {
+        if constexpr (I == Isa::Avx512)
+          for (std::int64_t b = 0; b < blocks; ++b)
+            for (std::int64_t c = 0; c < Cg; ++c)
+              for (std::int64_t kh = 0; kh < s.KH; kh += kMaxDweightRows)
+                for (std::int64_t kw = 0; kw < s.KW; kw += kMaxDweightCols) {
+                  const std::int64_t channel = b / blocks_per_group * Cg + c;
+                  dispatch_tile<kMaxDweightRows, kMaxDweightCols>(
+                      std::min<std::int64_t>(kMaxDweightRows, s.KH - kh),
+                      std::min<std::int64_t>(kMaxDweightCols, s.KW - kw), [&]<int TR, int TC>() TG_SIMD_LAMBDA {
+                        filter_lane_dweight_tile<TR, TC>(
+                            sc.vacc + (b * taps + (c * s.KH + kh) * s.KW + kw) * kFlatLanes,
+                            dyt + b * dyt_block + (s.KW - 1) * kFlatLanes, xb + (channel * L.XH + kh) * L.XW + kw, nb,
+                            dyt_sample, x_sample, s, L);
+                      });
+                }
+      });
+      if ((n0 + nb - n_lo) % kSamplesPerFlush == 0 || n0 + nb == n_hi) {
+        for (std::int64_t f = 0; f < s.F; ++f)
+          for (std::int64_t t = 0; t < taps; ++t)
+            dw_sum[f * taps + t] += sc.vacc[(f / kFlatLanes * taps + t) * kFlatLanes + f % kFlatLanes];
+        std::memset(sc.vacc, 0, sizeof(float) * static_cast<std::size_t>(s.F * taps));
+      }
+    }
+    if (dx)
+      for (std::int64_t n = 0; n < nb; ++n) {
+        float* dxn = dx + (n0 + n) * x_numel;
+        float* dxp = L.copy ? sc.dx_pad : dxn;
+        simd::with_isa([&]<Isa I>() TG_SIMD_LAMBDA {
+          if constexpr (I == Isa::Avx512)
+            for (std::int64_t g = 0; g < s.G; ++g)
+              for (std::int64_t c = 0; c < Cg; c += kMaxDinputChannels)
+                for (std::int64_t ih = 0; ih < L.XH; ++ih)
+                  for (std::int64_t iw = 0; iw < L.XW; iw += kMaxDinputCols)
+                    dispatch_tile<kMaxDinputChannels, kMaxDinputCols>(
+                        std::min<std::int64_t>(kMaxDinputChannels, Cg - c),
+                        std::min<std::int64_t>(kMaxDinputCols, L.XW - iw), [&]<int TC, int TW>() TG_SIMD_LAMBDA {
+                          filter_lane_dinput_tile<TC, TW>(
+                              dxp + ((g * Cg + c) * L.XH + ih) * L.XW + iw,
+                              dyt + n * dyt_sample + g * blocks_per_group * dyt_block + (iw + s.KW - 1) * kFlatLanes,
+                              sc.dy_pad + (g * blocks_per_group * taps + c * s.KH * s.KW) * kFlatLanes, ih,
+                              blocks_per_group, dyt_block, wt_block, s, L);
+                        });
+        });
+        if (!L.copy) continue;
+        for (std::int64_t c = 0; c < s.C; ++c)
+          for (std::int64_t h = 0; h < s.H; ++h)
+            std::memcpy(dxn + (c * s.H + h) * s.W, sc.dx_pad + (c * L.XH + h + s.PH) * L.XW + s.PW,
+                        sizeof(float) * static_cast<std::size_t>(s.W));
+      }
+  }
+}
+
 // The backward of samples [n_lo, n_hi): their dx (when dx is not null), and their weight and bias
 // gradients added into the double sums dw_sum [F·C/G·KH·KW] and db_sum [F] (when not null), in
 // passes of samples_per_pass samples.
 void backward_samples(float* dx, double* dw_sum, double* db_sum, const float* dy, const float* x,
                       const float* weight, std::int64_t n_lo, std::int64_t n_hi, const ConvShape& s,
                       const Layout& L) {
+  if ((dw_sum || dx) && simd::active_isa() == Isa::Avx512 && filter_lanes(s)) {
+    filter_lane_backward(dx, dw_sum, dy, x, weight, n_lo, n_hi, s);
+    dx = nullptr;  // done; the passes below compute dbias
+    dw_sum = nullptr;
+  }
   const std::int64_t wnum = s.F * s.R(), NB = samples_per_pass(s, L);
   const std::int64_t x_sample = s.C * L.XH * L.XW, dy_sample = s.F * s.OH * L.DW;  // padded layouts
   const std::int64_t x_numel = s.C * s.H * s.W, dy_numel = s.F * s.OH * s.OW;      // the tensors'
