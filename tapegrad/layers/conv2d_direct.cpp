@@ -1,5 +1,7 @@
-// The stride-1 float32 convolution kernels of layers/conv2d_direct.h: register tiles of eight-lane
-// vectors along the output width, no im2col columns. Layer: layers; must not depend on modules.
+// The stride-1 float32 convolution kernels of layers/conv2d_direct.h: register tiles of vectors
+// along the output width (eight lanes; sixteen over flattened positions with AVX-512) or, with
+// AVX-512 and groups of 16 filters, over filters; no im2col columns. Layer: layers; must not depend
+// on modules.
 #include "tapegrad/layers/conv2d_direct.h"
 
 #include <algorithm>
@@ -19,8 +21,10 @@
 //
 // One version of each kernel per instruction set of core/simd.h (tests run them all). The AVX2 one
 // fills the 16 ymm registers with a tile's accumulators; the portable one computes the same sums
-// with each vector split in two SSE registers. Everything below a kernel's entry is always inlined
-// into it, so that it is compiled for the entry's target.
+// with each vector split in two SSE registers; the AVX-512 forward and, for groups of 16 filters,
+// backward have tiles of their own (the sections marked AVX-512), whose 24-25 accumulators use the 32
+// zmm registers. Everything below a kernel's entry is always inlined into it, so that it is compiled
+// for the entry's target.
 #define TG_UNROLL _Pragma("GCC unroll 16")
 
 namespace tg::detail {
@@ -227,8 +231,9 @@ TG_SIMD_INLINE void forward_samples(float* y, const float* x, const float* w, co
 // plane XW wide: x at tap (c, kh, kw) for 16 consecutive q is one contiguous load at
 // q + (c·XH + kh)·XW + kw, so any output width fills whole zmm registers. XW is the padded input's
 // own width (flat_layout_of): no row needs rounding up to whole vectors, and an unpadded input is
-// read in place. Lanes at ow >= OW compute values nobody reads (KW − 1 of every XW: 11% for LeNet's
-// conv1, 29% for its conv2, against 22% and 50% with the eight-lane tiles' layout). The last vector
+// read in place. Lanes at ow >= OW compute values nobody reads: KW − 1 of every XW (14% for LeNet-BN's
+// conv1; 29% for the 10-wide conv2 of d2l's LeNet, against 50% with rows rounded up to whole
+// eight-float vectors as the eight-lane tiles' layout has them). The last vector
 // of a plane reads up to kFlatLanes − 1 floats past the group's last plane: inside the batch but for
 // its last sample, which is read from a copy with room after it. Tiles of FB filters × RB vectors
 // keep up to kTileAccumulators512 of the 32 zmm registers.
@@ -394,9 +399,9 @@ TG_SIMD_INLINE void flat_forward_samples(float* y, const float* x, const float* 
 // When a group's filters come in sixteens (LeNet's conv2 has 16), the lanes run over filters instead:
 //   acc[oh, ow][16 filters] += wt[c, kh, kw][16 filters] · x[c, oh + kh, ow + kw],
 // one weight vector per tap and x broadcast from memory into each FMA. Every lane is a product the
-// output needs whatever OW is (the flat tiles leave 29% of conv2's lanes unread), and the epilogue
-// runs on whole vectors of outputs: its sigmoid on OH·OW vectors (conv2: 100, against the flat
-// rows' 160), its 2×2 pool three vector adds. The outputs come position-major, [OH·OW][16] per
+// output needs whatever OW is (the flat tiles leave a third of LeNet-BN's conv2 lanes unread), and
+// the epilogue runs on whole vectors of outputs: its sigmoid on OH·OW vectors (LeNet-BN's conv2: 64,
+// against 96 over the flat planes), its 2×2 pool three vector adds. The outputs come position-major, [OH·OW][16] per
 // block of filters, and are transposed into y's [F, OH, OW] as they are stored. Tiles: RB output
 // rows × CB columns, up to kTileAccumulators512 accumulators.
 constexpr int kMaxLaneRows = 2, kMaxLaneColumns = 12;
