@@ -237,8 +237,9 @@ TG_SIMD_INLINE void forward_samples(float* y, const float* x, const float* w, co
 // of a plane reads up to kFlatLanes − 1 floats past the group's last plane: inside the batch but for
 // its last sample, which is read from a copy with room after it. Tiles of FB filters × RB vectors
 // keep up to kTileAccumulators512 of the 32 zmm registers.
-using V16 = float __attribute__((vector_size(64)));
-constexpr std::int64_t kFlatLanes = 16;
+using V16 = simd::F32x16;
+using simd::load_f32x16;
+constexpr std::int64_t kFlatLanes = simd::kF32x16Lanes;
 constexpr std::int64_t kTileAccumulators512 = 24;
 constexpr int kMaxFlatFilters = 6, kMaxFlatVectors = 6;
 // A flat tile's registers: FB·RB accumulators, RB x vectors and a broadcast weight. At 31 of the 32
@@ -246,12 +247,6 @@ constexpr int kMaxFlatFilters = 6, kMaxFlatVectors = 6;
 constexpr std::int64_t kFlatTileRegisters = 28;
 std::int64_t flat_vectors(std::int64_t FB) {
   return std::min({std::int64_t{kMaxFlatVectors}, kTileAccumulators512 / FB, kFlatTileRegisters / (FB + 1)});
-}
-
-TG_SIMD_INLINE V16 load16(const float* p) {
-  V16 v;
-  std::memcpy(&v, p, sizeof v);
-  return v;
 }
 
 Layout flat_layout_of(const ConvShape& s) {
@@ -283,7 +278,7 @@ TG_SIMD_INLINE void flat_forward_tile(float* yq, std::int64_t QS, const float* x
       const float* wr = w + (c * s.KH + kh) * s.KW;
       for (std::int64_t kw = 0; kw < s.KW; ++kw) {
         V16 xv[RB];
-        TG_UNROLL for (int r = 0; r < RB; ++r) xv[r] = load16(xr + r * kFlatLanes + kw);
+        TG_UNROLL for (int r = 0; r < RB; ++r) xv[r] = load_f32x16(xr + r * kFlatLanes + kw);
         TG_UNROLL for (int f = 0; f < FB; ++f) {
           const float wf = wr[f * taps + kw];
           TG_UNROLL for (int r = 0; r < RB; ++r) acc[f][r] += xv[r] * wf;
@@ -319,7 +314,7 @@ template <ConvActivation A, bool Pool>
 TG_SIMD_INLINE void flat_epilogue(float* yn, float* yq, std::int64_t QS, const ConvShape& s, const Layout& L) {
   if constexpr (A != ConvActivation::None)
     for (std::int64_t q = 0; q < s.F * QS; q += kFlatLanes) {
-      const V16 v = activate16<A>(load16(yq + q));
+      const V16 v = activate16<A>(load_f32x16(yq + q));
       std::memcpy(yq + q, &v, sizeof v);
     }
   if constexpr (!Pool) {
@@ -346,7 +341,7 @@ TG_SIMD_INLINE void flat_epilogue(float* yn, float* yq, std::int64_t QS, const C
         const float* top = yq + f * QS + 2 * i * L.XW;
         float* dst = yn + (f * YH + i) * YW;
         for (std::int64_t j = 0; j < YW; j += kLanes) {
-          const V16 t = load16(top + 2 * j), b = load16(top + L.XW + 2 * j);
+          const V16 t = load_f32x16(top + 2 * j), b = load_f32x16(top + L.XW + 2 * j);
           const V8 t_even = __builtin_shufflevector(t, t, 0, 2, 4, 6, 8, 10, 12, 14);
           const V8 t_odd = __builtin_shufflevector(t, t, 1, 3, 5, 7, 9, 11, 13, 15);
           const V8 b_even = __builtin_shufflevector(b, b, 0, 2, 4, 6, 8, 10, 12, 14);
@@ -423,7 +418,7 @@ TG_SIMD_INLINE void filter_lane_tile(float* yt, const float* x, const float* wt,
                                      const Layout& L) {
   const std::int64_t Cg = s.C / s.G;
   V16 acc[RB][CB];
-  const V16 b0 = bias ? load16(bias) : V16{};
+  const V16 b0 = bias ? load_f32x16(bias) : V16{};
   TG_UNROLL for (int r = 0; r < RB; ++r)
     TG_UNROLL for (int j = 0; j < CB; ++j) acc[r][j] = b0;
   for (std::int64_t c = 0; c < Cg; ++c)
@@ -431,7 +426,7 @@ TG_SIMD_INLINE void filter_lane_tile(float* yt, const float* x, const float* wt,
       const float* xr = x + (c * L.XH + kh) * L.XW;
       const float* wr = wt + (c * s.KH + kh) * s.KW * kFlatLanes;
       for (std::int64_t kw = 0; kw < s.KW; ++kw) {
-        const V16 wv = load16(wr + kw * kFlatLanes);
+        const V16 wv = load_f32x16(wr + kw * kFlatLanes);
         // Hidden from the optimizer: GCC otherwise carries the x values that the next kw shares
         // (column j + 1 is this kw's column j) in registers, rotating and spilling them around the
         // FMAs, instead of one FMA with a broadcast memory operand each.
@@ -459,11 +454,11 @@ TG_SIMD_INLINE void filter_lane_epilogue(float* yn, float* yt, const ConvShape& 
         // avg_pool2d's sum order: (x[2i, 2j] + x[2i, 2j + 1]) + x[2i + 1, 2j] + x[2i + 1, 2j + 1], then · 1/4.
         const float* top = yt + (2 * i * s.OW + 2 * j) * kFlatLanes;
         const float* bottom = top + s.OW * kFlatLanes;
-        v = (((activate16<A>(load16(top)) + activate16<A>(load16(top + kFlatLanes))) + activate16<A>(load16(bottom))) +
-             activate16<A>(load16(bottom + kFlatLanes))) *
+        v = (((activate16<A>(load_f32x16(top)) + activate16<A>(load_f32x16(top + kFlatLanes))) + activate16<A>(load_f32x16(bottom))) +
+             activate16<A>(load_f32x16(bottom + kFlatLanes))) *
             0.25f;
       } else {
-        v = activate16<A>(load16(yt + (i * YW + j) * kFlatLanes));
+        v = activate16<A>(load_f32x16(yt + (i * YW + j) * kFlatLanes));
       }
       std::memcpy(out + (i * YW + j) * kFlatLanes, &v, sizeof v);
     }
@@ -828,11 +823,11 @@ TG_SIMD_INLINE void filter_lane_dweight_tile(float* dwt, const float* dyt, const
   const std::int64_t dyt_row = dyt_columns(s) * kFlatLanes;
   V16 acc[RB][CB];
   TG_UNROLL for (int i = 0; i < RB; ++i)
-    TG_UNROLL for (int j = 0; j < CB; ++j) acc[i][j] = load16(dwt + (i * s.KW + j) * kFlatLanes);
+    TG_UNROLL for (int j = 0; j < CB; ++j) acc[i][j] = load_f32x16(dwt + (i * s.KW + j) * kFlatLanes);
   for (std::int64_t n = 0; n < nb; ++n)
     for (std::int64_t oh = 0; oh < s.OH; ++oh)
       for (std::int64_t ow = 0; ow < s.OW; ++ow) {
-        const V16 g = load16(dyt + n * dyt_sample + oh * dyt_row + ow * kFlatLanes);
+        const V16 g = load_f32x16(dyt + n * dyt_sample + oh * dyt_row + ow * kFlatLanes);
         const float* xp = x + n * x_sample + oh * L.XW + ow;
         asm("" : "+r"(xp));  // one broadcast FMA each, as in filter_lane_tile
         TG_UNROLL for (int i = 0; i < RB; ++i)
@@ -883,10 +878,10 @@ TG_SIMD_INLINE void filter_lane_dinput_tile(float* dx, const float* dyt, const f
       for (std::int64_t kw = 0; kw < s.KW; ++kw) {
         V16 wv[CB];
         TG_UNROLL for (int i = 0; i < CB; ++i)
-          wv[i] = load16(wt + b * wt_block + (i * plane_taps + kh * s.KW + kw) * kFlatLanes);
+          wv[i] = load_f32x16(wt + b * wt_block + (i * plane_taps + kh * s.KW + kw) * kFlatLanes);
         const float* dp = dyt + b * dyt_block + (ih - kh) * dyt_row - kw * kFlatLanes;
         TG_UNROLL for (int j = 0; j < WB; ++j) {
-          const V16 g = load16(dp + j * kFlatLanes);
+          const V16 g = load_f32x16(dp + j * kFlatLanes);
           TG_UNROLL for (int i = 0; i < CB; ++i) acc[i][j] += wv[i] * g;
         }
       }
