@@ -19,28 +19,30 @@
 
 namespace tg::simd {
 
+using F32x4 = float __attribute__((vector_size(16)));  // the halves that shuffles of F32x8 produce
 using F32x8 = float __attribute__((vector_size(32)));
 using I32x8 = std::int32_t __attribute__((vector_size(32)));
-constexpr std::int64_t kF32x8Lanes = 8;
-
-TG_SIMD_INLINE F32x8 load_f32x8(const float* p) {
-  F32x8 v;
-  std::memcpy(&v, p, sizeof v);
-  return v;
-}
-TG_SIMD_INLINE void store_f32x8(float* p, const F32x8& v) { std::memcpy(p, &v, sizeof v); }
-TG_SIMD_INLINE F32x8 broadcast_f32x8(float v) { return F32x8{} + v; }
-
 using F32x16 = float __attribute__((vector_size(64)));
 using I32x16 = std::int32_t __attribute__((vector_size(64)));
-constexpr std::int64_t kF32x16Lanes = 16;
+constexpr std::int64_t kF32x8Lanes = 8, kF32x16Lanes = 16;
 
-TG_SIMD_INLINE F32x16 load_f32x16(const float* p) {
-  F32x16 v;
+// A vector V of floats from p and back, unaligned.
+template <class V>
+TG_SIMD_INLINE V load_lanes(const float* p) {
+  V v;
   std::memcpy(&v, p, sizeof v);
   return v;
 }
-TG_SIMD_INLINE void store_f32x16(float* p, const F32x16& v) { std::memcpy(p, &v, sizeof v); }
+template <class V>
+TG_SIMD_INLINE void store_lanes(float* p, const V& v) {
+  std::memcpy(p, &v, sizeof v);
+}
+TG_SIMD_INLINE F32x4 load_f32x4(const float* p) { return load_lanes<F32x4>(p); }
+TG_SIMD_INLINE void store_f32x4(float* p, const F32x4& v) { store_lanes(p, v); }
+TG_SIMD_INLINE F32x8 load_f32x8(const float* p) { return load_lanes<F32x8>(p); }
+TG_SIMD_INLINE void store_f32x8(float* p, const F32x8& v) { store_lanes(p, v); }
+TG_SIMD_INLINE F32x8 broadcast_f32x8(float v) { return F32x8{} + v; }
+TG_SIMD_INLINE F32x16 load_f32x16(const float* p) { return load_lanes<F32x16>(p); }
 
 // The integer vector of a float vector's width, for its bits.
 template <class V>
@@ -53,15 +55,6 @@ template <>
 struct IntLanes<F32x16> {
   using type = I32x16;
 };
-
-// Four floats, for the halves that shuffles of eight-float vectors produce.
-using F32x4 = float __attribute__((vector_size(16)));
-TG_SIMD_INLINE F32x4 load_f32x4(const float* p) {
-  F32x4 v;
-  std::memcpy(&v, p, sizeof v);
-  return v;
-}
-TG_SIMD_INLINE void store_f32x4(float* p, const F32x4& v) { std::memcpy(p, &v, sizeof v); }
 
 // The first `width` lanes of v (fewer than it has) to p, through a copy on the stack: a
 // variable-length memcpy would be a call into libc.
@@ -140,27 +133,19 @@ template <Isa I>
 TG_SIMD_INLINE void sigmoid_f32(float* o, const float* x, std::int64_t n) {
   using V = std::conditional_t<I == Isa::Avx512, F32x16, F32x8>;
   constexpr std::int64_t lanes = sizeof(V) / sizeof(float);
-  auto load = [](const float* p) TG_SIMD_LAMBDA {
-    V v;
-    std::memcpy(&v, p, sizeof v);
-    return v;
-  };
   std::int64_t i = 0;
   for (; i + 2 * lanes <= n; i += 2 * lanes) {
-    const V a = sigmoid<I>(load(x + i)), b = sigmoid<I>(load(x + i + lanes));
-    std::memcpy(o + i, &a, sizeof a);
-    std::memcpy(o + i + lanes, &b, sizeof b);
+    const V a = sigmoid<I>(load_lanes<V>(x + i)), b = sigmoid<I>(load_lanes<V>(x + i + lanes));
+    store_lanes(o + i, a);
+    store_lanes(o + i + lanes, b);
   }
-  for (; i + lanes <= n; i += lanes) {
-    const V a = sigmoid<I>(load(x + i));
-    std::memcpy(o + i, &a, sizeof a);
-  }
+  for (; i + lanes <= n; i += lanes) store_lanes(o + i, sigmoid<I>(load_lanes<V>(x + i)));
   if (i < n) {
     float tail[lanes] = {};
     const std::size_t bytes = sizeof(float) * static_cast<std::size_t>(n - i);
     std::memcpy(tail, x + i, bytes);
-    const V a = sigmoid<I>(load(tail));
-    std::memcpy(o + i, &a, bytes);
+    store_lanes(tail, sigmoid<I>(load_lanes<V>(tail)));
+    std::memcpy(o + i, tail, bytes);
   }
 }
 

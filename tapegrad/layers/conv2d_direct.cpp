@@ -80,6 +80,16 @@ TG_SIMD_INLINE void pad_grad(float* dyp, const float* dy, const ConvShape& s, co
   }
 }
 
+// The nb samples of x from sample n0 as a pass of the weight gradient reads them: x itself, or
+// copied into xp ([nb, C, XH, XW]) with L's padding.
+TG_SIMD_INLINE const float* pass_input(float* xp, const float* x, std::int64_t n0, std::int64_t nb,
+                                       const ConvShape& s, const Layout& L) {
+  const std::int64_t x_numel = s.C * s.H * s.W;
+  if (!L.copy) return x + n0 * x_numel;
+  for (std::int64_t n = 0; n < nb; ++n) pad_input(xp + n * s.C * L.XH * L.XW, x + (n0 + n) * x_numel, s, L);
+  return xp;
+}
+
 // Calls fn.template operator()<A, B>() for runtime a in [1, MaxA] and b in [1, MaxB]: one tile
 // shape per remainder, each with its accumulators in registers.
 template <int A, int... Bs, class Fn>
@@ -929,11 +939,7 @@ void filter_lane_backward(float* dx, double* dw_sum, const float* dy, const floa
           for (std::int64_t ow = 0; ow < s.OW; ++ow) dst[(oh * dyt_columns(s) + ow) * kFlatLanes] = src[oh * s.OW + ow];
       }
     if (dw_sum) {
-      const float* xb = x + n0 * x_numel;
-      if (L.copy) {
-        for (std::int64_t n = 0; n < nb; ++n) pad_input(sc.x_pad + n * x_sample, xb + n * x_numel, s, L);
-        xb = sc.x_pad;
-      }
+      const float* xb = pass_input(sc.x_pad, x, n0, nb, s, L);
       simd::with_isa([&]<Isa I>() TG_SIMD_LAMBDA {
         if constexpr (I == Isa::Avx512)
           for (std::int64_t b = 0; b < blocks; ++b)
@@ -1014,11 +1020,7 @@ void backward_samples(float* dx, double* dw_sum, double* db_sum, const float* dy
       dyb = sc.dy_pad;
     }
     if (dw_sum) {
-      const float* xb = x + n0 * x_numel;
-      if (L.copy) {
-        for (std::int64_t n = 0; n < nb; ++n) pad_input(sc.x_pad + n * x_sample, xb + n * x_numel, s, L);
-        xb = sc.x_pad;
-      }
+      const float* xb = pass_input(sc.x_pad, x, n0, nb, s, L);
       simd::with_isa([&]<Isa I>() TG_SIMD_LAMBDA {
         dweight_samples<I>(reinterpret_cast<V8*>(sc.vacc), dyb, xb, nb, dy_sample, x_sample, s, L);
       });
