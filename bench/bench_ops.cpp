@@ -96,8 +96,9 @@ void BM_conv2d_sigmoid_pool(benchmark::State& state, ConvCase c, bool fused) {
 // --- batch_norm (training: batch statistics, running-stat update) -----------------------------------
 
 // batch_norm alone, or with the sigmoid after it: unfused (batch_norm then Tensor::sigmoid) or fused
-// (batch_norm_act).
-enum class Then { Nothing, Sigmoid, FusedSigmoid };
+// (batch_norm_act); or with the sigmoid and a 2×2 average pool: batch_norm_act then avg_pool2d, or
+// batch_norm_act pooling too (avg_pool_2x2).
+enum class Then { Nothing, Sigmoid, FusedSigmoid, FusedSigmoidThenPool, FusedSigmoidPool };
 
 void BM_batch_norm(benchmark::State& state, tg::Shape shape, bool backward, Then then) {
   set_threads(state);
@@ -106,11 +107,16 @@ void BM_batch_norm(benchmark::State& state, tg::Shape shape, bool backward, Then
   Tensor x = leaf(shape, backward), w = tg::ones({C}), b = tg::zeros({C});
   if (backward) w.requires_grad_(), b.requires_grad_();
   Tensor running_mean = tg::zeros({C}), running_var = tg::ones({C});
-  Tensor dy = tg::randn(shape);
+  const bool pools = then == Then::FusedSigmoidThenPool || then == Then::FusedSigmoidPool;
+  Tensor dy = pools ? tg::randn({shape[0], C, shape[2] / 2, shape[3] / 2}) : tg::randn(shape);
+  const auto sigmoid = tg::BatchNormActivation::Sigmoid;
   run(state, backward, dy, {x, w, b},
       [&] {
-        if (then == Then::FusedSigmoid)
-          return tg::batch_norm_act(x, tg::BatchNormActivation::Sigmoid, running_mean, running_var, w, b, true);
+        if (then == Then::FusedSigmoid) return tg::batch_norm_act(x, sigmoid, running_mean, running_var, w, b, true);
+        if (then == Then::FusedSigmoidThenPool)
+          return tg::avg_pool2d(tg::batch_norm_act(x, sigmoid, running_mean, running_var, w, b, true), 2);
+        if (then == Then::FusedSigmoidPool)
+          return tg::batch_norm_act(x, sigmoid, running_mean, running_var, w, b, true, 0.1, 1e-5, true);
         Tensor y = tg::batch_norm(x, running_mean, running_var, w, b, /*training=*/true);
         return then == Then::Sigmoid ? y.sigmoid() : y;
       });
@@ -236,6 +242,10 @@ void register_all() {
                                            Then::Sigmoid));
       threads(benchmark::RegisterBenchmark(("batch_norm2d_act" + pass + dims).c_str(), BM_batch_norm, shape, bwd,
                                            Then::FusedSigmoid));
+      threads(benchmark::RegisterBenchmark(("batch_norm2d_act_then_pool" + pass + dims).c_str(), BM_batch_norm, shape,
+                                           bwd, Then::FusedSigmoidThenPool));
+      threads(benchmark::RegisterBenchmark(("batch_norm2d_act_pool" + pass + dims).c_str(), BM_batch_norm, shape, bwd,
+                                           Then::FusedSigmoidPool));
     }
     threads(benchmark::RegisterBenchmark(("batch_norm1d" + pass + "/120").c_str(), BM_batch_norm,
                                          tg::Shape{kBatch, 120}, bwd, Then::Nothing));

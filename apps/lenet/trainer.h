@@ -45,7 +45,7 @@ struct TrainOptions {
   bool data_parallel = false;
   bool sync_bn = false;
   // Run each step through nn::utils::fuse_batchnorm_activation(net): every BatchNorm + Sigmoid pair
-  // as one layer, over the same tensors (checkpoints and evaluation see the plain model). Not with
+  // (+ AvgPool2d after a BatchNorm2d) as one layer, over the same tensors (checkpoints and evaluation see the plain model). Not with
   // sync_bn or flow, whose layers and hooks are the plain ones.
   bool fuse = false;
 };

@@ -8,6 +8,8 @@
 #include <array>
 #include <cmath>
 #include <cstdint>
+#include <cstring>
+#include <type_traits>
 #include <utility>
 #include <vector>
 
@@ -15,6 +17,7 @@
 #include "tapegrad/core/native.h"
 #include "tapegrad/core/parallel.h"
 #include "tapegrad/core/simd.h"
+#include "tapegrad/layers/avg_pool_2x2.h"
 #include "tapegrad/layers/init.h"
 
 namespace tg {
@@ -37,9 +40,21 @@ namespace {
 constexpr std::int64_t kLanes = 16;
 using Lanes = std::array<double, 4>;
 
+// On four-wide vectors, lane j of q0 + q1 + q2 + q3 (q_k the lanes 4k to 4k + 3) is the scalar
+// (a[j] + a[j + 4]) + (a[j + 8] + a[j + 12]): the same bits without moving lanes one by one, which
+// cost more than the sweep itself on runs of a few vectors (an 8×8 plane is four).
+using FloatQuad = float __attribute__((vector_size(16)));
+using DoubleQuad = double __attribute__((vector_size(32)));
+
 template <class T>
 TG_SIMD_INLINE void flush(const T (&a)[kLanes], T tail, Lanes& acc) {
-  for (std::int64_t j = 0; j < 4; ++j) acc[j] += static_cast<double>((a[j] + a[j + 4]) + (a[j + 8] + a[j + 12]));
+  using Quad = std::conditional_t<std::is_same_v<T, float>, FloatQuad, DoubleQuad>;
+  Quad q[4];
+  std::memcpy(q, a, sizeof q);
+  DoubleQuad sum;
+  std::memcpy(&sum, acc.data(), sizeof sum);
+  sum += __builtin_convertvector((q[0] + q[1]) + (q[2] + q[3]), DoubleQuad);
+  std::memcpy(acc.data(), &sum, sizeof sum);
   acc[0] += static_cast<double>(tail);
 }
 
@@ -79,6 +94,28 @@ struct ReluGrad {  // s = relu(y): dy = ds where s > 0
   TG_SIMD_INLINE T operator()(std::int64_t i) const { return s[i] > T(0) ? ds[i] : T(0); }
   TG_SIMD_INLINE ReluGrad shifted(std::int64_t k) const { return {ds + k, s + k}; }
 };
+
+// With a 2×2 average pool after the activation, ds is the pool's output gradient dp [N, C, H/2, W/2]
+// spread over the windows (avg_pool_2x2_backward_plane). shifted(k), k the start of a run, forms that
+// run's ds in a buffer of the calling thread's, which stays in L1, and returns ActGrad's run over
+// it: no ds tensor is written and read back. A run's functor is used up before the thread asks for
+// the next one.
+template <template <class> class ActGrad, class T>
+struct PooledGrad {
+  const T *dp, *s;
+  std::int64_t H, W;
+  TG_SIMD_INLINE ActGrad<T> shifted(std::int64_t k) const {
+    thread_local std::vector<T> ds;
+    const std::int64_t S = H * W;
+    if (static_cast<std::int64_t>(ds.size()) < S) ds.resize(static_cast<std::size_t>(S));
+    detail::avg_pool_2x2_backward_plane(ds.data(), dp + k / S * (H / 2) * (W / 2), H, W);
+    return {ds.data(), s + k};
+  }
+};
+template <class G>
+constexpr bool is_pooled = false;
+template <template <class> class ActGrad, class T>
+constexpr bool is_pooled<PooledGrad<ActGrad, T>> = true;
 
 // sum_dy += Σ dy and sum_dy_xmu += Σ dy·(x − mu) over a run (dy = g(i)), in one sweep.
 template <class T, class G>
@@ -140,11 +177,19 @@ struct ReluActivation {  // NaN stays NaN, as Tensor::relu
   }
 };
 
-// y = act(x·scale[c] + shift[c]) over the runs of samples [lo, hi). Not inlined: inside the
-// forward's parallel lambda GCC made this loop a fifth slower.
+// Where batch_norm_act with a 2×2 average pool writes the pool of each activated [H, W] plane:
+// p [N, C, H/2, W/2]. A null p: no pool.
+template <class T>
+struct PoolInto {
+  T* p = nullptr;
+  std::int64_t H = 0, W = 0;
+};
+
+// y = act(x·scale[c] + shift[c]) over the runs of samples [lo, hi), and each run's pool while it is
+// in L1. Not inlined: inside the forward's parallel lambda GCC made this loop a fifth slower.
 template <class T, class Act>
 [[gnu::noinline]] void normalize_rows(T* y, const T* x, const T* scale, const T* shift, std::int64_t lo, std::int64_t hi,
-                                      std::int64_t C, std::int64_t S, Act act) {
+                                      std::int64_t C, std::int64_t S, Act act, PoolInto<T> pool) {
   simd::with_isa([&]<simd::Isa>() TG_SIMD_LAMBDA {
     for (std::int64_t n = lo; n < hi; ++n)
       for (std::int64_t c = 0; c < C; ++c) {
@@ -154,6 +199,7 @@ template <class T, class Act>
 #pragma omp simd
         for (std::int64_t i = 0; i < S; ++i) yr[i] = xr[i] * sc + sh;
         act(yr, S);
+        if (pool.p) detail::avg_pool_2x2_plane(pool.p + (n * C + c) * (pool.H / 2) * (pool.W / 2), yr, pool.H, pool.W);
       }
   });
 }
@@ -222,7 +268,8 @@ void batch_norm_moments(T* mean, double* sum, double* m2, const T* x, std::int64
 //   scale = weight·rstd,  shift = bias − mean·scale,  rstd = 1/sqrt(var + eps).
 template <class T, class Act = NoActivation>
 void batch_norm_normalize(T* y, T* rstd, const T* x, const T* mean, const T* var, const T* weight, const T* bias,
-                          std::int64_t N, std::int64_t C, std::int64_t S, double eps, Act act = {}) {
+                          std::int64_t N, std::int64_t C, std::int64_t S, double eps, Act act = {},
+                          PoolInto<T> pool = {}) {
   std::vector<T> scale(static_cast<std::size_t>(C)), shift(static_cast<std::size_t>(C));
   for (std::int64_t c = 0; c < C; ++c) {
     rstd[c] = static_cast<T>(1.0 / std::sqrt(static_cast<double>(var[c]) + eps));
@@ -236,21 +283,21 @@ void batch_norm_normalize(T* y, T* rstd, const T* x, const T* mean, const T* var
     return;
   }
   parallel_for(0, N, N * C * S, [&](std::int64_t lo, std::int64_t hi) {
-    normalize_rows(y, x, scale.data(), shift.data(), lo, hi, C, S, act);
+    normalize_rows(y, x, scale.data(), shift.data(), lo, hi, C, S, act, pool);
   });
 }
 
 // Training: the batch's mean and biased var (m2 / M). Eval: mean and var come in holding the
-// running statistics. Then normalize (and activate).
+// running statistics. Then normalize (and activate, and pool).
 template <class T, class Act>
 void batch_norm_forward(T* y, T* mean, T* var, T* rstd, const T* x, const T* weight, const T* bias, std::int64_t N,
-                        std::int64_t C, std::int64_t S, double eps, bool training, Act act) {
+                        std::int64_t C, std::int64_t S, double eps, bool training, Act act, PoolInto<T> pool) {
   if (training) {
     std::vector<double> sum(static_cast<std::size_t>(C)), m2(static_cast<std::size_t>(C));
     batch_norm_moments(mean, sum.data(), m2.data(), x, N, C, S);
     for (std::int64_t c = 0; c < C; ++c) var[c] = static_cast<T>(m2[c] / static_cast<double>(N * S));
   }
-  batch_norm_normalize(y, rstd, x, mean, var, weight, bias, N, C, S, eps, act);
+  batch_norm_normalize(y, rstd, x, mean, var, weight, bias, N, C, S, eps, act, pool);
 }
 
 // Pass 1 of the backward: per channel, in double, Σ dy and (x given) Σ dy·(x − mean), dy = g(i).
@@ -259,17 +306,18 @@ void batch_norm_grad_sums(double* sum_dy, double* sum_dy_xmu, G g, const T* x, c
                           std::int64_t C, std::int64_t S) {
   std::fill(sum_dy, sum_dy + C, 0.0);
   std::fill(sum_dy_xmu, sum_dy_xmu + C, 0.0);
-  if (S == 1) {
-    for (std::int64_t n = 0; n < N; ++n)
-      for (std::int64_t c = 0; c < C; ++c) {
-        const T dy = g(n * C + c);
-        sum_dy[c] += static_cast<double>(dy);
-        if (x) sum_dy_xmu[c] += static_cast<double>(dy * (x[n * C + c] - mean[c]));
-      }
+  if (S == 1) {  // never pooled: the pool needs planes of 2×2 or more
+    if constexpr (!is_pooled<G>)
+      for (std::int64_t n = 0; n < N; ++n)
+        for (std::int64_t c = 0; c < C; ++c) {
+          const T dy = g(n * C + c);
+          sum_dy[c] += static_cast<double>(dy);
+          if (x) sum_dy_xmu[c] += static_cast<double>(dy * (x[n * C + c] - mean[c]));
+        }
     return;
   }
   std::vector<Sums> sums = channel_sums(N, C, N * C * S, [&](std::int64_t n, std::int64_t c, Sums& acc) TG_SIMD_LAMBDA {
-    const G gr = g.shifted((n * C + c) * S);
+    const auto gr = g.shifted((n * C + c) * S);
     if (x) add_run_dy(gr, x + (n * C + c) * S, mean[c], S, acc[0], acc[1]);
     else add_run<T>(S, gr, acc[0]);
   });
@@ -294,19 +342,20 @@ void batch_norm_grad_input(T* dx, G g, const T* x, const T* mean, const T* rstd,
     b[c] = training ? static_cast<T>(-wr * r * dw / M) : T(0);
     k[c] = training ? static_cast<T>(-wr * sum_dy[c] / M) : T(0);
   }
-  if (S == 1) {
-    for (std::int64_t n = 0; n < N; ++n)
-      for (std::int64_t c = 0; c < C; ++c) {
-        const std::int64_t i = n * C + c;
-        dx[i] = training ? a[c] * g(i) + b[c] * (x[i] - mean[c]) + k[c] : a[c] * g(i);
-      }
+  if (S == 1) {  // never pooled, as in batch_norm_grad_sums
+    if constexpr (!is_pooled<G>)
+      for (std::int64_t n = 0; n < N; ++n)
+        for (std::int64_t c = 0; c < C; ++c) {
+          const std::int64_t i = n * C + c;
+          dx[i] = training ? a[c] * g(i) + b[c] * (x[i] - mean[c]) + k[c] : a[c] * g(i);
+        }
     return;
   }
   parallel_for(0, N, N * C * S, [&](std::int64_t lo, std::int64_t hi) {
     simd::with_isa([&]<simd::Isa>() TG_SIMD_LAMBDA {
       for (std::int64_t n = lo; n < hi; ++n)
         for (std::int64_t c = 0; c < C; ++c) {
-          const G gr = g.shifted((n * C + c) * S);
+          const auto gr = g.shifted((n * C + c) * S);
           T* dxr = dx + (n * C + c) * S;
           const T ac = a[c], bc = b[c], kc = k[c], mu = mean[c];
           if (training) {
@@ -365,12 +414,17 @@ void check_batch_norm(const char* op, const Tensor& x, const Tensor& running_mea
 
 // batch_norm, or with `act` batch_norm_act: the output is act(batch norm), activated run by run in the
 // normalizing pass, and the backward reads the activation's output s instead of a batch-norm output.
-Tensor batch_norm_impl(const Tensor& x, std::optional<BatchNormActivation> act, const Tensor& running_mean,
+// With `pool` the output is s's 2×2 average pool, and s, kept for the backward, is not returned.
+Tensor batch_norm_impl(const Tensor& x, std::optional<BatchNormActivation> act, bool pool, const Tensor& running_mean,
                        const Tensor& running_var, const Tensor& weight, const Tensor& bias, bool training,
                        double momentum, double eps) {
-  check_batch_norm(act ? "batch_norm_act" : "batch_norm", x, running_mean, running_var, weight, bias, training);
+  const char* op = act ? "batch_norm_act" : "batch_norm";
+  check_batch_norm(op, x, running_mean, running_var, weight, bias, training);
+  TG_CHECK(!pool || (x.dim() == 4 && x.size(2) >= 2 && x.size(3) >= 2),
+           "[{}] expected input of shape [N, C, H, W] with H, W >= 2 for the 2x2 average pool, got {}", op, x.sizes());
   const DType dtype = x.dtype();
   const std::int64_t N = x.size(0), C = x.size(1), S = numel_of(Shape(x.sizes().begin() + 2, x.sizes().end()));
+  const std::int64_t H = pool ? x.size(2) : 0, W = pool ? x.size(3) : 0;
   Tensor xc = native::contiguous(x);
   Tensor wc = weight.defined() ? native::contiguous(weight) : Tensor();
   Tensor bc = bias.defined() ? native::contiguous(bias) : Tensor();
@@ -379,11 +433,13 @@ Tensor batch_norm_impl(const Tensor& x, std::optional<BatchNormActivation> act, 
   Tensor var = training ? Tensor::empty({C}, dtype) : native::clone(running_var);
   Tensor rstd = Tensor::empty({C}, dtype);
   Tensor y = Tensor::empty(x.sizes(), dtype);
+  Tensor pooled = pool ? Tensor::empty({N, C, H / 2, W / 2}, dtype) : Tensor();
   dispatch_floating(dtype, [&]<class T>() {
     auto forward = [&](auto activation) {
       batch_norm_forward<T>(y.data_ptr<T>(), mean.data_ptr<T>(), var.data_ptr<T>(), rstd.data_ptr<T>(),
                             xc.data_ptr<T>(), wc.defined() ? wc.data_ptr<T>() : nullptr,
-                            bc.defined() ? bc.data_ptr<T>() : nullptr, N, C, S, eps, training, activation);
+                            bc.defined() ? bc.data_ptr<T>() : nullptr, N, C, S, eps, training, activation,
+                            PoolInto<T>{pool ? pooled.data_ptr<T>() : nullptr, H, W});
     };
     if (!act) forward(NoActivation{});
     else if (*act == BatchNormActivation::Sigmoid) forward(SigmoidActivation{});
@@ -395,14 +451,16 @@ Tensor batch_norm_impl(const Tensor& x, std::optional<BatchNormActivation> act, 
   const bool gb = bias.defined() && bias.requires_grad();
   Tensor x_saved = gw || (gx && training) ? xc : Tensor();  // xhat is recomputed from x, mean and rstd
   Tensor s_saved = act ? native::alias(y) : Tensor();        // the activation's output, for its derivative
-  const char* name = !act ? "NativeBatchNormBackward0"
-                     : *act == BatchNormActivation::Sigmoid ? "BatchNormSigmoidBackward0"
-                                                            : "BatchNormReluBackward0";
+  const bool sigmoid = act == BatchNormActivation::Sigmoid;
+  const char* name = !act  ? "NativeBatchNormBackward0"
+                     : pool ? (sigmoid ? "BatchNormSigmoidAvgPoolBackward0" : "BatchNormReluAvgPoolBackward0")
+                            : (sigmoid ? "BatchNormSigmoidBackward0" : "BatchNormReluBackward0");
   std::vector<Tensor> saved{x, weight};
-  if (act) saved.push_back(y);
+  if (act && !pool) saved.push_back(y);  // pooled, s is no tensor of the user's
   return autograd::record(
-      name, y, {x, weight, bias},
-      [x_saved, s_saved, wc, mean, rstd, gx, gw, gb, training, act, shape = x.sizes(), N, C, S](const Tensor& g) {
+      name, pool ? pooled : y, {x, weight, bias},
+      [x_saved, s_saved, wc, mean, rstd, gx, gw, gb, training, act, sigmoid, pool, shape = x.sizes(), N, C, S, H,
+       W](const Tensor& g) {
         Tensor dy = native::contiguous(g);
         Tensor dx = gx ? Tensor::empty(shape, dy.dtype()) : Tensor();
         Tensor dweight = gw ? Tensor::empty({C}, dy.dtype()) : Tensor();
@@ -414,9 +472,12 @@ Tensor batch_norm_impl(const Tensor& x, std::optional<BatchNormActivation> act, 
                                    rstd.data_ptr<T>(), ptr(wc), N, C, S, training);
           };
           const T* d = dy.data_ptr<T>();
+          const T* s = act ? s_saved.data_ptr<T>() : nullptr;
           if (!act) backward(PlainGrad<T>{d});
-          else if (*act == BatchNormActivation::Sigmoid) backward(SigmoidGrad<T>{d, s_saved.data_ptr<T>()});
-          else backward(ReluGrad<T>{d, s_saved.data_ptr<T>()});
+          else if (pool && sigmoid) backward(PooledGrad<SigmoidGrad, T>{d, s, H, W});
+          else if (pool) backward(PooledGrad<ReluGrad, T>{d, s, H, W});
+          else if (sigmoid) backward(SigmoidGrad<T>{d, s});
+          else backward(ReluGrad<T>{d, s});
         });
         return std::vector<Tensor>{dx, dweight, dbias};
       },
@@ -427,7 +488,7 @@ Tensor batch_norm_impl(const Tensor& x, std::optional<BatchNormActivation> act, 
 
 Tensor batch_norm(const Tensor& x, const Tensor& running_mean, const Tensor& running_var, const Tensor& weight,
                   const Tensor& bias, bool training, double momentum, double eps) {
-  return batch_norm_impl(x, std::nullopt, running_mean, running_var, weight, bias, training, momentum, eps);
+  return batch_norm_impl(x, std::nullopt, false, running_mean, running_var, weight, bias, training, momentum, eps);
 }
 
 const char* activation_name(BatchNormActivation act) {
@@ -435,8 +496,9 @@ const char* activation_name(BatchNormActivation act) {
 }
 
 Tensor batch_norm_act(const Tensor& x, BatchNormActivation act, const Tensor& running_mean, const Tensor& running_var,
-                      const Tensor& weight, const Tensor& bias, bool training, double momentum, double eps) {
-  return batch_norm_impl(x, act, running_mean, running_var, weight, bias, training, momentum, eps);
+                      const Tensor& weight, const Tensor& bias, bool training, double momentum, double eps,
+                      bool avg_pool_2x2) {
+  return batch_norm_impl(x, act, avg_pool_2x2, running_mean, running_var, weight, bias, training, momentum, eps);
 }
 
 // --- the pieces ------------------------------------------------------------------------------------

@@ -35,9 +35,15 @@ const char* activation_name(BatchNormActivation act);  // "Sigmoid", "ReLU": the
 // statistics and errors as batch_norm's ("[batch_norm_act] ..."); the values are those of
 // batch_norm followed by Tensor::sigmoid / relu, to rounding. grad_fn "BatchNormSigmoidBackward0" or
 // "BatchNormReluBackward0".
+// With avg_pool_2x2, x [N, C, H, W] with H, W >= 2, and the output is avg_pool2d(act(batch norm), 2)
+// [N, C, H/2, W/2]: each activated plane is pooled while it is in cache, and the backward spreads the
+// pool's gradient over each plane inside batch norm's two passes, so the full-size activation
+// gradient is never written (the forward writes the activation once, for the backward, and its pool;
+// the backward reads the pool's gradient, s and x twice and writes dx). The values are those of the
+// three ops to rounding; grad_fn "BatchNormSigmoidAvgPoolBackward0" or "BatchNormReluAvgPoolBackward0".
 Tensor batch_norm_act(const Tensor& x, BatchNormActivation act, const Tensor& running_mean, const Tensor& running_var,
                       const Tensor& weight, const Tensor& bias, bool training, double momentum = 0.1,
-                      double eps = 1e-5);
+                      double eps = 1e-5, bool avg_pool_2x2 = false);
 
 // --- batch_norm's kernels in pieces, for a batch norm whose statistics span more than one tensor
 // (SyncBatchNorm reduces them across ranks between the pieces). None records. x and dy [N, C, *]
@@ -127,30 +133,45 @@ class BatchNorm2d : public BatchNormBase {
 
 // BatchNorm1d or BatchNorm2d with an activation fused into it (batch_norm_act): the module the
 // opt-in pass nn::utils::fuse_batchnorm_activation puts in place of a batch norm followed by a
-// Sigmoid or ReLU. Its parameters, buffers, options and state_dict keys are the batch norm's
-// (made from one, it shares them); it prints as "BatchNormAct2d(6, eps=1e-05, ..., activation=Sigmoid)".
+// Sigmoid or ReLU, and for BatchNorm2d with avg_pool_2x2, by the AvgPool2d(2) after them too. Its
+// parameters, buffers, options and state_dict keys are the batch norm's (made from one, it shares
+// them); it prints as "BatchNormAct2d(6, eps=1e-05, ..., activation=Sigmoid)", with
+// ", avg_pool2d=2" when it pools.
 template <class BatchNorm>
   requires std::is_same_v<BatchNorm, BatchNorm1d> || std::is_same_v<BatchNorm, BatchNorm2d>
 class BatchNormAct : public BatchNorm {
  public:
-  BatchNormAct(std::int64_t features, BatchNormActivation act, BatchNormOptions opts = {})
-      : BatchNorm(features, opts), activation(act) {}
+  BatchNormAct(std::int64_t features, BatchNormActivation act, BatchNormOptions opts = {}, bool avg_pool_2x2_ = false)
+      : BatchNorm(features, opts), activation(act), avg_pool_2x2(avg_pool_2x2_) {
+    check_pool();
+  }
   // Shares bn's tensors and takes its mode, as a Module copy does.
-  BatchNormAct(const BatchNorm& bn, BatchNormActivation act) : BatchNorm(bn), activation(act) {}
+  BatchNormAct(const BatchNorm& bn, BatchNormActivation act, bool avg_pool_2x2_ = false)
+      : BatchNorm(bn), activation(act), avg_pool_2x2(avg_pool_2x2_) {
+    check_pool();
+  }
 
   std::string name() const override {
     return std::is_same_v<BatchNorm, BatchNorm1d> ? "BatchNormAct1d" : "BatchNormAct2d";
   }
   std::string extra_repr() const override {
-    return BatchNorm::extra_repr() + ", activation=" + activation_name(activation);
+    return BatchNorm::extra_repr() + ", activation=" + activation_name(activation) +
+           (avg_pool_2x2 ? ", avg_pool2d=2" : "");
   }
 
   BatchNormActivation activation;
+  bool avg_pool_2x2;  // the output is the activation's AvgPool2d(2) (BatchNormAct2d only)
 
  protected:
   Tensor normalize(const Tensor& input, bool use_batch_stats, double momentum) override {
     return batch_norm_act(input, activation, this->running_mean, this->running_var, this->weight, this->bias,
-                          use_batch_stats, momentum, this->options.eps);
+                          use_batch_stats, momentum, this->options.eps, avg_pool_2x2);
+  }
+
+ private:
+  void check_pool() const {
+    TG_CHECK((!avg_pool_2x2 || std::is_same_v<BatchNorm, BatchNorm2d>),
+             "[{}] expected avg_pool_2x2 only on BatchNormAct2d (a 2x2 pool needs [N, C, H, W] input)", name());
   }
 };
 

@@ -115,7 +115,11 @@ bool any_training(const Module& m) {
   return false;
 }
 
-bool folds(const BatchNormBase* bn) { return bn && bn->running_mean.defined() && bn->running_var.defined(); }
+// A batch norm with an activation (BatchNormAct) is no affine map: it stays.
+bool folds(const BatchNormBase* bn) {
+  return bn && bn->running_mean.defined() && bn->running_var.defined() && !dynamic_cast<const BatchNormAct1d*>(bn) &&
+         !dynamic_cast<const BatchNormAct2d*>(bn);
+}
 
 Identity identity_like(const Module& m) {
   Identity identity;
@@ -167,9 +171,15 @@ Sequential fold_batchnorm(const Sequential& model) {
 
 namespace {
 
+bool pools_2x2(const Module* m) {
+  const auto* pool = dynamic_cast<const AvgPool2d*>(m);
+  return pool && pool->kernel_size == Size2(2) && pool->stride == Size2(2) && pool->padding == Size2(0);
+}
+
 // The fused module for a plain BatchNorm1d / 2d (not a subclass: SyncBatchNorm has its own
-// normalize) followed by a Sigmoid or ReLU, or null.
-std::shared_ptr<Module> fused_batchnorm(const Module& bn, const Module* next) {
+// normalize) followed by a Sigmoid or ReLU, and for a BatchNorm2d by an AvgPool2d(2) after that when
+// `pool` is one, or null.
+std::shared_ptr<BatchNormBase> fused_batchnorm(const Module& bn, const Module* next, const Module* pool) {
   std::optional<BatchNormActivation> act;
   if (dynamic_cast<const Sigmoid*>(next)) act = BatchNormActivation::Sigmoid;
   if (dynamic_cast<const ReLU*>(next)) act = BatchNormActivation::ReLU;
@@ -177,7 +187,7 @@ std::shared_ptr<Module> fused_batchnorm(const Module& bn, const Module* next) {
   if (typeid(bn) == typeid(BatchNorm1d))
     return std::make_shared<BatchNormAct1d>(static_cast<const BatchNorm1d&>(bn), *act);
   if (typeid(bn) == typeid(BatchNorm2d))
-    return std::make_shared<BatchNormAct2d>(static_cast<const BatchNorm2d&>(bn), *act);
+    return std::make_shared<BatchNormAct2d>(static_cast<const BatchNorm2d&>(bn), *act, pools_2x2(pool));
   return nullptr;
 }
 
@@ -187,20 +197,18 @@ std::optional<ConvActivation> conv_activation(const Module* m) {
   return std::nullopt;
 }
 
-bool pools_2x2(const Module* m) {
-  const auto* pool = dynamic_cast<const AvgPool2d*>(m);
-  return pool && pool->kernel_size == Size2(2) && pool->stride == Size2(2) && pool->padding == Size2(0);
-}
-
 }  // namespace
 
 Sequential fuse_batchnorm_activation(const Sequential& model) {
   return rewrite_sequential(model, [](auto child, std::size_t i, Sequential& out) -> std::size_t {
-    std::shared_ptr<Module> fused = fused_batchnorm(*child(i), child(i + 1));
+    std::shared_ptr<BatchNormBase> fused = fused_batchnorm(*child(i), child(i + 1), child(i + 2));
     if (!fused) return 0;
+    const auto* act2d = dynamic_cast<const BatchNormAct2d*>(fused.get());
+    const bool pool = act2d && act2d->avg_pool_2x2;
     out.push_back(fused);
     out.push_back(identity_like(*child(i + 1)));
-    return 2;
+    if (pool) out.push_back(identity_like(*child(i + 2)));
+    return pool ? 3 : 2;
   });
 }
 

@@ -35,8 +35,10 @@ Sequential fold_batchnorm(const Sequential& model);
 
 // Opt-in fusion for training and inference alike: a new Sequential in which every BatchNorm1d or
 // BatchNorm2d directly followed by a Sigmoid or ReLU is one BatchNormAct1d / BatchNormAct2d
-// (layers/batchnorm.h) and the activation's place holds an Identity, as PyTorch's fuse_modules
-// does, so that children keep their names and the state_dict its keys. Recurses into nested
+// (layers/batchnorm.h), which for a BatchNorm2d takes in an AvgPool2d with kernel 2, stride 2 and no
+// padding after the activation too (avg_pool_2x2), and the places of the activation and the pool
+// hold an Identity each, as PyTorch's fuse_modules does, so that children keep their names and the
+// state_dict its keys. Recurses into nested
 // Sequentials. Every module is the source's own or shares its tensors (parameters, buffers,
 // gradients): an optimizer made over either model trains both, and the source is not changed. The
 // result starts in the mode of the source's modules; the fused ones are its own, so switch modes

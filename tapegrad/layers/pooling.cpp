@@ -15,6 +15,7 @@
 #include "tapegrad/core/parallel.h"
 #include "tapegrad/core/simd.h"
 #include "tapegrad/core/simd_math.h"
+#include "tapegrad/layers/avg_pool_2x2.h"
 #include "tapegrad/layers/window.h"
 
 namespace tg {
@@ -51,90 +52,26 @@ void for_each_offset(const PoolShape& s, const std::vector<Span>& wspan, std::in
 
 // --- avg_pool2d ---------------------------------------------------------------------------------
 
-// The 2×2, stride 2 rows of float32 on vectors: eight (then four) outputs at a time from 16 (8)
-// floats of each of the two input rows, split into even and odd columns by shuffles. The sums run
-// in the scalar loop's order, x00 + x01 + x10 + x11, so every version gives the same bits.
-using simd::F32x4;
-using simd::F32x8;
-using simd::load_f32x4;
-using simd::store_f32x4;
-
-// y[ow] = (r0[2ow] + r0[2ow + 1] + r1[2ow] + r1[2ow + 1]) · 0.25 for ow < OW.
-TG_SIMD_INLINE void avg_pool_2x2_row(float* y, const float* r0, const float* r1, std::int64_t OW) {
-  std::int64_t ow = 0;
-  for (; ow + 8 <= OW; ow += 8) {
-    const F32x8 a0 = simd::load_f32x8(r0 + 2 * ow), a1 = simd::load_f32x8(r0 + 2 * ow + 8);
-    const F32x8 b0 = simd::load_f32x8(r1 + 2 * ow), b1 = simd::load_f32x8(r1 + 2 * ow + 8);
-    const F32x8 ae = __builtin_shufflevector(a0, a1, 0, 2, 4, 6, 8, 10, 12, 14);
-    const F32x8 ao = __builtin_shufflevector(a0, a1, 1, 3, 5, 7, 9, 11, 13, 15);
-    const F32x8 be = __builtin_shufflevector(b0, b1, 0, 2, 4, 6, 8, 10, 12, 14);
-    const F32x8 bo = __builtin_shufflevector(b0, b1, 1, 3, 5, 7, 9, 11, 13, 15);
-    simd::store_f32x8(y + ow, (ae + ao + be + bo) * 0.25f);
-  }
-  for (; ow + 4 <= OW; ow += 4) {
-    const F32x4 a0 = load_f32x4(r0 + 2 * ow), a1 = load_f32x4(r0 + 2 * ow + 4);
-    const F32x4 b0 = load_f32x4(r1 + 2 * ow), b1 = load_f32x4(r1 + 2 * ow + 4);
-    const F32x4 ae = __builtin_shufflevector(a0, a1, 0, 2, 4, 6), ao = __builtin_shufflevector(a0, a1, 1, 3, 5, 7);
-    const F32x4 be = __builtin_shufflevector(b0, b1, 0, 2, 4, 6), bo = __builtin_shufflevector(b0, b1, 1, 3, 5, 7);
-    store_f32x4(y + ow, (ae + ao + be + bo) * 0.25f);
-  }
-  for (; ow < OW; ++ow) y[ow] = (r0[2 * ow] + r0[2 * ow + 1] + r1[2 * ow] + r1[2 * ow + 1]) * 0.25f;
-}
-
-// r0[2ow] = r0[2ow + 1] = r1[2ow] = r1[2ow + 1] = dy[ow] · 0.25 for ow < OW.
-TG_SIMD_INLINE void avg_pool_2x2_backward_row(float* r0, float* r1, const float* dy, std::int64_t OW) {
-  std::int64_t ow = 0;
-  for (; ow + 8 <= OW; ow += 8) {
-    const F32x8 d = simd::load_f32x8(dy + ow) * 0.25f;
-    const F32x8 lo = __builtin_shufflevector(d, d, 0, 0, 1, 1, 2, 2, 3, 3);
-    const F32x8 hi = __builtin_shufflevector(d, d, 4, 4, 5, 5, 6, 6, 7, 7);
-    simd::store_f32x8(r0 + 2 * ow, lo);
-    simd::store_f32x8(r0 + 2 * ow + 8, hi);
-    simd::store_f32x8(r1 + 2 * ow, lo);
-    simd::store_f32x8(r1 + 2 * ow + 8, hi);
-  }
-  for (; ow + 4 <= OW; ow += 4) {
-    const F32x4 d = load_f32x4(dy + ow) * 0.25f;
-    const F32x4 lo = __builtin_shufflevector(d, d, 0, 0, 1, 1), hi = __builtin_shufflevector(d, d, 2, 2, 3, 3);
-    store_f32x4(r0 + 2 * ow, lo);
-    store_f32x4(r0 + 2 * ow + 4, hi);
-    store_f32x4(r1 + 2 * ow, lo);
-    store_f32x4(r1 + 2 * ow + 4, hi);
-  }
-  for (; ow < OW; ++ow) r0[2 * ow] = r0[2 * ow + 1] = r1[2 * ow] = r1[2 * ow + 1] = dy[ow] * 0.25f;
-}
-
 // y[oh, ow] = Σ x over the window / (KH·KW): padding counts as zeros (count_include_pad).
 template <class T>
 void avg_pool2d_forward(T* y, const T* x, const PoolShape& s) {
+  if (s.tiles_2x2()) {
+    parallel_for(0, s.NC(), work_of(s), [&](std::int64_t nc_lo, std::int64_t nc_hi) {
+      simd::with_isa([&]<simd::Isa>() TG_SIMD_LAMBDA {
+        for (std::int64_t nc = nc_lo; nc < nc_hi; ++nc)
+          detail::avg_pool_2x2_plane(y + nc * s.OH * s.OW, x + nc * s.H * s.W, s.H, s.W);
+      });
+    });
+    return;
+  }
   const T scale = T(1) / static_cast<T>(s.KH * s.KW);
   const std::vector<Span> wspan = valid_spans(s.W, s.OW, s.SW, s.PW, s.KW);
-  if constexpr (std::is_same_v<T, float>) {
-    if (s.tiles_2x2()) {
-      parallel_for(0, s.NC(), work_of(s), [&](std::int64_t nc_lo, std::int64_t nc_hi) {
-        simd::with_isa([&]<simd::Isa>() TG_SIMD_LAMBDA {
-          for (std::int64_t nc = nc_lo; nc < nc_hi; ++nc)
-            for (std::int64_t oh = 0; oh < s.OH; ++oh) {
-              const float* r0 = x + (nc * s.H + 2 * oh) * s.W;
-              avg_pool_2x2_row(y + (nc * s.OH + oh) * s.OW, r0, r0 + s.W, s.OW);
-            }
-        });
-      });
-      return;
-    }
-  }
   parallel_for(0, s.NC(), work_of(s), [&](std::int64_t nc_lo, std::int64_t nc_hi) {
     for (std::int64_t nc = nc_lo; nc < nc_hi; ++nc) {
       const T* xp = x + nc * s.H * s.W;
       T* yp = y + nc * s.OH * s.OW;
       for (std::int64_t oh = 0; oh < s.OH; ++oh) {
         T* yrow = yp + oh * s.OW;
-        if (s.tiles_2x2()) {
-          const T *r0 = xp + 2 * oh * s.W, *r1 = r0 + s.W;
-          for (std::int64_t ow = 0; ow < s.OW; ++ow)
-            yrow[ow] = (r0[2 * ow] + r0[2 * ow + 1] + r1[2 * ow] + r1[2 * ow + 1]) * scale;
-          continue;
-        }
         std::fill(yrow, yrow + s.OW, T(0));
         for_each_offset(s, wspan, oh, [&](std::int64_t ih, std::int64_t iw, std::int64_t lo, std::int64_t hi) {
           const T* src = xp + ih * s.W + iw;
@@ -150,37 +87,24 @@ void avg_pool2d_forward(T* y, const T* x, const PoolShape& s) {
 //   dx[ih, iw] = Σ over the windows holding (ih, iw) of dy[oh, ow] / (KH·KW)
 template <class T>
 void avg_pool2d_backward(T* dx, const T* dy, const PoolShape& s) {
-  const T scale = T(1) / static_cast<T>(s.KH * s.KW);
-  // 2×2 windows over even sides write every dx once: no zeroing pass first.
-  const bool covers = s.tiles_2x2() && s.H == 2 * s.OH && s.W == 2 * s.OW;
-  const std::vector<Span> wspan = valid_spans(s.W, s.OW, s.SW, s.PW, s.KW);
-  if constexpr (std::is_same_v<T, float>) {
-    if (covers) {
-      parallel_for(0, s.NC(), work_of(s), [&](std::int64_t nc_lo, std::int64_t nc_hi) {
-        simd::with_isa([&]<simd::Isa>() TG_SIMD_LAMBDA {
-          for (std::int64_t nc = nc_lo; nc < nc_hi; ++nc)
-            for (std::int64_t oh = 0; oh < s.OH; ++oh) {
-              float* r0 = dx + (nc * s.H + 2 * oh) * s.W;
-              avg_pool_2x2_backward_row(r0, r0 + s.W, dy + (nc * s.OH + oh) * s.OW, s.OW);
-            }
-        });
+  if (s.tiles_2x2()) {  // every dx written once, without a zeroing pass first
+    parallel_for(0, s.NC(), work_of(s), [&](std::int64_t nc_lo, std::int64_t nc_hi) {
+      simd::with_isa([&]<simd::Isa>() TG_SIMD_LAMBDA {
+        for (std::int64_t nc = nc_lo; nc < nc_hi; ++nc)
+          detail::avg_pool_2x2_backward_plane(dx + nc * s.H * s.W, dy + nc * s.OH * s.OW, s.H, s.W);
       });
-      return;
-    }
+    });
+    return;
   }
+  const T scale = T(1) / static_cast<T>(s.KH * s.KW);
+  const std::vector<Span> wspan = valid_spans(s.W, s.OW, s.SW, s.PW, s.KW);
   parallel_for(0, s.NC(), work_of(s), [&](std::int64_t nc_lo, std::int64_t nc_hi) {
     for (std::int64_t nc = nc_lo; nc < nc_hi; ++nc) {
       T* dxp = dx + nc * s.H * s.W;
       const T* dyp = dy + nc * s.OH * s.OW;
-      if (!covers) std::fill(dxp, dxp + s.H * s.W, T(0));
+      std::fill(dxp, dxp + s.H * s.W, T(0));
       for (std::int64_t oh = 0; oh < s.OH; ++oh) {
         const T* dyrow = dyp + oh * s.OW;
-        if (s.tiles_2x2()) {
-          T *r0 = dxp + 2 * oh * s.W, *r1 = r0 + s.W;
-          for (std::int64_t ow = 0; ow < s.OW; ++ow)
-            r0[2 * ow] = r0[2 * ow + 1] = r1[2 * ow] = r1[2 * ow + 1] = dyrow[ow] * scale;
-          continue;
-        }
         for_each_offset(s, wspan, oh, [&](std::int64_t ih, std::int64_t iw, std::int64_t lo, std::int64_t hi) {
           T* dst = dxp + ih * s.W + iw;
           for (std::int64_t ow = lo; ow < hi; ++ow) dst[(ow - lo) * s.SW] += dyrow[ow] * scale;

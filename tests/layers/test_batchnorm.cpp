@@ -384,3 +384,84 @@ TEST_CASE("BatchNormAct2d is a BatchNorm2d with its activation: state, printing,
         "BatchNormAct1d(4, eps=1e-05, momentum=None, affine=True, track_running_stats=True, activation=ReLU)");
   CHECK_THROWS_WITH(relu(tg::ones({2, 3})), Contains("[BatchNormAct1d] expected 4 channels"));
 }
+
+TEST_CASE("batch_norm_act with avg_pool_2x2 is batch_norm, the activation and avg_pool2d(2)", "[layers]") {
+  const tg::DType dtype = GENERATE(tg::kFloat32, tg::kFloat64);
+  const bool training = GENERATE(true, false);
+  const tg::BatchNormActivation act = GENERATE(tg::BatchNormActivation::Sigmoid, tg::BatchNormActivation::ReLU);
+  const bool sigmoid = act == tg::BatchNormActivation::Sigmoid;
+  // Even sides; odd sides (the last row and column in no window); rows of more than eight windows
+  // (the vector rows) with an odd width; the smallest plane.
+  const Shape shapes[] = {{4, 3, 8, 6}, {3, 2, 7, 9}, {2, 2, 5, 35}, {5, 2, 2, 2}};
+  const double tol = dtype == tg::kFloat32 ? 1e-6 : 1e-13;
+  for (const Shape& shape : shapes) {
+    INFO(fmt::format("{} {} {}", sigmoid ? "sigmoid" : "relu", shape, training ? "training" : "eval"));
+    tg::manual_seed(12);
+    const std::int64_t C = shape[1];
+    const Tensor x = tg::native::to(tg::randn(shape) * 1.5 + 0.3, dtype);
+    const Tensor dp = tg::native::to(tg::randn({shape[0], C, shape[2] / 2, shape[3] / 2}), dtype);
+    const Tensor w = tg::native::to(tg::rand({C}) + 0.5, dtype), b = tg::native::to(tg::randn({C}) * 0.5, dtype);
+    const Tensor rm = tg::native::to(tg::randn({C}) * 0.2, dtype), rv = tg::native::to(tg::rand({C}) + 0.5, dtype);
+    auto leaf = [](const Tensor& t) { return tg::native::clone(t).requires_grad_(); };
+    Tensor x1 = leaf(x), w1 = leaf(w), b1 = leaf(b), rm1 = tg::native::clone(rm), rv1 = tg::native::clone(rv);
+    Tensor x2 = leaf(x), w2 = leaf(w), b2 = leaf(b), rm2 = tg::native::clone(rm), rv2 = tg::native::clone(rv);
+    Tensor s1 = tg::batch_norm(x1, rm1, rv1, w1, b1, training, 0.1, 1e-5);
+    Tensor p1 = tg::avg_pool2d(sigmoid ? s1.sigmoid() : s1.relu(), 2);
+    Tensor p2 = tg::batch_norm_act(x2, act, rm2, rv2, w2, b2, training, 0.1, 1e-5, true);
+    CHECK(p2.sizes() == p1.sizes());
+    CHECK(p2.grad_fn_name() == (sigmoid ? "BatchNormSigmoidAvgPoolBackward0" : "BatchNormReluAvgPoolBackward0"));
+    p1.backward(dp);
+    p2.backward(dp);
+    CHECK(mismatch(p2, p1.to_vector<double>(), tol) == "");
+    CHECK(mismatch(x2.grad(), x1.grad().to_vector<double>(), tol) == "");
+    CHECK(mismatch(w2.grad(), w1.grad().to_vector<double>(), tol) == "");
+    CHECK(mismatch(b2.grad(), b1.grad().to_vector<double>(), tol) == "");
+    CHECK(mismatch(rm2, rm1.to_vector<double>(), tol) == "");
+    CHECK(mismatch(rv2, rv1.to_vector<double>(), tol) == "");
+  }
+}
+
+TEST_CASE("batch_norm_act with avg_pool_2x2 gradchecks in float64", "[layers][gradcheck]") {
+  auto row = [](const char* name, tg::BatchNormActivation act, bool training, bool affine, Shape shape,
+                const char* grad_fn) {
+    const std::int64_t C = shape[1];
+    tg::manual_seed(5);
+    const Tensor rm = tg::randn({C}, tg::kFloat64) * 0.2, rv = tg::rand({C}, tg::kFloat64) + 0.5;
+    std::vector<Shape> inputs{shape};
+    if (affine) inputs.insert(inputs.end(), {Shape{C}, Shape{C}});
+    return ref::GradcheckRow{name,
+                             [=](const ref::Inputs& in) {
+                               Tensor w = affine ? in[1] : Tensor(), b = affine ? in[2] : Tensor();
+                               return tg::batch_norm_act(in[0], act, tg::native::clone(rm), tg::native::clone(rv), w,
+                                                         b, training, 0.1, 1e-5, true);
+                             },
+                             inputs, grad_fn};
+  };
+  using A = tg::BatchNormActivation;
+  ref::check_gradcheck_rows({
+      row("sigmoid pool train", A::Sigmoid, true, true, {2, 3, 4, 6}, "BatchNormSigmoidAvgPoolBackward0"),
+      row("sigmoid pool train odd", A::Sigmoid, true, false, {2, 2, 5, 3}, "BatchNormSigmoidAvgPoolBackward0"),
+      row("sigmoid pool eval", A::Sigmoid, false, true, {2, 2, 4, 5}, "BatchNormSigmoidAvgPoolBackward0"),
+      row("relu pool train", A::ReLU, true, true, {3, 2, 4, 4}, "BatchNormReluAvgPoolBackward0"),
+  });
+}
+
+TEST_CASE("batch_norm_act's pool and BatchNormAct2d's refuse what a 2x2 pool cannot take", "[layers][errors]") {
+  const auto S = tg::BatchNormActivation::Sigmoid;
+  CHECK_THROWS_WITH(tg::batch_norm_act(tg::randn({2, 3, 4}), S, {}, {}, {}, {}, true, 0.1, 1e-5, true),
+                    "[batch_norm_act] expected input of shape [N, C, H, W] with H, W >= 2 for the 2x2 average pool, "
+                    "got [2, 3, 4]");
+  CHECK_THROWS_WITH(tg::batch_norm_act(tg::randn({2, 3, 1, 4}), S, {}, {}, {}, {}, true, 0.1, 1e-5, true),
+                    "[batch_norm_act] expected input of shape [N, C, H, W] with H, W >= 2 for the 2x2 average pool, "
+                    "got [2, 3, 1, 4]");
+  CHECK_THROWS_WITH(nn::BatchNormAct1d(3, S, {}, true),
+                    "[BatchNormAct1d] expected avg_pool_2x2 only on BatchNormAct2d (a 2x2 pool needs [N, C, H, W] "
+                    "input)");
+  nn::BatchNormAct2d pooled(3, S, {}, true);
+  CHECK(pooled.to_string() == "BatchNormAct2d(3, eps=1e-05, momentum=0.1, affine=True, track_running_stats=True, "
+                              "activation=Sigmoid, avg_pool2d=2)");
+  const Tensor before = tg::native::clone(pooled.running_mean);
+  CHECK_THROWS_WITH(pooled(tg::randn({2, 3, 5, 1})), Contains("[batch_norm_act] expected input of shape"));
+  CHECK(mismatch(pooled.running_mean, before.to_vector<double>(), 0) == "");  // a refused batch changes nothing
+  CHECK(pooled.num_batches_tracked.item<std::int64_t>() == 0);
+}

@@ -181,6 +181,19 @@ TEST_CASE("fold_batchnorm leaves lone batch norms, batch norms without running s
   CHECK(max_rel_diff(folded(x), net(x)) == 0.0);
 }
 
+TEST_CASE("fold_batchnorm leaves the fused BatchNormAct modules: they are no affine map", "[layers]") {
+  tg::manual_seed(9);
+  nn::Sequential net = lenet_bn();
+  train_statistics(net, tg::kFloat32);
+  nn::Sequential fused = nn::utils::fuse_batchnorm_activation(net);
+  fused.eval();
+  nn::Sequential folded = nn::utils::fold_batchnorm(fused);
+  CHECK(folded.to_string() == fused.to_string());
+  tg::NoGradGuard no_grad;
+  const Tensor x = tg::randn({3, 1, 28, 28});
+  CHECK(max_rel_diff(folded(x), fused(x)) == 0.0);
+}
+
 TEST_CASE("folding a model in training mode, or mismatched layers, throws", "[layers][errors]") {
   nn::Sequential net = lenet_bn();
   CHECK_THROWS_WITH(nn::utils::fold_batchnorm(net),
@@ -222,14 +235,17 @@ TEST_CASE("fuse_batchnorm_activation: LeNet-BN trains as before, sharing the sou
   if (dtype == tg::kFloat64) to_float64(twin);
   nn::Sequential fused = nn::utils::fuse_batchnorm_activation(net);
 
-  // Each BatchNorm + Sigmoid pair is one module and an Identity: the same children, names and keys.
+  // Each BatchNorm + Sigmoid pair is one module and an Identity, and so is a BatchNorm2d + Sigmoid +
+  // AvgPool2d(2) triple, with an Identity for each: the same children, names and keys.
   REQUIRE(fused.size() == net.size());
   auto* block = dynamic_cast<nn::Sequential*>(fused[0].get());
   REQUIRE(block != nullptr);
   CHECK(block->to_string().find("(1): BatchNormAct2d(6, eps=1e-05, momentum=0.1, affine=True, "
-                                "track_running_stats=True, activation=Sigmoid)\n  (2): Identity()") != std::string::npos);
+                                "track_running_stats=True, activation=Sigmoid, avg_pool2d=2)\n  (2): Identity()\n"
+                                "  (3): Identity()") != std::string::npos);
   CHECK(dynamic_cast<nn::BatchNormAct2d*>(fused[2].get()) != nullptr);
   CHECK(dynamic_cast<nn::Identity*>(fused[3].get()) != nullptr);
+  CHECK(dynamic_cast<nn::Identity*>(fused[4].get()) != nullptr);
   CHECK(dynamic_cast<nn::BatchNormAct1d*>(fused[7].get()) != nullptr);
   CHECK(dynamic_cast<nn::BatchNormAct1d*>(fused[10].get()) != nullptr);
   CHECK(fused[1] == net[1]);  // the other modules are the source's own
