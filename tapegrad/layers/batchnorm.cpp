@@ -35,25 +35,30 @@ namespace {
 // A run's sums go into kLanes lanes (element i into lane i mod kLanes; the last S mod kLanes
 // elements into a tail sum), in T; the lanes then fold to four, added into the channel's four
 // running sums in double, added pairwise once per channel. The lanes vectorize as independent
-// accumulators (a single one would wait on the add latency at every step), and the result does
-// not depend on the vector width.
-constexpr std::int64_t kLanes = 16;
+// accumulators: 64 floats are four AVX-512 vectors (eight AVX2 ones), enough chains that a sweep
+// over a run in L1 waits on neither the add latency nor, mostly, anything but its loads (with one
+// vector, the moments ran at a third of the rate memory delivers). The result does not depend on
+// the vector width.
+constexpr std::int64_t kLanes = 64;
 using Lanes = std::array<double, 4>;
 
-// On four-wide vectors, lane j of q0 + q1 + q2 + q3 (q_k the lanes 4k to 4k + 3) is the scalar
-// (a[j] + a[j + 4]) + (a[j + 8] + a[j + 12]): the same bits without moving lanes one by one, which
-// cost more than the sweep itself on runs of a few vectors (an 8×8 plane is four).
+// The lanes fold as four-wide vectors, quads q_k = lanes [4k, 4k + 4): halves added pairwise,
+// q_k + q_{k + h} for h = 8, 4, 2, 1, then converted to double. Lane moves one by one cost more
+// than the sweep itself on runs of a few vectors (an 8×8 plane is one).
 using FloatQuad = float __attribute__((vector_size(16)));
 using DoubleQuad = double __attribute__((vector_size(32)));
 
 template <class T>
 TG_SIMD_INLINE void flush(const T (&a)[kLanes], T tail, Lanes& acc) {
   using Quad = std::conditional_t<std::is_same_v<T, float>, FloatQuad, DoubleQuad>;
-  Quad q[4];
+  constexpr int kQuads = kLanes / 4;
+  Quad q[kQuads];
   std::memcpy(q, a, sizeof q);
+  for (int h = kQuads / 2; h >= 1; h /= 2)
+    for (int k = 0; k < h; ++k) q[k] += q[k + h];
   DoubleQuad sum;
   std::memcpy(&sum, acc.data(), sizeof sum);
-  sum += __builtin_convertvector((q[0] + q[1]) + (q[2] + q[3]), DoubleQuad);
+  sum += __builtin_convertvector(q[0], DoubleQuad);
   std::memcpy(acc.data(), &sum, sizeof sum);
   acc[0] += static_cast<double>(tail);
 }
