@@ -813,13 +813,23 @@ void flush_lanes(double* dw_sum, float* vacc, std::int64_t wnum) {
 // from memory, as the forward's filter-lane tiles do. A tile holds up to 5×5 taps of one channel: 25
 // accumulators, one dyT vector per position.
 //
-// The input gradient, per padded position:
-//   dx[c, ih, iw] = Σ_{blocks, kh, kw} Σ_lanes wT[c, kh, kw][16] · dyT[ih − kh, iw − kw][16]
-// with kh limited to 0 <= ih − kh < OH and the columns past dy's edges reading dyT's zeros. A tile
-// holds 2 channels × 6 columns of one row, 12 accumulators whose lanes are summed at the end, sixteen
-// at a time by four rounds of shuffles and adds (lane_sums).
+// The input gradient runs on lanes over dy's positions instead, per sample, group and input channel
+// c, as a product into columns and a gather from them (col2im):
+//   cols[kh, kw][p] = Σ_{f in the group} w[f, c, kh, kw] · dy[f, p]      (p = oh·OW + ow)
+//   dx[c, ih, iw] = Σ_{kh, kw} cols[kh, kw][(ih − kh)·OW + iw − kw]   (the terms inside dy)
+// A product tile holds up to 6 taps of one kh row × up to 4 vectors of 16 positions, its reduction
+// over the group's filters one dy vector load and one broadcast weight per FMA column and row, and
+// stores its accumulators into cols, which stays in L1 (LeNet-BN's conv2: 6.4 KB). Then each dx
+// vector of 16 columns sums the KH·KW row pieces of cols that land on it, each loaded whole and its
+// lanes outside dy zeroed, and is stored once: no product on dy's margins, no lanes to sum across, and
+// no read-modify-write of dx, whose stores the next loads would have had to wait for. With lanes over
+// filters instead, a third of LeNet-BN's conv2 products fell on dy's zero margins and a sixth of the
+// time on summing the lanes.
 constexpr int kMaxDweightRows = 5, kMaxDweightCols = 5;
-constexpr int kMaxDinputChannels = 2, kMaxDinputCols = 6;
+constexpr int kMaxDinputTaps = 6, kMaxDinputVectors = 4;
+
+// The floats before and after cols that the gather's whole-vector loads may touch (and zero).
+std::int64_t cols_margin(const ConvShape& s) { return (s.KW - 1 + kFlatLanes - 1) / kFlatLanes * kFlatLanes + kFlatLanes; }
 
 std::int64_t dyt_columns(const ConvShape& s) { return s.OW + 2 * (s.KW - 1); }
 
@@ -847,65 +857,83 @@ TG_SIMD_INLINE void filter_lane_dweight_tile(float* dwt, const float* dyt, const
     TG_UNROLL for (int j = 0; j < CB; ++j) std::memcpy(dwt + (i * s.KW + j) * kFlatLanes, &acc[i][j], sizeof(V16));
 }
 
-// One round of lane_sums: lanes [G·k, G·k + G) of the result hold, for even k, a's lanes 2G·(k/2) + [0, G)
-// plus those G further on, and b's for odd k.
-template <int G>
-TG_SIMD_INLINE V16 fold_pairs(const V16& a, const V16& b) {
-  constexpr auto pick = [](int lane, int offset) { return lane / G % 2 == 0 ? lane / (2 * G) * 2 * G + lane % G + offset
-                                                                            : 16 + lane / (2 * G) * 2 * G + lane % G + offset; };
-  // Lane i of lo takes entity element pick(i, 0), of hi pick(i, G): even groups from a, odd from b.
-  return __builtin_shufflevector(a, b, pick(0, 0), pick(1, 0), pick(2, 0), pick(3, 0), pick(4, 0), pick(5, 0),
-                                 pick(6, 0), pick(7, 0), pick(8, 0), pick(9, 0), pick(10, 0), pick(11, 0), pick(12, 0),
-                                 pick(13, 0), pick(14, 0), pick(15, 0)) +
-         __builtin_shufflevector(a, b, pick(0, G), pick(1, G), pick(2, G), pick(3, G), pick(4, G), pick(5, G),
-                                 pick(6, G), pick(7, G), pick(8, G), pick(9, G), pick(10, G), pick(11, G), pick(12, G),
-                                 pick(13, G), pick(14, G), pick(15, G));
-}
-
-// The sums of the lanes of v[k], in lane k: four rounds of fold_pairs, each halving the vectors.
-TG_SIMD_INLINE V16 lane_sums(const V16 (&v)[16]) {
-  V16 t[8], u[4], w[2];
-  TG_UNROLL for (int i = 0; i < 8; ++i) t[i] = fold_pairs<8>(v[i], v[i + 8]);  // [v_i | v_i+8]
-  TG_UNROLL for (int i = 0; i < 4; ++i) u[i] = fold_pairs<4>(t[i], t[i + 4]);  // [v_i | v_i+4 | v_i+8 | v_i+12]
-  TG_UNROLL for (int i = 0; i < 2; ++i) w[i] = fold_pairs<2>(u[i], u[i + 2]);  // v_i, v_i+2, ..., v_i+14
-  return fold_pairs<1>(w[0], w[1]);
-}
-
-// dx[c + i, ih, iw0 + j] for i < CB, j < WB, over the group's blocks of filters: dx points at (c, ih,
-// iw0) of padded planes [XH, XW], dyt at block 0's (row 0, column iw0 + KW − 1), wt at block 0's tap
-// (c, 0, 0) ([taps][16] per block); blocks dyt_block and wt_block floats apart.
-template <int CB, int WB>
-TG_SIMD_INLINE void filter_lane_dinput_tile(float* dx, const float* dyt, const float* wt, std::int64_t ih,
-                                            std::int64_t blocks, std::int64_t dyt_block, std::int64_t wt_block,
-                                            const ConvShape& s, const Layout& L) {
-  const std::int64_t dyt_row = dyt_columns(s) * kFlatLanes, plane_taps = s.KH * s.KW;
-  const std::int64_t kh_lo = std::max<std::int64_t>(0, ih - s.OH + 1), kh_hi = std::min(s.KH - 1, ih);
-  V16 acc[CB][WB];
-  TG_UNROLL for (int i = 0; i < CB; ++i)
-    TG_UNROLL for (int j = 0; j < WB; ++j) acc[i][j] = V16{};
-  for (std::int64_t b = 0; b < blocks; ++b)
-    for (std::int64_t kh = kh_lo; kh <= kh_hi; ++kh)
-      for (std::int64_t kw = 0; kw < s.KW; ++kw) {
-        V16 wv[CB];
-        TG_UNROLL for (int i = 0; i < CB; ++i)
-          wv[i] = load_f32x16(wt + b * wt_block + (i * plane_taps + kh * s.KW + kw) * kFlatLanes);
-        const float* dp = dyt + b * dyt_block + (ih - kh) * dyt_row - kw * kFlatLanes;
-        TG_UNROLL for (int j = 0; j < WB; ++j) {
-          const V16 g = load_f32x16(dp + j * kFlatLanes);
-          TG_UNROLL for (int i = 0; i < CB; ++i) acc[i][j] += wv[i] * g;
-        }
-      }
-  // Sixteen accumulators at a time (the last group padded with zeros), in (channel, column) order.
-  constexpr int count = CB * WB, groups = (count + 15) / 16;
-  float sums[groups * 16];
-  TG_UNROLL for (int g = 0; g < groups; ++g) {
-    V16 v[16];
-    TG_UNROLL for (int k = 0; k < 16; ++k) v[k] = g * 16 + k < count ? acc[(g * 16 + k) / WB][(g * 16 + k) % WB] : V16{};
-    const V16 r = lane_sums(v);
-    std::memcpy(sums + g * 16, &r, sizeof r);
+// cols[t][p0 + ...] = the TT taps (kh, kw0 + t) × VB vectors of positions from p0, over the Fg filters
+// of one group: cols at tap (kh, kw0), rows PV floats apart; w at the group's first filter's tap
+// (c, kh, kw0) (filters taps floats apart); dyp at its first filter's position p0 (filters dy_stride
+// floats apart, readable up to a whole vector past P).
+template <int TT, int VB>
+TG_SIMD_INLINE void dinput_cols_tile(float* cols, const float* dyp, const float* w, std::int64_t Fg,
+                                     std::int64_t dy_stride, std::int64_t PV, std::int64_t taps) {
+  V16 acc[TT][VB];
+  TG_UNROLL for (int t = 0; t < TT; ++t)
+    TG_UNROLL for (int v = 0; v < VB; ++v) acc[t][v] = V16{};
+  for (std::int64_t f = 0; f < Fg; ++f) {
+    V16 g[VB];
+    TG_UNROLL for (int v = 0; v < VB; ++v) g[v] = load_f32x16(dyp + f * dy_stride + v * kFlatLanes);
+    const float* wf = w + f * taps;
+    asm("" : "+r"(wf));  // one broadcast FMA each, as in filter_lane_tile
+    TG_UNROLL for (int t = 0; t < TT; ++t)
+      TG_UNROLL for (int v = 0; v < VB; ++v) acc[t][v] += g[v] * wf[t];
   }
-  TG_UNROLL for (int i = 0; i < CB; ++i)
-    TG_UNROLL for (int j = 0; j < WB; ++j) dx[i * L.XH * L.XW + j] = sums[i * WB + j];
+  TG_UNROLL for (int t = 0; t < TT; ++t)
+    TG_UNROLL for (int v = 0; v < VB; ++v) std::memcpy(cols + t * PV + v * kFlatLanes, &acc[t][v], sizeof(V16));
+}
+
+// Which lanes of dx's vector of columns [j0, j0 + 16) the gather takes from tap column kw: lane l
+// reads dy column j0 + l − kw, inside dy for l in [kw − j0, OW + kw − j0). One all-ones-or-zero int per
+// lane, [XW/16 vectors (rounded up)][KW][16], made once per call: lane-by-lane compares in the gather
+// are what GCC would make of them.
+std::vector<std::int32_t> gather_masks(const ConvShape& s, const Layout& L) {
+  const std::int64_t chunks = (L.XW + kFlatLanes - 1) / kFlatLanes;
+  std::vector<std::int32_t> masks(static_cast<std::size_t>(chunks * s.KW * kFlatLanes));
+  for (std::int64_t j = 0; j < chunks; ++j)
+    for (std::int64_t kw = 0; kw < s.KW; ++kw)
+      for (std::int64_t l = 0; l < kFlatLanes; ++l) {
+        const std::int64_t column = j * kFlatLanes + l - kw;
+        masks[static_cast<std::size_t>((j * s.KW + kw) * kFlatLanes + l)] = column >= 0 && column < s.OW ? -1 : 0;
+      }
+  return masks;
+}
+
+// simd::store_first_lanes in pieces of 8, 4, 2 and 1 lanes by the bits of width (< 16): its
+// lane-by-lane loop becomes a call to libc's memcpy, 8% of LeNet-BN's conv2 backward here. (The AVX2
+// forward tiles keep that loop: with the pieces GCC moved one of their epilogue's values to the
+// stack, which register_tiles counts.)
+TG_SIMD_INLINE void store_first_lanes_in_pieces(float* p, const V16& v, std::int64_t width) {
+  float lanes[kFlatLanes];
+  std::memcpy(lanes, &v, sizeof v);
+  std::int64_t done = 0;
+  if (width & 8) std::memcpy(p, lanes, 8 * sizeof(float)), done = 8;
+  if (width & 4) std::memcpy(p + done, lanes + done, 4 * sizeof(float)), done += 4;
+  if (width & 2) std::memcpy(p + done, lanes + done, 2 * sizeof(float)), done += 2;
+  if (width & 1) p[done] = lanes[done];
+}
+
+// dx's plane c (padded, [XH, XW]) from its cols ([KH·KW][PV], cols_margin(s) readable floats on
+// each side): vectors of 16 columns, each the sum of the cols row pieces that land on it, loaded
+// whole: for each kw the KH pieces (one chain of adds a kw, independent of the others'), masked once
+// (gather_masks) and added in.
+TG_SIMD_INLINE void dinput_gather(float* dx, const float* cols, const std::int32_t* masks, std::int64_t PV,
+                                  const ConvShape& s, const Layout& L) {
+  using I16 = simd::I32x16;
+  for (std::int64_t ih = 0; ih < L.XH; ++ih) {
+    const std::int64_t kh_lo = std::max<std::int64_t>(0, ih - s.OH + 1), kh_hi = std::min(s.KH - 1, ih);
+    for (std::int64_t j0 = 0; j0 < L.XW; j0 += kFlatLanes) {
+      const std::int32_t* chunk_masks = masks + j0 * s.KW;
+      V16 sum{};
+      for (std::int64_t kw = 0; kw < s.KW; ++kw) {
+        I16 inside;
+        std::memcpy(&inside, chunk_masks + kw * kFlatLanes, sizeof inside);
+        V16 column{};
+        for (std::int64_t kh = kh_lo; kh <= kh_hi; ++kh)
+          column += load_f32x16(cols + (kh * s.KW + kw) * PV + (ih - kh) * s.OW + j0 - kw);
+        sum += reinterpret_cast<V16>(reinterpret_cast<I16>(column) & inside);
+      }
+      float* out = dx + ih * L.XW + j0;
+      if (j0 + kFlatLanes <= L.XW) std::memcpy(out, &sum, sizeof sum);
+      else store_first_lanes_in_pieces(out, sum, L.XW - j0);
+    }
+  }
 }
 
 // The backward of samples [n_lo, n_hi) with filter lanes (filter_lanes(s), AVX-512): their dx when dx
@@ -915,23 +943,32 @@ TG_SIMD_INLINE void filter_lane_dinput_tile(float* dx, const float* dyt, const f
 void filter_lane_backward(float* dx, double* dw_sum, const float* dy, const float* x, const float* weight,
                           std::int64_t n_lo, std::int64_t n_hi, const ConvShape& s) {
   const Layout L = flat_layout_of(s);
-  const std::int64_t Cg = s.C / s.G, taps = s.R(), P = s.P(), blocks = s.F / kFlatLanes,
+  const std::int64_t Cg = s.C / s.G, Fg = s.F / s.G, taps = s.R(), P = s.P(), blocks = s.F / kFlatLanes,
                      blocks_per_group = blocks / s.G;
   const std::int64_t x_sample = s.C * L.XH * L.XW, dyt_block = s.OH * dyt_columns(s) * kFlatLanes,
-                     dyt_sample = blocks * dyt_block, wt_block = taps * kFlatLanes;
+                     dyt_sample = blocks * dyt_block;
   const std::int64_t x_numel = s.C * s.H * s.W, dy_numel = s.F * P;
   std::int64_t NB = 1;
   while (2 * NB <= kSamplesPerFlush && 2 * NB * 4 * (x_sample + dyt_sample) <= kL1Budget) NB *= 2;
-  // Pieces: x_pad for x (weight gradient, padded input), dy_pad for wT (input gradient), dx_pad (input
-  // gradient, padded input), vacc for dwT, y_flat for dyT.
-  SlotScratch sc(dw_sum && L.copy ? NB * x_sample : 0, dx ? s.F * taps : 0, dx && L.copy ? x_sample : 0, 0,
-                 dw_sum ? s.F * taps : 0, NB * dyt_sample);
+  // The input gradient's tiles read whole vectors of dy's planes: in place when P is a multiple of 16,
+  // else from a copy of the sample's planes rounded up to whole vectors (dy_pad).
+  const std::int64_t PV = (P + kFlatLanes - 1) / kFlatLanes * kFlatLanes;
+  const bool dy_copy = PV > P;
+  const std::int64_t cols_n = s.KH * s.KW * PV + 2 * cols_margin(s);
+  // Pieces: x_pad for x (weight gradient, padded input), dy_pad for one sample's dy planes (input
+  // gradient), dx_pad (input gradient, padded input), part for the input gradient's cols, vacc for
+  // dwT, y_flat for dyT.
+  SlotScratch sc(dw_sum && L.copy ? NB * x_sample : 0, dx && dy_copy ? s.F * PV : 0, dx && L.copy ? x_sample : 0,
+                 dx ? cols_n : 0, dw_sum ? s.F * taps : 0, dw_sum ? NB * dyt_sample : 0);
+  float* cols = dx ? sc.part + cols_margin(s) : nullptr;  // part comes zeroed: the margins stay 0
+  const std::vector<std::int32_t> masks = dx ? gather_masks(s, L) : std::vector<std::int32_t>();
   float* dyt = sc.y_flat;
-  std::memset(dyt, 0, sizeof(float) * static_cast<std::size_t>(NB * dyt_sample));  // the side columns stay 0
-  if (dx) transpose_weights(sc.dy_pad, weight, s);
+  if (dw_sum) std::memset(dyt, 0, sizeof(float) * static_cast<std::size_t>(NB * dyt_sample));  // side columns stay 0
+  if (dx && dy_copy)  // the lanes past P read zeros
+    for (std::int64_t f = 0; f < s.F; ++f) std::memset(sc.dy_pad + f * PV + P, 0, sizeof(float) * (PV - P));
   for (std::int64_t n0 = n_lo; n0 < n_hi; n0 += NB) {
     const std::int64_t nb = std::min(NB, n_hi - n0);
-    for (std::int64_t n = 0; n < nb; ++n)
+    for (std::int64_t n = 0; n < nb && dw_sum; ++n)
       for (std::int64_t f = 0; f < s.F; ++f) {
         const float* src = dy + (n0 + n) * dy_numel + f * P;
         float* dst = dyt + n * dyt_sample + f / kFlatLanes * dyt_block + (s.KW - 1) * kFlatLanes + f % kFlatLanes;
@@ -968,21 +1005,30 @@ void filter_lane_backward(float* dx, double* dw_sum, const float* dy, const floa
       for (std::int64_t n = 0; n < nb; ++n) {
         float* dxn = dx + (n0 + n) * x_numel;
         float* dxp = L.copy ? sc.dx_pad : dxn;
+        const float* dyn = dy + (n0 + n) * dy_numel;
+        if (dy_copy)
+          for (std::int64_t f = 0; f < s.F; ++f)
+            std::memcpy(sc.dy_pad + f * PV, dyn + f * P, sizeof(float) * static_cast<std::size_t>(P));
+        const float* dy_planes = dy_copy ? sc.dy_pad : dyn;
+        const std::int64_t dy_stride = dy_copy ? PV : P;
         simd::with_isa([&]<Isa I>() TG_SIMD_LAMBDA {
           if constexpr (I == Isa::Avx512)
             for (std::int64_t g = 0; g < s.G; ++g)
-              for (std::int64_t c = 0; c < Cg; c += kMaxDinputChannels)
-                for (std::int64_t ih = 0; ih < L.XH; ++ih)
-                  for (std::int64_t iw = 0; iw < L.XW; iw += kMaxDinputCols)
-                    dispatch_tile<kMaxDinputChannels, kMaxDinputCols>(
-                        std::min<std::int64_t>(kMaxDinputChannels, Cg - c),
-                        std::min<std::int64_t>(kMaxDinputCols, L.XW - iw), [&]<int TC, int TW>() TG_SIMD_LAMBDA {
-                          filter_lane_dinput_tile<TC, TW>(
-                              dxp + ((g * Cg + c) * L.XH + ih) * L.XW + iw,
-                              dyt + n * dyt_sample + g * blocks_per_group * dyt_block + (iw + s.KW - 1) * kFlatLanes,
-                              sc.dy_pad + (g * blocks_per_group * taps + c * s.KH * s.KW) * kFlatLanes, ih,
-                              blocks_per_group, dyt_block, wt_block, s, L);
-                        });
+              for (std::int64_t c = 0; c < Cg; ++c) {
+                for (std::int64_t kh = 0; kh < s.KH; ++kh)
+                  for (std::int64_t kw = 0; kw < s.KW; kw += kMaxDinputTaps)
+                    for (std::int64_t p0 = 0; p0 < PV; p0 += kMaxDinputVectors * kFlatLanes)
+                      dispatch_tile<kMaxDinputTaps, kMaxDinputVectors>(
+                          std::min<std::int64_t>(kMaxDinputTaps, s.KW - kw),
+                          std::min<std::int64_t>(kMaxDinputVectors, (PV - p0) / kFlatLanes),
+                          [&]<int TT, int VB>() TG_SIMD_LAMBDA {
+                            dinput_cols_tile<TT, VB>(cols + (kh * s.KW + kw) * PV + p0,
+                                                     dy_planes + g * Fg * dy_stride + p0,
+                                                     weight + g * Fg * taps + (c * s.KH + kh) * s.KW + kw, Fg,
+                                                     dy_stride, PV, taps);
+                          });
+                dinput_gather(dxp + (g * Cg + c) * L.XH * L.XW, cols, masks.data(), PV, s, L);
+              }
         });
         if (!L.copy) continue;
         for (std::int64_t c = 0; c < s.C; ++c)
