@@ -21,10 +21,10 @@
 //
 // One version of each kernel per instruction set of core/simd.h (tests run them all). The AVX2 one
 // fills the 16 ymm registers with a tile's accumulators; the portable one computes the same sums
-// with each vector split in two SSE registers; the AVX-512 forward and, for groups of 16 filters,
-// backward have tiles of their own (the sections marked AVX-512), whose 24-25 accumulators use the 32
-// zmm registers. Everything below a kernel's entry is always inlined into it, so that it is compiled
-// for the entry's target.
+// with each vector split in two SSE registers; the AVX-512 forward, the backward for groups of 16
+// filters, and the weight gradient for most other shapes have tiles of their own (the sections marked
+// AVX-512), whose 18-25 accumulators use the 32 zmm registers. Everything below a kernel's entry is
+// always inlined into it, so that it is compiled for the entry's target.
 #define TG_UNROLL _Pragma("GCC unroll 16")
 
 namespace tg::detail {
@@ -1039,6 +1039,190 @@ void filter_lane_backward(float* dx, double* dw_sum, const float* dy, const floa
   }
 }
 
+// --- backward, AVX-512, flat positions ----------------------------------------------------------
+
+// For groups whose filters do not come in sixteens (LeNet-BN's conv1: 6 filters of one channel), the
+// weight gradient's lanes run over flat positions q = oh·XW + ow, as the flat forward's do:
+//   dwq[f, t][16] += Σ_{n, q} dyq[n, f, q] · x[n, q + off(t)],   off(t) = (c·XH + kh)·XW + kw
+// for each tap t = (c, kh, kw) of the group (x and XW, XH of flat_layout_of), where dyq is dy in flat
+// rows [F, QS] (QS = flat_stride) with zeros at ow >= OW and past the last row, so those lanes add
+// nothing; dw[f, t] is the sum of dwq[f, t]'s lanes, taken when they are flushed into the double sums.
+// KW − 1 of every XW lanes are wasted (conv1: 14%), but no vector needs a shuffle to be built, as the
+// row-pair tiles' do for each one they load (9 shuffles to 20 FMAs, on a port that also runs FMAs): x
+// is an unaligned load, dy an aligned one. The last vector reads up to kFlatLanes − 1 floats of x past
+// the group's last plane, as the flat forward's does: inside the batch but for its last sample, which
+// is read from a copy with zeros after it.
+//
+// A tile holds FB filters × KB consecutive taps: FB·KB accumulators, FB dy vectors, and one x vector
+// at a time, loaded once for FB FMAs. The bias gradient Σ dy[f] is summed from the vectors that
+// flatten dy into dyq (replacing bias_sums' own pass over dy): dy is read from memory once, for both
+// gradients. Filters come in blocks of up to 6 (Fg = 8 as 4 + 4), taps in tiles as even as fit.
+constexpr int kMaxFlatDweightFilters = 6, kMaxFlatDweightTaps = 8;
+// FB·KB + FB + 1 registers: 6 × 4 takes 31 of the 32 and none spilled (scripts/check-register-tiles).
+constexpr std::int64_t kFlatDweightRegisters = 31;
+constexpr std::int64_t flat_dweight_taps(std::int64_t FB) {
+  return std::min({std::int64_t{kMaxFlatDweightTaps}, kTileAccumulators512 / FB, (kFlatDweightRegisters - 1) / FB - 1});
+}
+
+// Whether the weight gradient of s runs flat_dweight_backward rather than the row-pair tiles: when the
+// share of lanes its tiles use, OH·OW of QS, is at least 4/5 of theirs, OH·OW of 2⌈OH/2⌉ rows of DW
+// (the row pairs pay a shuffle per vector that the flat tiles do not). Measured on one thread, batch
+// 256, weight and bias gradients, best of 300: LeNet-BN's conv1 (6 filters 5×5 on 28×28, shares 86%
+// and 100%) took 0.64 ms flat against 0.78, and 12 filters 6×5×5 on 12×12 (67% and 100%) 1.4 against 1.0.
+bool flat_dweight(const ConvShape& s) {
+  const std::int64_t pair_positions = (s.OH + 1) / 2 * 2 * layout_of(s).DW;
+  return 5 * pair_positions >= 4 * flat_stride(s, flat_layout_of(s));
+}
+
+// dwq (at filter 0, tap t0 of [F, taps, 16]) += FB filters × KB taps' sums over nb samples' `vectors`
+// flat vectors: dyq points at sample 0's filter 0 plane (planes QS floats apart), x at sample 0's
+// channel 0 plane of the group, offsets at off(t0); samples dyq_sample and x_sample floats apart.
+// Each step also fetches one cache line of the ahead_n floats at `ahead` (see flat_dweight_backward).
+template <int FB, int KB>
+TG_SIMD_INLINE void flat_dweight_tile(float* dwq, const float* dyq, const float* x, const std::int64_t* offsets,
+                                      std::int64_t nb, std::int64_t vectors, std::int64_t QS, std::int64_t dyq_sample,
+                                      std::int64_t x_sample, std::int64_t taps, const float* ahead,
+                                      std::int64_t ahead_n) {
+  V16 acc[FB][KB];
+  TG_UNROLL for (int f = 0; f < FB; ++f)
+    TG_UNROLL for (int k = 0; k < KB; ++k) acc[f][k] = load_f32x16(dwq + (f * taps + k) * kFlatLanes);
+  for (std::int64_t n = 0; n < nb; ++n) {
+    const float* dn = dyq + n * dyq_sample;
+    const float* xk[KB];
+    TG_UNROLL for (int k = 0; k < KB; ++k) xk[k] = x + n * x_sample + offsets[k];
+    for (std::int64_t q = 0; q < vectors * kFlatLanes; q += kFlatLanes) {
+      if (n * vectors * kFlatLanes + q < ahead_n) __builtin_prefetch(ahead + n * vectors * kFlatLanes + q, 0, 2);
+      V16 g[FB];
+      TG_UNROLL for (int f = 0; f < FB; ++f) {
+        V16 gf = load_f32x16(dn + f * QS + q);
+#if !defined(__clang__)
+        // One load for the KB FMAs: with 3 taps GCC folded it into each FMA instead. Pinned in a local:
+        // pinned in g itself, g went to the stack, six stores a step.
+        asm("" : "+v"(gf));
+#endif
+        g[f] = gf;
+      }
+      TG_UNROLL for (int k = 0; k < KB; ++k) {
+        V16 xv = load_f32x16(xk[k] + q);
+#if !defined(__clang__)
+        asm("" : "+v"(xv));  // one load for the FB FMAs, as in dweight_tile
+#endif
+        TG_UNROLL for (int f = 0; f < FB; ++f) acc[f][k] += g[f] * xv;
+      }
+    }
+  }
+  TG_UNROLL for (int f = 0; f < FB; ++f)
+    TG_UNROLL for (int k = 0; k < KB; ++k) std::memcpy(dwq + (f * taps + k) * kFlatLanes, &acc[f][k], sizeof(V16));
+}
+
+// dy's rows of OW floats [OH, OW] at src to flat rows XW apart at dst, by vector moves, and their sum
+// (the bias gradient's share), taken from the vectors moved; the columns from OW are left as they are
+// (zero).
+TG_SIMD_INLINE double flatten_rows(float* dst, const float* src, const ConvShape& s, const Layout& L) {
+  V16 sum16{};
+  V8 sum8{};
+  float rest = 0;
+  for (std::int64_t oh = 0; oh < s.OH; ++oh) {
+    const float* from = src + oh * s.OW;
+    float* to = dst + oh * L.XW;
+    std::int64_t ow = 0;
+    for (; ow + kFlatLanes <= s.OW; ow += kFlatLanes) {
+      const V16 v = load_f32x16(from + ow);
+      std::memcpy(to + ow, &v, sizeof v);
+      sum16 += v;
+    }
+    for (; ow + kLanes <= s.OW; ow += kLanes) {
+      const V8 v = load_f32x8(from + ow);
+      store_f32x8(to + ow, v);
+      sum8 += v;
+    }
+    for (; ow < s.OW; ++ow) rest += to[ow] = from[ow];
+  }
+  double sum = rest;
+  for (int l = 0; l < kFlatLanes; ++l) sum += sum16[l];
+  for (int l = 0; l < kLanes; ++l) sum += sum8[l];
+  return sum;
+}
+
+// The weight and bias gradients of samples [n_lo, n_hi) (AVX-512, flat_dweight(s)) added into the double
+// sums dw_sum [F·C/G·KH·KW] and db_sum [F] (when not null): in passes of samples whose x and dyq stay
+// in L1 (as samples_per_pass), the float lanes flushed into dw_sum every kSamplesPerFlush samples, and
+// each sample's bias sums added into db_sum.
+void flat_dweight_backward(double* dw_sum, double* db_sum, const float* dy, const float* x, std::int64_t n_lo,
+                           std::int64_t n_hi, const ConvShape& s) {
+  const Layout L = flat_layout_of(s);
+  const std::int64_t Cg = s.C / s.G, Fg = s.F / s.G, taps = s.R(), P = s.P(), QS = flat_stride(s, L),
+                     vectors = QS / kFlatLanes;
+  const std::int64_t x_sample = s.C * L.XH * L.XW, dyq_sample = s.F * QS, x_numel = s.C * s.H * s.W,
+                     dy_numel = s.F * P;
+  const std::int64_t filter_blocks = (Fg + kMaxFlatDweightFilters - 1) / kMaxFlatDweightFilters,
+                     FB = (Fg + filter_blocks - 1) / filter_blocks;
+  std::int64_t NB = 1;
+  while (2 * NB <= kSamplesPerFlush && 2 * NB * 4 * (x_sample + dyq_sample) <= kL1Budget) NB *= 2;
+  // The batch's last sample is read from a copy (x_pad, with kFlatLanes zeros after the pass), as are
+  // all when the input is padded; dyq's zeros, written once, stay where no dy is copied.
+  const bool last = n_hi == s.N;
+  SlotScratch sc(L.copy || last ? NB * x_sample + kFlatLanes : 0, 0, 0, 0, s.F * taps * kFlatLanes,
+                 NB * dyq_sample);
+  float* dyq = sc.y_flat;
+  std::memset(dyq, 0, sizeof(float) * static_cast<std::size_t>(NB * dyq_sample));
+  if (sc.x_pad) std::memset(sc.x_pad, 0, sizeof(float) * static_cast<std::size_t>(NB * x_sample + kFlatLanes));
+  std::vector<std::int64_t> offsets(static_cast<std::size_t>(taps));
+  for (std::int64_t c = 0; c < Cg; ++c)
+    for (std::int64_t kh = 0; kh < s.KH; ++kh)
+      for (std::int64_t kw = 0; kw < s.KW; ++kw) offsets[(c * s.KH + kh) * s.KW + kw] = (c * L.XH + kh) * L.XW + kw;
+  for (std::int64_t n0 = n_lo; n0 < n_hi; n0 += NB) {
+    const std::int64_t nb = std::min(NB, n_hi - n0);
+    const float* xb = x + n0 * x_numel;
+    if (L.copy || n0 + nb == s.N) {
+      for (std::int64_t n = 0; n < nb; ++n) pad_input(sc.x_pad + n * x_sample, x + (n0 + n) * x_numel, s, L);
+      xb = sc.x_pad;
+    }
+    simd::with_isa([&]<Isa I>() TG_SIMD_LAMBDA {
+      if constexpr (I == Isa::Avx512) {
+        // The next pass's dy is fetched while this one's tiles run, one line in each step of each tile,
+        // and its x before them: without, flattening dy waited for memory for a quarter of the time of
+        // conv1's weight gradient, and fetching it all at once stalled on the line fill buffers.
+        const std::int64_t next = std::min(NB, n_hi - n0 - nb), ahead_step = nb * vectors * kFlatLanes;
+        const float* dy_next = dy + (n0 + nb) * dy_numel;
+        std::int64_t ahead = 0;
+        for (std::int64_t i = 0; i < next * x_numel; i += kFlatLanes)
+          __builtin_prefetch(x + (n0 + nb) * x_numel + i, 0, 2);
+        for (std::int64_t n = 0; n < nb; ++n)
+          for (std::int64_t f = 0; f < s.F; ++f) {
+            const double sum = flatten_rows(dyq + n * dyq_sample + f * QS, dy + (n0 + n) * dy_numel + f * P, s, L);
+            if (db_sum) db_sum[f] += sum;
+          }
+        for (std::int64_t g = 0; g < s.G; ++g)
+          for (std::int64_t f0 = 0; f0 < Fg; f0 += FB) {
+            const std::int64_t f = g * Fg + f0, fb = std::min(FB, Fg - f0), KB = flat_dweight_taps(fb),
+                               tiles = (taps + KB - 1) / KB;
+            for (std::int64_t i = 0; i < tiles; ++i) {
+              // Taps split evenly: conv1's 25 in tiles of 3 and 4 rather than six 4s and a 1.
+              const std::int64_t t0 = taps * i / tiles, kb = taps * (i + 1) / tiles - t0;
+              dispatch_tile<kMaxFlatDweightFilters, kMaxFlatDweightTaps>(fb, kb, [&]<int TF, int TK>() TG_SIMD_LAMBDA {
+                if constexpr (TK <= flat_dweight_taps(TF))
+                  flat_dweight_tile<TF, TK>(sc.vacc + (f * taps + t0) * kFlatLanes, dyq + f * QS,
+                                            xb + g * Cg * L.XH * L.XW, offsets.data() + t0, nb, vectors, QS,
+                                            dyq_sample, x_sample, taps, dy_next + ahead,
+                                            std::max<std::int64_t>(0, next * dy_numel - ahead));
+              });
+              ahead += ahead_step;
+            }
+          }
+      }
+    });
+    if ((n0 + nb - n_lo) % kSamplesPerFlush == 0 || n0 + nb == n_hi) {
+      for (std::int64_t i = 0; i < s.F * taps; ++i) {
+        double sum = 0;
+        for (std::int64_t l = 0; l < kFlatLanes; ++l) sum += sc.vacc[i * kFlatLanes + l];
+        dw_sum[i] += sum;
+      }
+      std::memset(sc.vacc, 0, sizeof(float) * static_cast<std::size_t>(s.F * taps * kFlatLanes));
+    }
+  }
+}
+
 // The backward of samples [n_lo, n_hi): their dx (when dx is not null), and their weight and bias
 // gradients added into the double sums dw_sum [F·C/G·KH·KW] and db_sum [F] (when not null), in
 // passes of samples_per_pass samples.
@@ -1049,6 +1233,12 @@ void backward_samples(float* dx, double* dw_sum, double* db_sum, const float* dy
     filter_lane_backward(dx, dw_sum, dy, x, weight, n_lo, n_hi, s);
     dx = nullptr;  // done; the passes below compute dbias
     dw_sum = nullptr;
+  }
+  if (dw_sum && simd::active_isa() == Isa::Avx512 && flat_dweight(s)) {
+    flat_dweight_backward(dw_sum, db_sum, dy, x, n_lo, n_hi, s);
+    if (!dx) return;
+    dw_sum = nullptr;  // done; the passes below compute dx
+    db_sum = nullptr;
   }
   const std::int64_t wnum = s.F * s.R(), NB = samples_per_pass(s, L);
   const std::int64_t x_sample = s.C * L.XH * L.XW, dy_sample = s.F * s.OH * L.DW;  // padded layouts
