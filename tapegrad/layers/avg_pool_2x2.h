@@ -77,7 +77,8 @@ TG_SIMD_INLINE void avg_pool_2x2_plane(T* y, const T* x, std::int64_t H, std::in
     if constexpr (std::is_same_v<T, float>) {
       avg_pool_2x2_row(yrow, r0, r1, OW);
     } else {
-      for (std::int64_t ow = 0; ow < OW; ++ow) yrow[ow] = (r0[2 * ow] + r0[2 * ow + 1] + r1[2 * ow] + r1[2 * ow + 1]) * T(0.25);
+      for (std::int64_t ow = 0; ow < OW; ++ow)
+        yrow[ow] = (r0[2 * ow] + r0[2 * ow + 1] + r1[2 * ow] + r1[2 * ow + 1]) * T(0.25);
     }
   }
 }

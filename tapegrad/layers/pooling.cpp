@@ -52,15 +52,23 @@ void for_each_offset(const PoolShape& s, const std::vector<Span>& wspan, std::in
 
 // --- avg_pool2d ---------------------------------------------------------------------------------
 
+// plane(nc) for each of the N·C planes, split over the threads, each run under simd::with_isa: the
+// 2×2 case's kernels (layers/avg_pool_2x2.h) are compiled for the running instruction set.
+template <class Plane>
+void for_each_plane_2x2(const PoolShape& s, const Plane& plane) {
+  parallel_for(0, s.NC(), work_of(s), [&](std::int64_t nc_lo, std::int64_t nc_hi) {
+    simd::with_isa([&]<simd::Isa>() TG_SIMD_LAMBDA {
+      for (std::int64_t nc = nc_lo; nc < nc_hi; ++nc) plane(nc);
+    });
+  });
+}
+
 // y[oh, ow] = Σ x over the window / (KH·KW): padding counts as zeros (count_include_pad).
 template <class T>
 void avg_pool2d_forward(T* y, const T* x, const PoolShape& s) {
   if (s.tiles_2x2()) {
-    parallel_for(0, s.NC(), work_of(s), [&](std::int64_t nc_lo, std::int64_t nc_hi) {
-      simd::with_isa([&]<simd::Isa>() TG_SIMD_LAMBDA {
-        for (std::int64_t nc = nc_lo; nc < nc_hi; ++nc)
-          detail::avg_pool_2x2_plane(y + nc * s.OH * s.OW, x + nc * s.H * s.W, s.H, s.W);
-      });
+    for_each_plane_2x2(s, [&](std::int64_t nc) TG_SIMD_LAMBDA {
+      detail::avg_pool_2x2_plane(y + nc * s.OH * s.OW, x + nc * s.H * s.W, s.H, s.W);
     });
     return;
   }
@@ -88,11 +96,8 @@ void avg_pool2d_forward(T* y, const T* x, const PoolShape& s) {
 template <class T>
 void avg_pool2d_backward(T* dx, const T* dy, const PoolShape& s) {
   if (s.tiles_2x2()) {  // every dx written once, without a zeroing pass first
-    parallel_for(0, s.NC(), work_of(s), [&](std::int64_t nc_lo, std::int64_t nc_hi) {
-      simd::with_isa([&]<simd::Isa>() TG_SIMD_LAMBDA {
-        for (std::int64_t nc = nc_lo; nc < nc_hi; ++nc)
-          detail::avg_pool_2x2_backward_plane(dx + nc * s.H * s.W, dy + nc * s.OH * s.OW, s.H, s.W);
-      });
+    for_each_plane_2x2(s, [&](std::int64_t nc) TG_SIMD_LAMBDA {
+      detail::avg_pool_2x2_backward_plane(dx + nc * s.H * s.W, dy + nc * s.OH * s.OW, s.H, s.W);
     });
     return;
   }

@@ -35,6 +35,51 @@ Tensor d2l_batch_norm(const Tensor& X, const Tensor& gamma, const Tensor& beta, 
   return gamma * X_hat + beta;
 }
 
+// Runs `composed` and `fused` (x, weight, bias, running_mean, running_var -> output) on the same
+// random inputs of `shape` (C = shape[1]), back-propagates the same random gradient of the output's
+// shape through both, and checks outputs, input, weight and bias gradients and running statistics
+// agree within tol.
+using BatchNormFn = std::function<Tensor(Tensor&, Tensor&, Tensor&, Tensor&, Tensor&)>;
+void check_fused_batch_norm(const Shape& shape, tg::DType dtype, double tol, const BatchNormFn& composed,
+                            const BatchNormFn& fused) {
+  const std::int64_t C = shape[1];
+  const Tensor x = tg::native::to(tg::randn(shape) * 1.5 + 0.3, dtype);
+  const Tensor w = tg::native::to(tg::rand({C}) + 0.5, dtype), b = tg::native::to(tg::randn({C}) * 0.5, dtype);
+  const Tensor rm = tg::native::to(tg::randn({C}) * 0.2, dtype), rv = tg::native::to(tg::rand({C}) + 0.5, dtype);
+  auto leaf = [](const Tensor& t) { return tg::native::clone(t).requires_grad_(); };
+  Tensor x1 = leaf(x), w1 = leaf(w), b1 = leaf(b), rm1 = tg::native::clone(rm), rv1 = tg::native::clone(rv);
+  Tensor x2 = leaf(x), w2 = leaf(w), b2 = leaf(b), rm2 = tg::native::clone(rm), rv2 = tg::native::clone(rv);
+  Tensor y1 = composed(x1, w1, b1, rm1, rv1), y2 = fused(x2, w2, b2, rm2, rv2);
+  REQUIRE(y2.sizes() == y1.sizes());
+  const Tensor dy = tg::native::to(tg::randn(y1.sizes()), dtype);
+  y1.backward(dy);
+  y2.backward(dy);
+  CHECK(mismatch(y2, y1.to_vector<double>(), tol) == "");
+  CHECK(mismatch(x2.grad(), x1.grad().to_vector<double>(), tol) == "");
+  CHECK(mismatch(w2.grad(), w1.grad().to_vector<double>(), tol) == "");
+  CHECK(mismatch(b2.grad(), b1.grad().to_vector<double>(), tol) == "");
+  CHECK(mismatch(rm2, rm1.to_vector<double>(), tol) == "");
+  CHECK(mismatch(rv2, rv1.to_vector<double>(), tol) == "");
+}
+
+// A gradcheck row of batch_norm_act (avg_pool_2x2 as given) over x [shape] and, when affine, weight
+// and bias [C], with running statistics of its own.
+ref::GradcheckRow batch_norm_act_row(const char* name, tg::BatchNormActivation act, bool training, bool affine,
+                                     Shape shape, const char* grad_fn, bool pool = false) {
+  const std::int64_t C = shape[1];
+  tg::manual_seed(4);
+  const Tensor rm = tg::randn({C}, tg::kFloat64) * 0.2, rv = tg::rand({C}, tg::kFloat64) + 0.5;
+  std::vector<Shape> inputs{shape};
+  if (affine) inputs.insert(inputs.end(), {Shape{C}, Shape{C}});
+  return ref::GradcheckRow{name,
+                           [=](const ref::Inputs& in) {
+                             Tensor w = affine ? in[1] : Tensor(), b = affine ? in[2] : Tensor();
+                             return tg::batch_norm_act(in[0], act, tg::native::clone(rm), tg::native::clone(rv), w, b,
+                                                       training, 0.1, 1e-5, pool);
+                           },
+                           inputs, grad_fn};
+}
+
 }  // namespace
 
 TEST_CASE("batch_norm matches PyTorch: outputs, running statistics and gradients", "[layers]") {
@@ -302,53 +347,36 @@ TEST_CASE("batch_norm_act is batch_norm then sigmoid or relu: outputs, running s
     for (const Shape& shape : shapes) {
       INFO(fmt::format("{} {} {}", a.grad_fn, shape, training ? "training" : "eval"));
       tg::manual_seed(11);
-      const std::int64_t C = shape[1];
-      const Tensor x = tg::native::to(tg::randn(shape) * 1.5 + 0.3, dtype), dy = tg::native::to(tg::randn(shape), dtype);
-      const Tensor w = tg::native::to(tg::rand({C}) + 0.5, dtype), b = tg::native::to(tg::randn({C}) * 0.5, dtype);
-      const Tensor rm = tg::native::to(tg::randn({C}) * 0.2, dtype), rv = tg::native::to(tg::rand({C}) + 0.5, dtype);
-      auto leaf = [](const Tensor& t) { return tg::native::clone(t).requires_grad_(); };
-      Tensor x1 = leaf(x), w1 = leaf(w), b1 = leaf(b), rm1 = tg::native::clone(rm), rv1 = tg::native::clone(rv);
-      Tensor x2 = leaf(x), w2 = leaf(w), b2 = leaf(b), rm2 = tg::native::clone(rm), rv2 = tg::native::clone(rv);
-      Tensor y1 = a.apply(tg::batch_norm(x1, rm1, rv1, w1, b1, training, 0.1, 1e-5));
-      Tensor y2 = tg::batch_norm_act(x2, a.act, rm2, rv2, w2, b2, training, 0.1, 1e-5);
-      CHECK(y2.grad_fn_name() == a.grad_fn);
-      y1.backward(dy);
-      y2.backward(dy);
-      CHECK(mismatch(y2, y1.to_vector<double>(), tol) == "");
-      CHECK(mismatch(x2.grad(), x1.grad().to_vector<double>(), tol) == "");
-      CHECK(mismatch(w2.grad(), w1.grad().to_vector<double>(), tol) == "");
-      CHECK(mismatch(b2.grad(), b1.grad().to_vector<double>(), tol) == "");
-      CHECK(mismatch(rm2, rm1.to_vector<double>(), tol) == "");
-      CHECK(mismatch(rv2, rv1.to_vector<double>(), tol) == "");
+      check_fused_batch_norm(
+          shape, dtype, tol,
+          [&](Tensor& x, Tensor& w, Tensor& b, Tensor& rm, Tensor& rv) {
+            return a.apply(tg::batch_norm(x, rm, rv, w, b, training, 0.1, 1e-5));
+          },
+          [&](Tensor& x, Tensor& w, Tensor& b, Tensor& rm, Tensor& rv) {
+            Tensor y = tg::batch_norm_act(x, a.act, rm, rv, w, b, training, 0.1, 1e-5);
+            CHECK(y.grad_fn_name() == a.grad_fn);
+            return y;
+          });
     }
 }
 
 TEST_CASE("batch_norm_act gradchecks in float64, training and eval, with and without affine", "[layers][gradcheck]") {
-  auto row = [](const char* name, tg::BatchNormActivation act, bool training, bool affine, Shape shape,
-                const char* grad_fn) {
-    const std::int64_t C = shape[1];
-    tg::manual_seed(4);
-    const Tensor rm = tg::randn({C}, tg::kFloat64) * 0.2, rv = tg::rand({C}, tg::kFloat64) + 0.5;
-    std::vector<Shape> inputs{shape};
-    if (affine) inputs.insert(inputs.end(), {Shape{C}, Shape{C}});
-    return ref::GradcheckRow{name,
-                             [=](const ref::Inputs& in) {
-                               Tensor w = affine ? in[1] : Tensor(), b = affine ? in[2] : Tensor();
-                               return tg::batch_norm_act(in[0], act, tg::native::clone(rm), tg::native::clone(rv), w,
-                                                         b, training, 0.1, 1e-5);
-                             },
-                             inputs, grad_fn};
-  };
   using A = tg::BatchNormActivation;
+  const char *sigmoid_pool = "BatchNormSigmoidAvgPoolBackward0", *relu_pool = "BatchNormReluAvgPoolBackward0";
   ref::check_gradcheck_rows({
-      row("sigmoid 1d train", A::Sigmoid, true, true, {6, 3}, "BatchNormSigmoidBackward0"),
-      row("sigmoid 2d train", A::Sigmoid, true, true, {2, 3, 5, 4}, "BatchNormSigmoidBackward0"),
-      row("sigmoid 2d train no affine", A::Sigmoid, true, false, {3, 2, 3, 3}, "BatchNormSigmoidBackward0"),
-      row("sigmoid 1d eval", A::Sigmoid, false, true, {2, 3, 4}, "BatchNormSigmoidBackward0"),
-      row("sigmoid 2d eval", A::Sigmoid, false, true, {2, 3, 5, 4}, "BatchNormSigmoidBackward0"),
-      row("relu 1d train", A::ReLU, true, true, {6, 3}, "BatchNormReluBackward0"),
-      row("relu 2d train", A::ReLU, true, true, {2, 3, 5, 4}, "BatchNormReluBackward0"),
-      row("relu 2d eval no affine", A::ReLU, false, false, {2, 2, 3, 3}, "BatchNormReluBackward0"),
+      batch_norm_act_row("sigmoid 1d train", A::Sigmoid, true, true, {6, 3}, "BatchNormSigmoidBackward0"),
+      batch_norm_act_row("sigmoid 2d train", A::Sigmoid, true, true, {2, 3, 5, 4}, "BatchNormSigmoidBackward0"),
+      batch_norm_act_row("sigmoid 2d train no affine", A::Sigmoid, true, false, {3, 2, 3, 3},
+                         "BatchNormSigmoidBackward0"),
+      batch_norm_act_row("sigmoid 1d eval", A::Sigmoid, false, true, {2, 3, 4}, "BatchNormSigmoidBackward0"),
+      batch_norm_act_row("sigmoid 2d eval", A::Sigmoid, false, true, {2, 3, 5, 4}, "BatchNormSigmoidBackward0"),
+      batch_norm_act_row("relu 1d train", A::ReLU, true, true, {6, 3}, "BatchNormReluBackward0"),
+      batch_norm_act_row("relu 2d train", A::ReLU, true, true, {2, 3, 5, 4}, "BatchNormReluBackward0"),
+      batch_norm_act_row("relu 2d eval no affine", A::ReLU, false, false, {2, 2, 3, 3}, "BatchNormReluBackward0"),
+      batch_norm_act_row("sigmoid pool train", A::Sigmoid, true, true, {2, 3, 4, 6}, sigmoid_pool, true),
+      batch_norm_act_row("sigmoid pool train odd sides", A::Sigmoid, true, false, {2, 2, 5, 3}, sigmoid_pool, true),
+      batch_norm_act_row("sigmoid pool eval", A::Sigmoid, false, true, {2, 2, 4, 5}, sigmoid_pool, true),
+      batch_norm_act_row("relu pool train", A::ReLU, true, true, {3, 2, 4, 4}, relu_pool, true),
   });
 }
 
@@ -397,53 +425,18 @@ TEST_CASE("batch_norm_act with avg_pool_2x2 is batch_norm, the activation and av
   for (const Shape& shape : shapes) {
     INFO(fmt::format("{} {} {}", sigmoid ? "sigmoid" : "relu", shape, training ? "training" : "eval"));
     tg::manual_seed(12);
-    const std::int64_t C = shape[1];
-    const Tensor x = tg::native::to(tg::randn(shape) * 1.5 + 0.3, dtype);
-    const Tensor dp = tg::native::to(tg::randn({shape[0], C, shape[2] / 2, shape[3] / 2}), dtype);
-    const Tensor w = tg::native::to(tg::rand({C}) + 0.5, dtype), b = tg::native::to(tg::randn({C}) * 0.5, dtype);
-    const Tensor rm = tg::native::to(tg::randn({C}) * 0.2, dtype), rv = tg::native::to(tg::rand({C}) + 0.5, dtype);
-    auto leaf = [](const Tensor& t) { return tg::native::clone(t).requires_grad_(); };
-    Tensor x1 = leaf(x), w1 = leaf(w), b1 = leaf(b), rm1 = tg::native::clone(rm), rv1 = tg::native::clone(rv);
-    Tensor x2 = leaf(x), w2 = leaf(w), b2 = leaf(b), rm2 = tg::native::clone(rm), rv2 = tg::native::clone(rv);
-    Tensor s1 = tg::batch_norm(x1, rm1, rv1, w1, b1, training, 0.1, 1e-5);
-    Tensor p1 = tg::avg_pool2d(sigmoid ? s1.sigmoid() : s1.relu(), 2);
-    Tensor p2 = tg::batch_norm_act(x2, act, rm2, rv2, w2, b2, training, 0.1, 1e-5, true);
-    CHECK(p2.sizes() == p1.sizes());
-    CHECK(p2.grad_fn_name() == (sigmoid ? "BatchNormSigmoidAvgPoolBackward0" : "BatchNormReluAvgPoolBackward0"));
-    p1.backward(dp);
-    p2.backward(dp);
-    CHECK(mismatch(p2, p1.to_vector<double>(), tol) == "");
-    CHECK(mismatch(x2.grad(), x1.grad().to_vector<double>(), tol) == "");
-    CHECK(mismatch(w2.grad(), w1.grad().to_vector<double>(), tol) == "");
-    CHECK(mismatch(b2.grad(), b1.grad().to_vector<double>(), tol) == "");
-    CHECK(mismatch(rm2, rm1.to_vector<double>(), tol) == "");
-    CHECK(mismatch(rv2, rv1.to_vector<double>(), tol) == "");
+    check_fused_batch_norm(
+        shape, dtype, tol,
+        [&](Tensor& x, Tensor& w, Tensor& b, Tensor& rm, Tensor& rv) {
+          Tensor s = tg::batch_norm(x, rm, rv, w, b, training, 0.1, 1e-5);
+          return tg::avg_pool2d(sigmoid ? s.sigmoid() : s.relu(), 2);
+        },
+        [&](Tensor& x, Tensor& w, Tensor& b, Tensor& rm, Tensor& rv) {
+          Tensor p = tg::batch_norm_act(x, act, rm, rv, w, b, training, 0.1, 1e-5, true);
+          CHECK(p.grad_fn_name() == (sigmoid ? "BatchNormSigmoidAvgPoolBackward0" : "BatchNormReluAvgPoolBackward0"));
+          return p;
+        });
   }
-}
-
-TEST_CASE("batch_norm_act with avg_pool_2x2 gradchecks in float64", "[layers][gradcheck]") {
-  auto row = [](const char* name, tg::BatchNormActivation act, bool training, bool affine, Shape shape,
-                const char* grad_fn) {
-    const std::int64_t C = shape[1];
-    tg::manual_seed(5);
-    const Tensor rm = tg::randn({C}, tg::kFloat64) * 0.2, rv = tg::rand({C}, tg::kFloat64) + 0.5;
-    std::vector<Shape> inputs{shape};
-    if (affine) inputs.insert(inputs.end(), {Shape{C}, Shape{C}});
-    return ref::GradcheckRow{name,
-                             [=](const ref::Inputs& in) {
-                               Tensor w = affine ? in[1] : Tensor(), b = affine ? in[2] : Tensor();
-                               return tg::batch_norm_act(in[0], act, tg::native::clone(rm), tg::native::clone(rv), w,
-                                                         b, training, 0.1, 1e-5, true);
-                             },
-                             inputs, grad_fn};
-  };
-  using A = tg::BatchNormActivation;
-  ref::check_gradcheck_rows({
-      row("sigmoid pool train", A::Sigmoid, true, true, {2, 3, 4, 6}, "BatchNormSigmoidAvgPoolBackward0"),
-      row("sigmoid pool train odd", A::Sigmoid, true, false, {2, 2, 5, 3}, "BatchNormSigmoidAvgPoolBackward0"),
-      row("sigmoid pool eval", A::Sigmoid, false, true, {2, 2, 4, 5}, "BatchNormSigmoidAvgPoolBackward0"),
-      row("relu pool train", A::ReLU, true, true, {3, 2, 4, 4}, "BatchNormReluAvgPoolBackward0"),
-  });
 }
 
 TEST_CASE("batch_norm_act's pool and BatchNormAct2d's refuse what a 2x2 pool cannot take", "[layers][errors]") {
