@@ -801,7 +801,7 @@ void flush_lanes(double* dw_sum, float* vacc, std::int64_t wnum) {
 
 // --- backward, AVX-512, sixteen filters to a vector ---------------------------------------------
 
-// With AVX-512 and groups of 16 filters the backward's lanes run over filters too, on dy transposed
+// With AVX-512 and groups of 16 filters the weight gradient's lanes run over filters too, on dy transposed
 // per sample to position-major rows, dyT [F/16, OH, DT, 16] with DT = OW + 2·(KW − 1): row oh holds
 // dy[., oh, ow] at column ow + KW − 1 and zeros in the KW − 1 columns on each side. x and dx are in
 // the padded input's own width (flat_layout_of).
@@ -822,9 +822,9 @@ void flush_lanes(double* dw_sum, float* vacc, std::int64_t wnum) {
 // stores its accumulators into cols, which stays in L1 (LeNet-BN's conv2: 6.4 KB). Then each dx
 // vector of 16 columns sums the KH·KW row pieces of cols that land on it, each loaded whole and its
 // lanes outside dy zeroed, and is stored once: no product on dy's margins, no lanes to sum across, and
-// no read-modify-write of dx, whose stores the next loads would have had to wait for. With lanes over
-// filters instead, a third of LeNet-BN's conv2 products fell on dy's zero margins and a sixth of the
-// time on summing the lanes.
+// no read-modify-write of dx, whose stores the next loads would have had to wait for. (Lanes over
+// filters would put a third of LeNet-BN's conv2 products on dy's zero margins and a sixth of the time
+// into summing lanes.)
 constexpr int kMaxDweightRows = 5, kMaxDweightCols = 5;
 constexpr int kMaxDinputTaps = 6, kMaxDinputVectors = 4;
 
@@ -968,14 +968,15 @@ void filter_lane_backward(float* dx, double* dw_sum, const float* dy, const floa
     for (std::int64_t f = 0; f < s.F; ++f) std::memset(sc.dy_pad + f * PV + P, 0, sizeof(float) * (PV - P));
   for (std::int64_t n0 = n_lo; n0 < n_hi; n0 += NB) {
     const std::int64_t nb = std::min(NB, n_hi - n0);
-    for (std::int64_t n = 0; n < nb && dw_sum; ++n)
-      for (std::int64_t f = 0; f < s.F; ++f) {
-        const float* src = dy + (n0 + n) * dy_numel + f * P;
-        float* dst = dyt + n * dyt_sample + f / kFlatLanes * dyt_block + (s.KW - 1) * kFlatLanes + f % kFlatLanes;
-        for (std::int64_t oh = 0; oh < s.OH; ++oh)
-          for (std::int64_t ow = 0; ow < s.OW; ++ow) dst[(oh * dyt_columns(s) + ow) * kFlatLanes] = src[oh * s.OW + ow];
-      }
     if (dw_sum) {
+      for (std::int64_t n = 0; n < nb; ++n)  // dyT, which only the weight gradient reads
+        for (std::int64_t f = 0; f < s.F; ++f) {
+          const float* src = dy + (n0 + n) * dy_numel + f * P;
+          float* dst = dyt + n * dyt_sample + f / kFlatLanes * dyt_block + (s.KW - 1) * kFlatLanes + f % kFlatLanes;
+          for (std::int64_t oh = 0; oh < s.OH; ++oh)
+            for (std::int64_t ow = 0; ow < s.OW; ++ow)
+              dst[(oh * dyt_columns(s) + ow) * kFlatLanes] = src[oh * s.OW + ow];
+        }
       const float* xb = pass_input(sc.x_pad, x, n0, nb, s, L);
       simd::with_isa([&]<Isa I>() TG_SIMD_LAMBDA {
         if constexpr (I == Isa::Avx512)
