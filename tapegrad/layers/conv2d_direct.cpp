@@ -80,12 +80,12 @@ TG_SIMD_INLINE void pad_grad(float* dyp, const float* dy, const ConvShape& s, co
   }
 }
 
-// The nb samples of x from sample n0 as a pass of the weight gradient reads them: x itself, or
-// copied into xp ([nb, C, XH, XW]) with L's padding.
+// The nb samples of x from sample n0 as a pass of the weight gradient reads them: x itself, or, when
+// copy (L.copy unless told otherwise), copied into xp ([nb, C, XH, XW]) with L's padding.
 TG_SIMD_INLINE const float* pass_input(float* xp, const float* x, std::int64_t n0, std::int64_t nb,
-                                       const ConvShape& s, const Layout& L) {
+                                       const ConvShape& s, const Layout& L, bool copy) {
   const std::int64_t x_numel = s.C * s.H * s.W;
-  if (!L.copy) return x + n0 * x_numel;
+  if (!copy) return x + n0 * x_numel;
   for (std::int64_t n = 0; n < nb; ++n) pad_input(xp + n * s.C * L.XH * L.XW, x + (n0 + n) * x_numel, s, L);
   return xp;
 }
@@ -789,14 +789,15 @@ struct SlotScratch {
   }
 };
 
-// Adds vacc's lanes ([wnum] vectors) into the double sums dw_sum [wnum] and zeroes them.
-void flush_lanes(double* dw_sum, float* vacc, std::int64_t wnum) {
+// Adds vacc's lanes ([wnum] vectors of `lanes` floats) into the double sums dw_sum [wnum] and zeroes
+// them.
+void flush_lanes(double* dw_sum, float* vacc, std::int64_t wnum, std::int64_t lanes = kLanes) {
   for (std::int64_t i = 0; i < wnum; ++i) {
     double sum = 0;
-    for (std::int64_t l = 0; l < kLanes; ++l) sum += vacc[i * kLanes + l];
+    for (std::int64_t l = 0; l < lanes; ++l) sum += vacc[i * lanes + l];
     dw_sum[i] += sum;
   }
-  std::memset(vacc, 0, sizeof(float) * static_cast<std::size_t>(wnum * kLanes));
+  std::memset(vacc, 0, sizeof(float) * static_cast<std::size_t>(wnum * lanes));
 }
 
 // --- backward, AVX-512, sixteen filters to a vector ---------------------------------------------
@@ -977,7 +978,7 @@ void filter_lane_backward(float* dx, double* dw_sum, const float* dy, const floa
             for (std::int64_t ow = 0; ow < s.OW; ++ow)
               dst[(oh * dyt_columns(s) + ow) * kFlatLanes] = src[oh * s.OW + ow];
         }
-      const float* xb = pass_input(sc.x_pad, x, n0, nb, s, L);
+      const float* xb = pass_input(sc.x_pad, x, n0, nb, s, L, L.copy);
       simd::with_isa([&]<Isa I>() TG_SIMD_LAMBDA {
         if constexpr (I == Isa::Avx512)
           for (std::int64_t b = 0; b < blocks; ++b)
@@ -1174,11 +1175,7 @@ void flat_dweight_backward(double* dw_sum, double* db_sum, const float* dy, cons
       for (std::int64_t kw = 0; kw < s.KW; ++kw) offsets[(c * s.KH + kh) * s.KW + kw] = (c * L.XH + kh) * L.XW + kw;
   for (std::int64_t n0 = n_lo; n0 < n_hi; n0 += NB) {
     const std::int64_t nb = std::min(NB, n_hi - n0);
-    const float* xb = x + n0 * x_numel;
-    if (L.copy || n0 + nb == s.N) {
-      for (std::int64_t n = 0; n < nb; ++n) pad_input(sc.x_pad + n * x_sample, x + (n0 + n) * x_numel, s, L);
-      xb = sc.x_pad;
-    }
+    const float* xb = pass_input(sc.x_pad, x, n0, nb, s, L, L.copy || n0 + nb == s.N);
     simd::with_isa([&]<Isa I>() TG_SIMD_LAMBDA {
       if constexpr (I == Isa::Avx512) {
         // The next pass's dy is fetched while this one's tiles run, one line in each step of each tile,
@@ -1213,14 +1210,8 @@ void flat_dweight_backward(double* dw_sum, double* db_sum, const float* dy, cons
           }
       }
     });
-    if ((n0 + nb - n_lo) % kSamplesPerFlush == 0 || n0 + nb == n_hi) {
-      for (std::int64_t i = 0; i < s.F * taps; ++i) {
-        double sum = 0;
-        for (std::int64_t l = 0; l < kFlatLanes; ++l) sum += sc.vacc[i * kFlatLanes + l];
-        dw_sum[i] += sum;
-      }
-      std::memset(sc.vacc, 0, sizeof(float) * static_cast<std::size_t>(s.F * taps * kFlatLanes));
-    }
+    if ((n0 + nb - n_lo) % kSamplesPerFlush == 0 || n0 + nb == n_hi)
+      flush_lanes(dw_sum, sc.vacc, s.F * taps, kFlatLanes);
   }
 }
 
@@ -1257,7 +1248,7 @@ void backward_samples(float* dx, double* dw_sum, double* db_sum, const float* dy
       dyb = sc.dy_pad;
     }
     if (dw_sum) {
-      const float* xb = pass_input(sc.x_pad, x, n0, nb, s, L);
+      const float* xb = pass_input(sc.x_pad, x, n0, nb, s, L, L.copy);
       simd::with_isa([&]<Isa I>() TG_SIMD_LAMBDA {
         dweight_samples<I>(reinterpret_cast<V8*>(sc.vacc), dyb, xb, nb, dy_sample, x_sample, s, L);
       });

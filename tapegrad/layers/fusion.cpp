@@ -177,9 +177,9 @@ bool pools_2x2(const Module* m) {
 }
 
 // The fused module for a plain BatchNorm1d / 2d (not a subclass: SyncBatchNorm has its own
-// normalize) followed by a Sigmoid or ReLU, and for a BatchNorm2d by an AvgPool2d(2) after that when
-// `pool` is one, or null.
-std::shared_ptr<BatchNormBase> fused_batchnorm(const Module& bn, const Module* next, const Module* pool) {
+// normalize) followed by a Sigmoid or ReLU, or null; a BatchNorm2d's takes in the AvgPool2d(2) after
+// them when `pool` (pools_2x2 of the module after the activation).
+std::shared_ptr<Module> fused_batchnorm(const Module& bn, const Module* next, bool pool) {
   std::optional<BatchNormActivation> act;
   if (dynamic_cast<const Sigmoid*>(next)) act = BatchNormActivation::Sigmoid;
   if (dynamic_cast<const ReLU*>(next)) act = BatchNormActivation::ReLU;
@@ -187,7 +187,7 @@ std::shared_ptr<BatchNormBase> fused_batchnorm(const Module& bn, const Module* n
   if (typeid(bn) == typeid(BatchNorm1d))
     return std::make_shared<BatchNormAct1d>(static_cast<const BatchNorm1d&>(bn), *act);
   if (typeid(bn) == typeid(BatchNorm2d))
-    return std::make_shared<BatchNormAct2d>(static_cast<const BatchNorm2d&>(bn), *act, pools_2x2(pool));
+    return std::make_shared<BatchNormAct2d>(static_cast<const BatchNorm2d&>(bn), *act, pool);
   return nullptr;
 }
 
@@ -201,10 +201,9 @@ std::optional<ConvActivation> conv_activation(const Module* m) {
 
 Sequential fuse_batchnorm_activation(const Sequential& model) {
   return rewrite_sequential(model, [](auto child, std::size_t i, Sequential& out) -> std::size_t {
-    std::shared_ptr<BatchNormBase> fused = fused_batchnorm(*child(i), child(i + 1), child(i + 2));
+    const bool pool = typeid(*child(i)) == typeid(BatchNorm2d) && pools_2x2(child(i + 2));
+    std::shared_ptr<Module> fused = fused_batchnorm(*child(i), child(i + 1), pool);
     if (!fused) return 0;
-    const auto* act2d = dynamic_cast<const BatchNormAct2d*>(fused.get());
-    const bool pool = act2d && act2d->avg_pool_2x2;
     out.push_back(fused);
     out.push_back(identity_like(*child(i + 1)));
     if (pool) out.push_back(identity_like(*child(i + 2)));
