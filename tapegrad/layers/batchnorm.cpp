@@ -17,6 +17,7 @@
 #include "tapegrad/core/native.h"
 #include "tapegrad/core/parallel.h"
 #include "tapegrad/core/simd.h"
+#include "tapegrad/core/simd_math.h"
 #include "tapegrad/layers/avg_pool_2x2.h"
 #include "tapegrad/layers/init.h"
 
@@ -48,55 +49,121 @@ using Lanes = std::array<double, 4>;
 using FloatQuad = float __attribute__((vector_size(16)));
 using DoubleQuad = double __attribute__((vector_size(32)));
 
-template <class T>
-TG_SIMD_INLINE void flush(const T (&a)[kLanes], T tail, Lanes& acc) {
-  using Quad = std::conditional_t<std::is_same_v<T, float>, FloatQuad, DoubleQuad>;
+TG_SIMD_INLINE void add_quad(const DoubleQuad& q, double tail, Lanes& acc) {
+  DoubleQuad sum;
+  std::memcpy(&sum, acc.data(), sizeof sum);
+  sum += q;
+  std::memcpy(acc.data(), &sum, sizeof sum);
+  acc[0] += tail;
+}
+
+// float64 runs sweep through an array of lanes, which GCC vectorizes.
+TG_SIMD_INLINE void flush(const double (&a)[kLanes], double tail, Lanes& acc) {
   constexpr int kQuads = kLanes / 4;
-  Quad q[kQuads];
+  DoubleQuad q[kQuads];
   std::memcpy(q, a, sizeof q);
   for (int h = kQuads / 2; h >= 1; h /= 2)
     for (int k = 0; k < h; ++k) q[k] += q[k + h];
-  DoubleQuad sum;
-  std::memcpy(&sum, acc.data(), sizeof sum);
-  sum += __builtin_convertvector(q[0], DoubleQuad);
-  std::memcpy(acc.data(), &sum, sizeof sum);
-  acc[0] += static_cast<double>(tail);
+  add_quad(q[0], tail, acc);
+}
+
+// float32 runs sweep on the running instruction set's own vectors, kept in registers: a[k] holds
+// lanes [k·width, (k + 1)·width). The same tree, on whole vectors while there are two or more, then
+// on halves of one: the bits do not depend on the width.
+template <simd::Isa I>
+using FloatVec = std::conditional_t<I == simd::Isa::Avx512, simd::F32x16, simd::F32x8>;
+template <simd::Isa I>
+constexpr int kFloatWidth = sizeof(FloatVec<I>) / sizeof(float);
+template <simd::Isa I>
+constexpr int kFloatVectors = kLanes / kFloatWidth<I>;
+
+template <simd::Isa I>
+TG_SIMD_INLINE void flush(FloatVec<I> (&a)[kFloatVectors<I>], float tail, Lanes& acc) {
+  for (int h = kFloatVectors<I> / 2; h >= 1; h /= 2)
+    for (int k = 0; k < h; ++k) a[k] += a[k + h];
+  simd::F32x8 v8;
+  if constexpr (kFloatWidth<I> == 16)
+    v8 = __builtin_shufflevector(a[0], a[0], 0, 1, 2, 3, 4, 5, 6, 7) +
+         __builtin_shufflevector(a[0], a[0], 8, 9, 10, 11, 12, 13, 14, 15);
+  else
+    v8 = a[0];
+  const FloatQuad q = __builtin_shufflevector(v8, v8, 0, 1, 2, 3) + __builtin_shufflevector(v8, v8, 4, 5, 6, 7);
+  add_quad(__builtin_convertvector(q, DoubleQuad), static_cast<double>(tail), acc);
 }
 
 TG_SIMD_INLINE double fold(const Lanes& acc) { return (acc[0] + acc[2]) + (acc[1] + acc[3]); }
 
+// What the sweeps read: f(i) is element i of a run, and for float32 f.load<V>(i) the vector of
+// elements [i, i + width). g.shifted(k) starts k elements on.
+template <class T>
+struct RunValues {  // x
+  const T* x;
+  TG_SIMD_INLINE T operator()(std::int64_t i) const { return x[i]; }
+  template <class V>
+  TG_SIMD_INLINE V load(std::int64_t i) const { return simd::load_lanes<V>(x + i); }
+};
+template <class T>
+struct Centred {  // x − m
+  const T* x;
+  T m;
+  TG_SIMD_INLINE T operator()(std::int64_t i) const { return x[i] - m; }
+  template <class V>
+  TG_SIMD_INLINE V load(std::int64_t i) const { return simd::load_lanes<V>(x + i) - m; }
+};
+
 // acc += Σ f(i) over the run i in [0, S).
-template <class T, class F>
+template <simd::Isa I, class T, class F>
 TG_SIMD_INLINE void add_run(std::int64_t S, F f, Lanes& acc) {
-  T a[kLanes] = {}, tail = 0;
   std::int64_t i = 0;
-  for (; i + kLanes <= S; i += kLanes)
+  if constexpr (std::is_same_v<T, float>) {
+    using V = FloatVec<I>;
+    V a[kFloatVectors<I>] = {};
+    float tail = 0;
+    for (; i + kLanes <= S; i += kLanes)
+      for (int k = 0; k < kFloatVectors<I>; ++k) a[k] += f.template load<V>(i + k * kFloatWidth<I>);
+    for (; i < S; ++i) tail += f(i);
+    flush<I>(a, tail, acc);
+  } else {
+    T a[kLanes] = {}, tail = 0;
+    for (; i + kLanes <= S; i += kLanes)
 #pragma omp simd
-    for (std::int64_t j = 0; j < kLanes; ++j) a[j] += f(i + j);
-  for (; i < S; ++i) tail += f(i);
-  flush(a, tail, acc);
+      for (std::int64_t j = 0; j < kLanes; ++j) a[j] += f(i + j);
+    for (; i < S; ++i) tail += f(i);
+    flush(a, tail, acc);
+  }
 }
 
 // Where the backward kernels read the gradient with respect to batch norm's output: dy itself, or,
 // in batch_norm_act, dy = ds · act'(·) formed on the fly from the activation's output gradient ds and
-// its saved output s (the same expressions as native::activation_backward). g(i) is element i;
-// g.shifted(k) starts k elements on.
+// its saved output s (the same expressions as native::activation_backward).
 template <class T>
 struct PlainGrad {
   const T* dy;
   TG_SIMD_INLINE T operator()(std::int64_t i) const { return dy[i]; }
+  template <class V>
+  TG_SIMD_INLINE V load(std::int64_t i) const { return simd::load_lanes<V>(dy + i); }
   TG_SIMD_INLINE PlainGrad shifted(std::int64_t k) const { return {dy + k}; }
 };
 template <class T>
 struct SigmoidGrad {  // s = sigmoid(y): dy = ds·s·(1 − s)
   const T *ds, *s;
   TG_SIMD_INLINE T operator()(std::int64_t i) const { return ds[i] * s[i] * (T(1) - s[i]); }
+  template <class V>
+  TG_SIMD_INLINE V load(std::int64_t i) const {
+    const V sv = simd::load_lanes<V>(s + i);
+    return simd::load_lanes<V>(ds + i) * sv * (1.0f - sv);
+  }
   TG_SIMD_INLINE SigmoidGrad shifted(std::int64_t k) const { return {ds + k, s + k}; }
 };
 template <class T>
 struct ReluGrad {  // s = relu(y): dy = ds where s > 0
   const T *ds, *s;
   TG_SIMD_INLINE T operator()(std::int64_t i) const { return s[i] > T(0) ? ds[i] : T(0); }
+  template <class V>
+  TG_SIMD_INLINE V load(std::int64_t i) const {  // on the bits: a ?: of vectors goes lane by lane on SSE2
+    using IV = typename simd::IntLanes<V>::type;
+    return reinterpret_cast<V>(reinterpret_cast<IV>(simd::load_lanes<V>(ds + i)) & (simd::load_lanes<V>(s + i) > 0.0f));
+  }
   TG_SIMD_INLINE ReluGrad shifted(std::int64_t k) const { return {ds + k, s + k}; }
 };
 
@@ -104,13 +171,14 @@ struct ReluGrad {  // s = relu(y): dy = ds where s > 0
 // spread over the windows (avg_pool_2x2_backward_plane). shifted(k), k the start of a run, forms that
 // run's ds in a buffer of the calling thread's, which stays in L1, and returns ActGrad's run over
 // it: no ds tensor is written and read back. A run's functor is used up before the thread asks for
-// the next one.
+// the next one. The buffer is initial-exec TLS: from a shared library the default model calls
+// __tls_get_addr on every run, a few percent of the passes on 8×8 planes.
 template <template <class> class ActGrad, class T>
 struct PooledGrad {
   const T *dp, *s;
   std::int64_t H, W;
   TG_SIMD_INLINE ActGrad<T> shifted(std::int64_t k) const {
-    thread_local std::vector<T> ds;
+    [[gnu::tls_model("initial-exec")]] thread_local std::vector<T> ds;
     const std::int64_t S = H * W;
     if (static_cast<std::int64_t>(ds.size()) < S) ds.resize(static_cast<std::size_t>(S));
     detail::avg_pool_2x2_backward_plane(ds.data(), dp + k / S * (H / 2) * (W / 2), H, W);
@@ -123,24 +191,44 @@ template <template <class> class ActGrad, class T>
 constexpr bool is_pooled<PooledGrad<ActGrad, T>> = true;
 
 // sum_dy += Σ dy and sum_dy_xmu += Σ dy·(x − mu) over a run (dy = g(i)), in one sweep.
-template <class T, class G>
+template <simd::Isa I, class T, class G>
 TG_SIMD_INLINE void add_run_dy(G g, const T* x, T mu, std::int64_t S, Lanes& sum_dy, Lanes& sum_dy_xmu) {
-  T a[kLanes] = {}, b[kLanes] = {}, tail_a = 0, tail_b = 0;
   std::int64_t i = 0;
-  for (; i + kLanes <= S; i += kLanes)
-#pragma omp simd
-    for (std::int64_t j = 0; j < kLanes; ++j) {
-      const T dy = g(i + j);
-      a[j] += dy;
-      b[j] += dy * (x[i + j] - mu);
+  if constexpr (std::is_same_v<T, float>) {
+    using V = FloatVec<I>;
+    constexpr int W = kFloatWidth<I>;
+    V a[kFloatVectors<I>] = {}, b[kFloatVectors<I>] = {};
+    float tail_a = 0, tail_b = 0;
+    for (; i + kLanes <= S; i += kLanes)
+      for (int k = 0; k < kFloatVectors<I>; ++k) {
+        const V dy = g.template load<V>(i + k * W);
+        a[k] += dy;
+        b[k] += dy * (simd::load_lanes<V>(x + i + k * W) - mu);
+      }
+    for (; i < S; ++i) {
+      const float dy = g(i);
+      tail_a += dy;
+      tail_b += dy * (x[i] - mu);
     }
-  for (; i < S; ++i) {
-    const T dy = g(i);
-    tail_a += dy;
-    tail_b += dy * (x[i] - mu);
+    flush<I>(a, tail_a, sum_dy);
+    flush<I>(b, tail_b, sum_dy_xmu);
+  } else {
+    T a[kLanes] = {}, b[kLanes] = {}, tail_a = 0, tail_b = 0;
+    for (; i + kLanes <= S; i += kLanes)
+#pragma omp simd
+      for (std::int64_t j = 0; j < kLanes; ++j) {
+        const T dy = g(i + j);
+        a[j] += dy;
+        b[j] += dy * (x[i + j] - mu);
+      }
+    for (; i < S; ++i) {
+      const T dy = g(i);
+      tail_a += dy;
+      tail_b += dy * (x[i] - mu);
+    }
+    flush(a, tail_a, sum_dy);
+    flush(b, tail_b, sum_dy_xmu);
   }
-  flush(a, tail_a, sum_dy);
-  flush(b, tail_b, sum_dy_xmu);
 }
 
 // Two per-channel sums over all runs: add(n, c, sums) adds run (n, c) into sums[0] and sums[1].
@@ -152,10 +240,10 @@ std::vector<Sums> channel_sums(std::int64_t N, std::int64_t C, std::int64_t work
   const std::int64_t B = std::min(N, kBlocks);
   std::vector<Sums> part(static_cast<std::size_t>(B * C), Sums{});
   parallel_for(0, B, work, [&](std::int64_t lo, std::int64_t hi) {
-    simd::with_isa([&]<simd::Isa>() TG_SIMD_LAMBDA {
+    simd::with_isa([&]<simd::Isa I>() TG_SIMD_LAMBDA {
       for (std::int64_t b = lo; b < hi; ++b)
         for (std::int64_t n = b * N / B; n < (b + 1) * N / B; ++n)
-          for (std::int64_t c = 0; c < C; ++c) add(n, c, part[static_cast<std::size_t>(b * C + c)]);
+          for (std::int64_t c = 0; c < C; ++c) add.template operator()<I>(n, c, part[static_cast<std::size_t>(b * C + c)]);
     });
   });
   std::vector<Sums> total(static_cast<std::size_t>(C), Sums{});
@@ -166,19 +254,30 @@ std::vector<Sums> channel_sums(std::int64_t N, std::int64_t C, std::int64_t work
   return total;
 }
 
-// What batch_norm_act applies to each run of the normalized output, in place, while it is in L1.
+// What batch_norm_act applies to the normalized output: act(y, n) to a run in place (float64), and
+// act.vec<I>(v) to a float32 vector still in registers, with the same bits as sigmoid_contiguous
+// and Tensor::relu.
 struct NoActivation {
   template <class T>
   TG_SIMD_INLINE void operator()(T*, std::int64_t) const {}
+  template <simd::Isa I, class V>
+  TG_SIMD_INLINE V vec(const V& v) const { return v; }
 };
 struct SigmoidActivation {
   template <class T>
   void operator()(T* y, std::int64_t n) const { native::sigmoid_contiguous(y, y, n); }
+  template <simd::Isa I, class V>
+  TG_SIMD_INLINE V vec(const V& v) const { return simd::sigmoid<I>(v); }
 };
 struct ReluActivation {  // NaN stays NaN, as Tensor::relu
   template <class T>
   TG_SIMD_INLINE void operator()(T* y, std::int64_t n) const {
     for (std::int64_t i = 0; i < n; ++i) y[i] = y[i] > T(0) ? y[i] : (y[i] != y[i] ? y[i] : T(0));
+  }
+  template <simd::Isa I, class V>
+  TG_SIMD_INLINE V vec(const V& v) const {
+    using IV = typename simd::IntLanes<V>::type;
+    return reinterpret_cast<V>(reinterpret_cast<IV>(v) & ((v > 0.0f) | (v != v)));
   }
 };
 
@@ -191,43 +290,78 @@ struct PoolInto {
 };
 
 // y = act(x·scale[c] + shift[c]) over the runs of samples [lo, hi), and each run's pool while it is
-// in L1. Not inlined: inside the forward's parallel lambda GCC made this loop a fifth slower.
+// in L1. float32 runs are activated in registers, two vectors at a time (their chains overlap), the
+// tail through a padded vector. Not inlined: inside the forward's parallel lambda GCC made this loop
+// a fifth slower.
 template <class T, class Act>
 [[gnu::noinline]] void normalize_rows(T* y, const T* x, const T* scale, const T* shift, std::int64_t lo, std::int64_t hi,
                                       std::int64_t C, std::int64_t S, Act act, PoolInto<T> pool) {
-  simd::with_isa([&]<simd::Isa>() TG_SIMD_LAMBDA {
+  simd::with_isa([&]<simd::Isa I>() TG_SIMD_LAMBDA {
     for (std::int64_t n = lo; n < hi; ++n)
       for (std::int64_t c = 0; c < C; ++c) {
         const T* xr = x + (n * C + c) * S;
         T* yr = y + (n * C + c) * S;
         const T sc = scale[c], sh = shift[c];
+        if constexpr (std::is_same_v<T, float>) {
+          using V = FloatVec<I>;
+          constexpr std::int64_t W = kFloatWidth<I>;
+          auto normalized = [&](const V& v) TG_SIMD_LAMBDA { return act.template vec<I>(v * sc + sh); };
+          std::int64_t i = 0;
+          for (; i + 2 * W <= S; i += 2 * W) {
+            const V a = normalized(simd::load_lanes<V>(xr + i)), b = normalized(simd::load_lanes<V>(xr + i + W));
+            simd::store_lanes(yr + i, a);
+            simd::store_lanes(yr + i + W, b);
+          }
+          for (; i + W <= S; i += W) simd::store_lanes(yr + i, normalized(simd::load_lanes<V>(xr + i)));
+          if (i < S) {
+            float tail[W] = {};
+            std::memcpy(tail, xr + i, sizeof(float) * static_cast<std::size_t>(S - i));
+            simd::store_first_lanes(yr + i, normalized(simd::load_lanes<V>(tail)), S - i);
+          }
+        } else {
 #pragma omp simd
-        for (std::int64_t i = 0; i < S; ++i) yr[i] = xr[i] * sc + sh;
-        act(yr, S);
+          for (std::int64_t i = 0; i < S; ++i) yr[i] = xr[i] * sc + sh;
+          act(yr, S);
+        }
         if (pool.p) detail::avg_pool_2x2_plane(pool.p + (n * C + c) * (pool.H / 2) * (pool.W / 2), yr, pool.H, pool.W);
       }
   });
 }
 
-// One run's Σ x and centred Σ (x − m)² about its own mean m, in one pass over memory: the second
-// sweep reads the run again from L1. Both sweeps go through kLanes float lanes (as add_run); the
-// second is taken about m rounded to T, m', and corrected exactly: Σ (x − m)² = Σ (x − m')² − d²/S
+// The runs [r_lo, r_hi)'s Σ x and centred Σ (x − m)² about their own means m, in one pass over
+// memory: the runs go in blocks of about kMomentsBlockBytes, each swept for its sums and then again,
+// from L1, for its centred sums. Each run's second sweep waits on its first (through a division);
+// with a block's first sweeps all ahead of its second ones, that wait overlaps other runs' work
+// rather than stalling a run of a few vectors. Both sweeps go through kLanes float lanes (add_run);
+// the second is taken about m rounded to T, m', and corrected exactly: Σ (x − m)² = Σ (x − m')² − d²/S
 // with d = Σ (x − m').
-template <class T>
-TG_SIMD_INLINE void run_moments(const T* x, std::int64_t S, double& sum, double& m2) {
-  Lanes acc{};
-  add_run<T>(S, [x](std::int64_t i) TG_SIMD_LAMBDA { return x[i]; }, acc);
-  sum = fold(acc);
-  const T m = static_cast<T>(sum / static_cast<double>(S));
-  Lanes d{}, sq{};  // add_run_dy with dy = x − m' sums x − m' and (x − m')²
-  add_run_dy([x, m](std::int64_t i) TG_SIMD_LAMBDA { return x[i] - m; }, x, m, S, d, sq);
-  const double dd = fold(d);
-  m2 = fold(sq) - dd * dd / static_cast<double>(S);
+constexpr std::int64_t kMomentsBlockBytes = 16 * 1024;
+
+template <simd::Isa I, class T>
+TG_SIMD_INLINE void runs_moments(const T* x, std::int64_t S, std::int64_t r_lo, std::int64_t r_hi, double* sum,
+                                 double* m2) {
+  const std::int64_t block = std::max<std::int64_t>(1, kMomentsBlockBytes / static_cast<std::int64_t>(sizeof(T)) / S);
+  for (std::int64_t r0 = r_lo; r0 < r_hi; r0 += block) {
+    const std::int64_t r1 = std::min(r_hi, r0 + block);
+    for (std::int64_t r = r0; r < r1; ++r) {
+      Lanes acc{};
+      add_run<I, T>(S, RunValues<T>{x + r * S}, acc);
+      sum[r] = fold(acc);
+    }
+    for (std::int64_t r = r0; r < r1; ++r) {
+      const T* xr = x + r * S;
+      const T m = static_cast<T>(sum[r] / static_cast<double>(S));
+      Lanes d{}, sq{};  // add_run_dy with dy = x − m' sums x − m' and (x − m')²
+      add_run_dy<I>(Centred<T>{xr, m}, xr, m, S, d, sq);
+      const double dd = fold(d);
+      m2[r] = fold(sq) - dd * dd / static_cast<double>(S);
+    }
+  }
 }
 
 // Per channel: the mean (in T, as normalization uses it) and, in double, the sum Σ x and the
 // centred second moment m2 = Σ (x − mean)², never as E[x²] − E[x]². For [N, C] two passes over
-// the rows; otherwise one pass: each run's own sum and centred moment (run_moments), combined in
+// the rows; otherwise one pass: each run's own sum and centred moment (runs_moments), combined in
 // sample order as Chan et al.'s parallel variance, m2 = Σ_runs m2_r + (sum_r − S·mean)²/S, so the
 // result does not depend on the thread count.
 template <class T>
@@ -249,8 +383,8 @@ void batch_norm_moments(T* mean, double* sum, double* m2, const T* x, std::int64
   }
   std::vector<double> run_sum(static_cast<std::size_t>(N * C)), run_m2(static_cast<std::size_t>(N * C));
   parallel_for(0, N, N * C * S, [&](std::int64_t lo, std::int64_t hi) {
-    simd::with_isa([&]<simd::Isa>() TG_SIMD_LAMBDA {
-      for (std::int64_t r = lo * C; r < hi * C; ++r) run_moments(x + r * S, S, run_sum[r], run_m2[r]);
+    simd::with_isa([&]<simd::Isa I>() TG_SIMD_LAMBDA {
+      runs_moments<I>(x, S, lo * C, hi * C, run_sum.data(), run_m2.data());
     });
   });
   for (std::int64_t c = 0; c < C; ++c) {
@@ -321,10 +455,10 @@ void batch_norm_grad_sums(double* sum_dy, double* sum_dy_xmu, G g, const T* x, c
         }
     return;
   }
-  std::vector<Sums> sums = channel_sums(N, C, N * C * S, [&](std::int64_t n, std::int64_t c, Sums& acc) TG_SIMD_LAMBDA {
+  std::vector<Sums> sums = channel_sums(N, C, N * C * S, [&]<simd::Isa I>(std::int64_t n, std::int64_t c, Sums& acc) TG_SIMD_LAMBDA {
     const auto gr = g.shifted((n * C + c) * S);
-    if (x) add_run_dy(gr, x + (n * C + c) * S, mean[c], S, acc[0], acc[1]);
-    else add_run<T>(S, gr, acc[0]);
+    if (x) add_run_dy<I>(gr, x + (n * C + c) * S, mean[c], S, acc[0], acc[1]);
+    else add_run<I, T>(S, gr, acc[0]);
   });
   for (std::int64_t c = 0; c < C; ++c) sum_dy[c] = fold(sums[c][0]), sum_dy_xmu[c] = fold(sums[c][1]);
 }
