@@ -94,7 +94,7 @@ TG_SIMD_INLINE void flush(FloatVec<I> (&a)[kFloatVectors<I>], float tail, Lanes&
 TG_SIMD_INLINE double fold(const Lanes& acc) { return (acc[0] + acc[2]) + (acc[1] + acc[3]); }
 
 // What the sweeps read: f(i) is element i of a run, and for float32 f.load<V>(i) the vector of
-// elements [i, i + width). g.shifted(k) starts k elements on.
+// elements [i, i + width).
 template <class T>
 struct RunValues {  // x
   const T* x;
@@ -135,7 +135,8 @@ TG_SIMD_INLINE void add_run(std::int64_t S, F f, Lanes& acc) {
 
 // Where the backward kernels read the gradient with respect to batch norm's output: dy itself, or,
 // in batch_norm_act, dy = ds · act'(·) formed on the fly from the activation's output gradient ds and
-// its saved output s (the same expressions as native::activation_backward).
+// its saved output s (the same expressions as native::activation_backward). g(i) and g.load<V>(i) as
+// above; g.shifted(k) starts k elements on.
 template <class T>
 struct PlainGrad {
   const T* dy;
