@@ -91,6 +91,17 @@ TG_SIMD_INLINE void flush(FloatVec<I> (&a)[kFloatVectors<I>], float tail, Lanes&
   add_quad(__builtin_convertvector(q, DoubleQuad), static_cast<double>(tail), acc);
 }
 
+// A run's last S mod kLanes elements go into one scalar sum, in order. Left alone, GCC vectorized
+// that loop, differently for AVX-512 and for AVX2, and the two versions' sums differed in the last
+// bit (tested: "batch norm's kernels give AVX2's bits on AVX-512 ..."). Hiding the sum in a register
+// at every step keeps the loop scalar on every target.
+template <class T>
+TG_SIMD_INLINE void keep_scalar(T& sum) {
+#if defined(__x86_64__)
+  asm("" : "+x"(sum));
+#endif
+}
+
 TG_SIMD_INLINE double fold(const Lanes& acc) { return (acc[0] + acc[2]) + (acc[1] + acc[3]); }
 
 // What the sweeps read: f(i) is element i of a run, and for float32 f.load<V>(i) the vector of
@@ -121,14 +132,14 @@ TG_SIMD_INLINE void add_run(std::int64_t S, F f, Lanes& acc) {
     float tail = 0;
     for (; i + kLanes <= S; i += kLanes)
       for (int k = 0; k < kFloatVectors<I>; ++k) a[k] += f.template load<V>(i + k * kFloatWidth<I>);
-    for (; i < S; ++i) tail += f(i);
+    for (; i < S; ++i) tail += f(i), keep_scalar(tail);
     flush<I>(a, tail, acc);
   } else {
     T a[kLanes] = {}, tail = 0;
     for (; i + kLanes <= S; i += kLanes)
 #pragma omp simd
       for (std::int64_t j = 0; j < kLanes; ++j) a[j] += f(i + j);
-    for (; i < S; ++i) tail += f(i);
+    for (; i < S; ++i) tail += f(i), keep_scalar(tail);
     flush(a, tail, acc);
   }
 }
@@ -210,6 +221,7 @@ TG_SIMD_INLINE void add_run_dy(G g, const T* x, T mu, std::int64_t S, Lanes& sum
       const float dy = g(i);
       tail_a += dy;
       tail_b += dy * (x[i] - mu);
+      keep_scalar(tail_a), keep_scalar(tail_b);
     }
     flush<I>(a, tail_a, sum_dy);
     flush<I>(b, tail_b, sum_dy_xmu);
@@ -226,6 +238,7 @@ TG_SIMD_INLINE void add_run_dy(G g, const T* x, T mu, std::int64_t S, Lanes& sum
       const T dy = g(i);
       tail_a += dy;
       tail_b += dy * (x[i] - mu);
+      keep_scalar(tail_a), keep_scalar(tail_b);
     }
     flush(a, tail_a, sum_dy);
     flush(b, tail_b, sum_dy_xmu);

@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "tapegrad/core/native.h"
+#include "tapegrad/core/simd.h"
 #include "tapegrad/layers/functional.h"
 #include "tapegrad.h"
 
@@ -457,4 +458,45 @@ TEST_CASE("batch_norm_act's pool and BatchNormAct2d's refuse what a 2x2 pool can
   CHECK_THROWS_WITH(pooled(tg::randn({2, 3, 5, 1})), Contains("[batch_norm_act] expected input of shape"));
   CHECK(mismatch(pooled.running_mean, before.to_vector<double>(), 0) == "");  // a refused batch changes nothing
   CHECK(pooled.num_batches_tracked.item<std::int64_t>() == 0);
+}
+
+TEST_CASE("batch norm's kernels give AVX2's bits on AVX-512, and agree with the portable build within rounding",
+          "[layers]") {
+  // Runs of whole 64-lane chunks, of a chunk and a tail, of tails only, odd planes under the pool,
+  // and [N, C] rows; every mode of batch_norm_act, training and eval, float32 and float64.
+  const Shape shapes[] = {{2, 3, 8, 8}, {4, 3, 70}, {3, 2, 130}, {3, 5, 9, 11}, {5, 4, 6, 6}, {33, 7}};
+  const tg::DType dtype = GENERATE(tg::kFloat32, tg::kFloat64);
+  const bool training = GENERATE(true, false);
+  enum Mode { kPlain, kSigmoid, kRelu, kSigmoidPool, kReluPool };
+  for (const Shape& shape : shapes)
+    for (Mode mode : {kPlain, kSigmoid, kRelu, kSigmoidPool, kReluPool}) {
+      const bool pool = mode == kSigmoidPool || mode == kReluPool;
+      if (pool && shape.size() != 4) continue;
+      INFO(fmt::format("{} mode {} {} {}", shape, static_cast<int>(mode), tg::dtype_name(dtype),
+                       training ? "training" : "eval"));
+      // Outputs, gradients of x, weight and bias, running statistics, under the given instruction set.
+      auto run = [&](tg::simd::Isa isa) {
+        const tg::simd::IsaLimit limit(isa);
+        tg::manual_seed(21);
+        const std::int64_t C = shape[1];
+        Tensor x = tg::native::to(tg::randn(shape) * 2.0 + 0.7, dtype).requires_grad_();
+        Tensor w = tg::native::to(tg::rand({C}) + 0.5, dtype).requires_grad_();
+        Tensor b = tg::native::to(tg::randn({C}), dtype).requires_grad_();
+        Tensor rm = tg::native::to(tg::randn({C}), dtype), rv = tg::native::to(tg::rand({C}) + 0.5, dtype);
+        const auto act = mode == kSigmoid || mode == kSigmoidPool ? tg::BatchNormActivation::Sigmoid
+                                                                  : tg::BatchNormActivation::ReLU;
+        Tensor y = mode == kPlain ? tg::batch_norm(x, rm, rv, w, b, training, 0.1, 1e-5)
+                                  : tg::batch_norm_act(x, act, rm, rv, w, b, training, 0.1, 1e-5, pool);
+        y.backward(tg::native::to(tg::randn(y.sizes()), dtype));
+        return std::vector<Tensor>{y, x.grad(), w.grad(), b.grad(), rm, rv};
+      };
+      const std::vector<Tensor> avx512 = run(tg::simd::Isa::Avx512), avx2 = run(tg::simd::Isa::Avx2),
+                                portable = run(tg::simd::Isa::Portable);
+      const double tol = dtype == tg::kFloat32 ? 1e-5 : 1e-12;
+      for (std::size_t k = 0; k < avx512.size(); ++k) {
+        CAPTURE(k);
+        CHECK(avx2[k].to_vector<double>() == avx512[k].to_vector<double>());
+        CHECK(mismatch(portable[k], avx512[k].to_vector<double>(), tol) == "");
+      }
+    }
 }
