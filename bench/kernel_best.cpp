@@ -11,7 +11,8 @@
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
-#include <string>
+#include <exception>
+#include <initializer_list>
 
 #include "tapegrad.h"
 

@@ -125,21 +125,20 @@ struct Centred {  // x − m
 // acc += Σ f(i) over the run i in [0, S).
 template <simd::Isa I, class T, class F>
 TG_SIMD_INLINE void add_run(std::int64_t S, F f, Lanes& acc) {
-  std::int64_t i = 0;
+  const std::int64_t whole = S / kLanes * kLanes;  // the lanes take [0, whole), the tail sum the rest
+  T tail = 0;
+  for (std::int64_t i = whole; i < S; ++i) tail += f(i), keep_scalar(tail);
   if constexpr (std::is_same_v<T, float>) {
     using V = FloatVec<I>;
     V a[kFloatVectors<I>] = {};
-    float tail = 0;
-    for (; i + kLanes <= S; i += kLanes)
+    for (std::int64_t i = 0; i < whole; i += kLanes)
       for (int k = 0; k < kFloatVectors<I>; ++k) a[k] += f.template load<V>(i + k * kFloatWidth<I>);
-    for (; i < S; ++i) tail += f(i), keep_scalar(tail);
     flush<I>(a, tail, acc);
   } else {
-    T a[kLanes] = {}, tail = 0;
-    for (; i + kLanes <= S; i += kLanes)
+    T a[kLanes] = {};
+    for (std::int64_t i = 0; i < whole; i += kLanes)
 #pragma omp simd
       for (std::int64_t j = 0; j < kLanes; ++j) a[j] += f(i + j);
-    for (; i < S; ++i) tail += f(i), keep_scalar(tail);
     flush(a, tail, acc);
   }
 }
@@ -205,41 +204,35 @@ constexpr bool is_pooled<PooledGrad<ActGrad, T>> = true;
 // sum_dy += Σ dy and sum_dy_xmu += Σ dy·(x − mu) over a run (dy = g(i)), in one sweep.
 template <simd::Isa I, class T, class G>
 TG_SIMD_INLINE void add_run_dy(G g, const T* x, T mu, std::int64_t S, Lanes& sum_dy, Lanes& sum_dy_xmu) {
-  std::int64_t i = 0;
+  const std::int64_t whole = S / kLanes * kLanes;  // as in add_run
+  T tail_a = 0, tail_b = 0;
+  for (std::int64_t i = whole; i < S; ++i) {
+    const T dy = g(i);
+    tail_a += dy;
+    tail_b += dy * (x[i] - mu);
+    keep_scalar(tail_a), keep_scalar(tail_b);
+  }
   if constexpr (std::is_same_v<T, float>) {
     using V = FloatVec<I>;
     constexpr int W = kFloatWidth<I>;
     V a[kFloatVectors<I>] = {}, b[kFloatVectors<I>] = {};
-    float tail_a = 0, tail_b = 0;
-    for (; i + kLanes <= S; i += kLanes)
+    for (std::int64_t i = 0; i < whole; i += kLanes)
       for (int k = 0; k < kFloatVectors<I>; ++k) {
         const V dy = g.template load<V>(i + k * W);
         a[k] += dy;
         b[k] += dy * (simd::load_lanes<V>(x + i + k * W) - mu);
       }
-    for (; i < S; ++i) {
-      const float dy = g(i);
-      tail_a += dy;
-      tail_b += dy * (x[i] - mu);
-      keep_scalar(tail_a), keep_scalar(tail_b);
-    }
     flush<I>(a, tail_a, sum_dy);
     flush<I>(b, tail_b, sum_dy_xmu);
   } else {
-    T a[kLanes] = {}, b[kLanes] = {}, tail_a = 0, tail_b = 0;
-    for (; i + kLanes <= S; i += kLanes)
+    T a[kLanes] = {}, b[kLanes] = {};
+    for (std::int64_t i = 0; i < whole; i += kLanes)
 #pragma omp simd
       for (std::int64_t j = 0; j < kLanes; ++j) {
         const T dy = g(i + j);
         a[j] += dy;
         b[j] += dy * (x[i + j] - mu);
       }
-    for (; i < S; ++i) {
-      const T dy = g(i);
-      tail_a += dy;
-      tail_b += dy * (x[i] - mu);
-      keep_scalar(tail_a), keep_scalar(tail_b);
-    }
     flush(a, tail_a, sum_dy);
     flush(b, tail_b, sum_dy_xmu);
   }

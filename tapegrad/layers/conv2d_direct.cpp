@@ -277,9 +277,10 @@ std::int64_t flat_stride(const ConvShape& s, const Layout& L) {
 // register of its own, for tiles whose FMAs take one broadcast memory operand per row and column:
 // row[r][j] is then (base + 4j), where r·stride would make an indexed address (base + index), which
 // Intel cores most likely do not keep micro-fused with a three-operand FMA: on the Xeon of
-// docs/BENCHMARKS.md a 2×8 tile ran at 2.5 FMAs/ns with one row indexed and 3.5 without (peak 4.3). Hiding them also keeps GCC from carrying the
-// x values that the next tap shares (column j + 1 is this tap's column j) in registers, rotating
-// and spilling them around the FMAs, instead of one FMA with a broadcast memory operand each.
+// docs/BENCHMARKS.md a 2×8 tile ran at 2.5 FMAs/ns with one row indexed and 3.5 without (peak
+// 4.3). Hiding them also keeps GCC from carrying the x values that the next tap shares (column
+// j + 1 is this tap's column j) in registers, rotating and spilling them around the FMAs, instead
+// of one FMA with a broadcast memory operand each. RowPointers<1> is one such pointer.
 template <int R>
 struct RowPointers {
   const float* row[R];
