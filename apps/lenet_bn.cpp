@@ -132,8 +132,9 @@ int main(int argc, char** argv) try {
                  "after training, write the model with batch norm folded into its convolutions and linears "
                  "(safetensors, for apps/infer)");
   app.add_flag("--quiet", quiet, "print only the final line");
-  app.add_flag("--fuse", o.fuse, "run each batch norm and the sigmoid (and pool) after it as one layer (batch_norm_act): the same "
-               "model, state and checkpoints, fewer passes over memory");
+  app.add_flag("--fuse", o.fuse, "run each convolution with the batch norm, sigmoid and pool after it, and each other batch "
+               "norm with its sigmoid, as one layer (conv2d_batch_norm_act, batch_norm_act): the same model, state and "
+               "checkpoints, fewer passes over memory");
   app.add_flag("--sync-bn", o.sync_bn, "under mpiexec: batch statistics over the whole global batch (SyncBatchNorm)");
   try {
     app.parse(argc, argv);

@@ -1,13 +1,14 @@
 // train_step: examples/sec of LeNet-BN training steps (the model and recipe of apps/lenet_bn:
 // SGD lr 1.0, cross-entropy) on a given number of threads; what bench/compare_torch.py runs.
-//   train_step [threads=1] [steps=40] [batch=256] [data_dir] [anomaly|unfused]...
+//   train_step [threads=1] [steps=40] [batch=256] [data_dir] [anomaly|unfused|bnfused]...
 // With data_dir (a Fashion-MNIST directory), step k trains on samples [k·batch, (k+1)·batch) of the
 // training split (wrapping around), assembled from the uint8 images each step as the DataLoader
 // does; without it (or given as ""), on one batch of uniform random images. The word `anomaly`
-// runs every step in anomaly mode (tg::autograd::DetectAnomalyGuard). Each batch norm and the sigmoid
-// after it run as one layer (nn::utils::fuse_batchnorm_activation, as lenet_bn --fuse) unless the
-// word `unfused` is given. Prints one line:
-//   tapegrad <threads> threads: <ex/s> ex/s (<ms> ms/step) loss <last loss> data <fashion-mnist|random>[ anomaly][ unfused]
+// runs every step in anomaly mode (tg::autograd::DetectAnomalyGuard). Each convolution, the batch norm,
+// sigmoid and pool after it run as one layer, and each other batch norm with its sigmoid
+// (nn::utils::fuse_conv_batchnorm_activation, as lenet_bn --fuse), unless the word `unfused` is given;
+// `bnfused` fuses the batch norms with their activations only (fuse_batchnorm_activation). Prints one line:
+//   tapegrad <threads> threads: <ex/s> ex/s (<ms> ms/step) loss <last loss> data <fashion-mnist|random>[ anomaly][ unfused| bnfused]
 // Layer: bench.
 #include <chrono>
 #include <cstdio>
@@ -25,13 +26,14 @@ int main(int argc, char** argv) try {
   int steps = argc > 2 ? std::atoi(argv[2]) : 40;
   std::int64_t batch = argc > 3 ? std::atoll(argv[3]) : 256;
   std::string data_dir = argc > 4 ? argv[4] : "";
-  bool anomaly = false, fused = true;
+  bool anomaly = false, fused = true, conv_fused = true;
   for (int i = 5; i < argc; ++i) {
     anomaly |= std::string(argv[i]) == "anomaly";
     fused &= std::string(argv[i]) != "unfused";
+    conv_fused &= std::string(argv[i]) != "bnfused";
   }
   if (threads < 1 || steps < 1 || batch < 2) {
-    std::fprintf(stderr, "usage: train_step [threads >= 1] [steps >= 1] [batch >= 2] [fashion-mnist dir] [anomaly|unfused]...\n");
+    std::fprintf(stderr, "usage: train_step [threads >= 1] [steps >= 1] [batch >= 2] [fashion-mnist dir] [anomaly|unfused|bnfused]...\n");
     return 2;
   }
   tg::set_num_threads(threads);
@@ -39,7 +41,8 @@ int main(int argc, char** argv) try {
   if (anomaly) anomaly_mode.emplace();
   tg::manual_seed(0);
   tg::nn::Sequential net = lenet::make_lenet_bn();
-  if (fused) net = tg::nn::utils::fuse_batchnorm_activation(net);
+  if (fused)
+    net = conv_fused ? tg::nn::utils::fuse_conv_batchnorm_activation(net) : tg::nn::utils::fuse_batchnorm_activation(net);
   tg::optim::SGD opt(net.parameters(), {.lr = 1.0});
   tg::nn::CrossEntropyLoss loss_fn;
 
@@ -75,7 +78,7 @@ int main(int argc, char** argv) try {
   double dt = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   std::printf("tapegrad %d threads: %.0f ex/s (%.2f ms/step) loss %.4f data %s%s%s\n", threads,
               static_cast<double>(steps * batch) / dt, dt / steps * 1e3, loss, data ? "fashion-mnist" : "random",
-              anomaly ? " anomaly" : "", fused ? "" : " unfused");
+              anomaly ? " anomaly" : "", !fused ? " unfused" : conv_fused ? "" : " bnfused");
   return 0;
 } catch (const std::exception& e) {
   std::fprintf(stderr, "train_step: %s\n", e.what());

@@ -164,7 +164,7 @@ std::vector<EpochMetrics> train(const tg::data::Dataset& train_set, const tg::da
   if (options.fuse) {
     TG_CHECK(!options.sync_bn && !options.flow, "[lenet_bn] --fuse runs fused batch norms: not with {}",
              options.sync_bn ? "--sync-bn" : "--stats (its hooks watch the plain layers)");
-    model = std::make_shared<nn::Sequential>(nn::utils::fuse_batchnorm_activation(net));
+    model = std::make_shared<nn::Sequential>(nn::utils::fuse_conv_batchnorm_activation(net));
   }
 #if TG_WITH_MPI
   if (options.data_parallel) model = std::make_shared<nn::DistributedDataParallel>(model);

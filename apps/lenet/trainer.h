@@ -44,9 +44,10 @@ struct TrainOptions {
   // SyncBatchNorm: the run then follows the single-process one to float32 rounding.
   bool data_parallel = false;
   bool sync_bn = false;
-  // Run each step through nn::utils::fuse_batchnorm_activation(net): every BatchNorm + Sigmoid pair
-  // (+ AvgPool2d after a BatchNorm2d) as one layer, over the same tensors (checkpoints and evaluation see the plain model). Not with
-  // sync_bn or flow, whose layers and hooks are the plain ones.
+  // Run each step through nn::utils::fuse_conv_batchnorm_activation(net): every Conv2d + BatchNorm2d +
+  // Sigmoid + AvgPool2d and every other BatchNorm + Sigmoid pair as one layer, over the same tensors
+  // (checkpoints and evaluation see the plain model). Not with sync_bn or flow, whose layers and hooks
+  // are the plain ones.
   bool fuse = false;
 };
 

@@ -9,6 +9,9 @@
 #include <cmath>
 #include <cstdint>
 #include <cstring>
+#include <functional>
+#include <optional>
+#include <string>
 #include <type_traits>
 #include <utility>
 #include <vector>
@@ -19,6 +22,9 @@
 #include "tapegrad/core/simd.h"
 #include "tapegrad/core/simd_math.h"
 #include "tapegrad/layers/avg_pool_2x2.h"
+#include "tapegrad/layers/conv2d.h"
+#include "tapegrad/layers/conv2d_direct.h"
+#include "tapegrad/layers/conv2d_shape.h"
 #include "tapegrad/layers/init.h"
 
 namespace tg {
@@ -201,6 +207,27 @@ constexpr bool is_pooled = false;
 template <template <class> class ActGrad, class T>
 constexpr bool is_pooled<PooledGrad<ActGrad, T>> = true;
 
+// g for the tensors from element k on (k the start of a run): the gradient of the samples from there.
+template <class G>
+G from_element(const G& g, std::int64_t k) {
+  if constexpr (is_pooled<G>) return {g.dp + k / (g.H * g.W) * (g.H / 2) * (g.W / 2), g.s + k, g.H, g.W};
+  else return g.shifted(k);
+}
+
+// fn(g) with the functor that forms batch norm's output gradient from d, the gradient of what the op
+// returns: d itself, or with an activation (and pool) from d and the activation's output s.
+template <class T, class Fn>
+void with_output_grad(std::optional<BatchNormActivation> act, bool pool, const T* d, const T* s, std::int64_t H,
+                      std::int64_t W, Fn&& fn) {
+  const bool sigmoid = act == BatchNormActivation::Sigmoid;
+  if (!act) fn(PlainGrad<T>{d});
+  else if (pool && sigmoid) fn(PooledGrad<SigmoidGrad, T>{d, s, H, W});
+  else if (pool) fn(PooledGrad<ReluGrad, T>{d, s, H, W});
+  else if (sigmoid) fn(SigmoidGrad<T>{d, s});
+  else fn(ReluGrad<T>{d, s});
+}
+
+
 // sum_dy += Σ dy and sum_dy_xmu += Σ dy·(x − mu) over a run (dy = g(i)), in one sweep.
 template <simd::Isa I, class T, class G>
 TG_SIMD_INLINE void add_run_dy(G g, const T* x, T mu, std::int64_t S, Lanes& sum_dy, Lanes& sum_dy_xmu) {
@@ -366,6 +393,20 @@ TG_SIMD_INLINE void runs_moments(const T* x, std::int64_t S, std::int64_t r_lo, 
   }
 }
 
+// Each run's Σ x and centred Σ (x − m)² (runs_moments) for the runs of samples [n0, n1), into
+// run_sum and run_m2 at run n·C + c; threads split the samples.
+template <class T>
+void samples_moments(double* run_sum, double* run_m2, const T* x, std::int64_t n0, std::int64_t n1, std::int64_t C,
+                     std::int64_t S) {
+  parallel_for(n0, n1, (n1 - n0) * C * S, [&](std::int64_t lo, std::int64_t hi) {
+    simd::with_isa([&]<simd::Isa I>() TG_SIMD_LAMBDA { runs_moments<I>(x, S, lo * C, hi * C, run_sum, run_m2); });
+  });
+}
+
+template <class T>
+void combine_runs(T* mean, double* sum, double* m2, const double* run_sum, const double* run_m2, std::int64_t N,
+                  std::int64_t C, std::int64_t S);
+
 // Per channel: the mean (in T, as normalization uses it) and, in double, the sum Σ x and the
 // centred second moment m2 = Σ (x − mean)², never as E[x²] − E[x]². For [N, C] two passes over
 // the rows; otherwise one pass: each run's own sum and centred moment (runs_moments), combined in
@@ -389,11 +430,15 @@ void batch_norm_moments(T* mean, double* sum, double* m2, const T* x, std::int64
     return;
   }
   std::vector<double> run_sum(static_cast<std::size_t>(N * C)), run_m2(static_cast<std::size_t>(N * C));
-  parallel_for(0, N, N * C * S, [&](std::int64_t lo, std::int64_t hi) {
-    simd::with_isa([&]<simd::Isa I>() TG_SIMD_LAMBDA {
-      runs_moments<I>(x, S, lo * C, hi * C, run_sum.data(), run_m2.data());
-    });
-  });
+  samples_moments(run_sum.data(), run_m2.data(), x, 0, N, C, S);
+  combine_runs(mean, sum, m2, run_sum.data(), run_m2.data(), N, C, S);
+}
+
+// batch_norm_moments's last step: per channel, the N runs' moments combined (Chan et al.).
+template <class T>
+void combine_runs(T* mean, double* sum, double* m2, const double* run_sum, const double* run_m2, std::int64_t N,
+                  std::int64_t C, std::int64_t S) {
+  const double M = static_cast<double>(N * S);
   for (std::int64_t c = 0; c < C; ++c) {
     double total = 0;
     for (std::int64_t n = 0; n < N; ++n) total += run_sum[n * C + c];
@@ -558,6 +603,20 @@ void check_batch_norm(const char* op, const Tensor& x, const Tensor& running_mea
            "[{}] Expected more than 1 value per channel when training, got input size {}", op, x.sizes());
 }
 
+// fn(activation) with batch_norm_act's activation functor for act (NoActivation for none).
+template <class Fn>
+void with_activation(std::optional<BatchNormActivation> act, Fn&& fn) {
+  if (!act) fn(NoActivation{});
+  else if (*act == BatchNormActivation::Sigmoid) fn(SigmoidActivation{});
+  else fn(ReluActivation{});
+}
+
+// The tape entry's name: "BatchNormSigmoidBackward0", "ConvolutionBatchNormReluAvgPoolBackward0", ...
+std::string fused_backward_name(const char* first, BatchNormActivation act, bool pool) {
+  return std::string(first) + (act == BatchNormActivation::Sigmoid ? "Sigmoid" : "Relu") + (pool ? "AvgPool" : "") +
+         "Backward0";
+}
+
 // batch_norm, or with `act` batch_norm_act: the output is act(batch norm), activated run by run in the
 // normalizing pass, and the backward reads the activation's output s instead of a batch-norm output.
 // With `pool` the output is s's 2×2 average pool, and s, kept for the backward, is not returned.
@@ -581,15 +640,12 @@ Tensor batch_norm_impl(const Tensor& x, std::optional<BatchNormActivation> act, 
   Tensor y = Tensor::empty(x.sizes(), dtype);
   Tensor pooled = pool ? Tensor::empty({N, C, H / 2, W / 2}, dtype) : Tensor();
   dispatch_floating(dtype, [&]<class T>() {
-    auto forward = [&](auto activation) {
+    with_activation(act, [&](auto activation) {
       batch_norm_forward<T>(y.data_ptr<T>(), mean.data_ptr<T>(), var.data_ptr<T>(), rstd.data_ptr<T>(),
                             xc.data_ptr<T>(), wc.defined() ? wc.data_ptr<T>() : nullptr,
                             bc.defined() ? bc.data_ptr<T>() : nullptr, N, C, S, eps, training, activation,
                             PoolInto<T>{pool ? pooled.data_ptr<T>() : nullptr, H, W});
-    };
-    if (!act) forward(NoActivation{});
-    else if (*act == BatchNormActivation::Sigmoid) forward(SigmoidActivation{});
-    else forward(ReluActivation{});
+    });
   });
   if (training && running_mean.defined()) batch_norm_update_running_stats(running_mean, running_var, mean, var, N * S, momentum);
 
@@ -598,14 +654,12 @@ Tensor batch_norm_impl(const Tensor& x, std::optional<BatchNormActivation> act, 
   Tensor x_saved = gw || (gx && training) ? xc : Tensor();  // xhat is recomputed from x, mean and rstd
   Tensor s_saved = act ? native::alias(y) : Tensor();        // the activation's output, for its derivative
   const bool sigmoid = act == BatchNormActivation::Sigmoid;
-  const char* name = !act  ? "NativeBatchNormBackward0"
-                     : pool ? (sigmoid ? "BatchNormSigmoidAvgPoolBackward0" : "BatchNormReluAvgPoolBackward0")
-                            : (sigmoid ? "BatchNormSigmoidBackward0" : "BatchNormReluBackward0");
+  const std::string name = !act ? std::string("NativeBatchNormBackward0") : fused_backward_name("BatchNorm", *act, pool);
   std::vector<Tensor> saved{x, weight};
   if (act && !pool) saved.push_back(y);  // pooled, s is no tensor of the user's
   return autograd::record(
       name, pool ? pooled : y, {x, weight, bias},
-      [x_saved, s_saved, wc, mean, rstd, gx, gw, gb, training, act, sigmoid, pool, shape = x.sizes(), N, C, S, H,
+      [x_saved, s_saved, wc, mean, rstd, gx, gw, gb, training, act, pool, shape = x.sizes(), N, C, S, H,
        W](const Tensor& g) {
         Tensor dy = native::contiguous(g);
         Tensor dx = gx ? Tensor::empty(shape, dy.dtype()) : Tensor();
@@ -617,13 +671,7 @@ Tensor batch_norm_impl(const Tensor& x, std::optional<BatchNormActivation> act, 
             batch_norm_backward<T>(ptr(dx), ptr(dweight), ptr(dbias), grad, ptr(x_saved), mean.data_ptr<T>(),
                                    rstd.data_ptr<T>(), ptr(wc), N, C, S, training);
           };
-          const T* d = dy.data_ptr<T>();
-          const T* s = act ? s_saved.data_ptr<T>() : nullptr;
-          if (!act) backward(PlainGrad<T>{d});
-          else if (pool && sigmoid) backward(PooledGrad<SigmoidGrad, T>{d, s, H, W});
-          else if (pool) backward(PooledGrad<ReluGrad, T>{d, s, H, W});
-          else if (sigmoid) backward(SigmoidGrad<T>{d, s});
-          else backward(ReluGrad<T>{d, s});
+          with_output_grad<T>(act, pool, dy.data_ptr<T>(), act ? s_saved.data_ptr<T>() : nullptr, H, W, backward);
         });
         return std::vector<Tensor>{dx, dweight, dbias};
       },
@@ -645,6 +693,100 @@ Tensor batch_norm_act(const Tensor& x, BatchNormActivation act, const Tensor& ru
                       const Tensor& weight, const Tensor& bias, bool training, double momentum, double eps,
                       bool avg_pool_2x2) {
   return batch_norm_impl(x, act, avg_pool_2x2, running_mean, running_var, weight, bias, training, momentum, eps);
+}
+
+// --- batch norm fused with the convolution before it ------------------------------------------------
+
+// The convolution's output y is batch norm's input: each pass over y costs a pass over memory
+// (3.5 MB for LeNet-BN's conv1 at batch 256). Run on chunks of kConvDyChunk samples, the forward takes
+// each chunk's moments while the convolution has just written it, and the backward forms batch
+// norm's input gradient (the convolution's dy) a chunk at a time, straight into the weight gradient
+// (direct_conv2d_backward_chunked): it is never written to memory and read back. Same kernels, same
+// order of operations per value: the same bits as conv2d followed by batch_norm_act.
+Tensor conv2d_batch_norm_act(const Tensor& x, const Tensor& conv_weight, const Tensor& conv_bias, Size2 stride,
+                             Size2 padding, std::int64_t groups, BatchNormActivation act, const Tensor& running_mean,
+                             const Tensor& running_var, const Tensor& weight, const Tensor& bias, bool training,
+                             double momentum, double eps, bool avg_pool_2x2) {
+  const bool fusable = x.defined() && x.dim() == 4 && x.dtype() == kFloat32 && training && stride == Size2(1);
+  const detail::ConvShape s =
+      fusable ? detail::conv2d_shape(x, conv_weight, conv_bias, stride, padding, groups) : detail::ConvShape{};
+  if (!fusable || s.N * s.F * s.OH * s.OW == 0)
+    return batch_norm_act(conv2d(x, conv_weight, conv_bias, stride, padding, groups), act, running_mean, running_var,
+                          weight, bias, training, momentum, eps, avg_pool_2x2);
+  const char* op = "conv2d_batch_norm_act";
+  const std::int64_t N = s.N, C = s.F, S = s.OH * s.OW, H = s.OH, W = s.OW, x_numel = s.C * s.H * s.W;
+  Tensor y = Tensor::empty({N, C, H, W}, kFloat32);  // the convolution's output, batch norm's input
+  check_batch_norm(op, y, running_mean, running_var, weight, bias, training);
+  TG_CHECK(!avg_pool_2x2 || (H >= 2 && W >= 2),
+           "[{}] expected a convolution output of at least [2, 2] for the 2x2 average pool, got {}", op, y.sizes());
+  Tensor xc = native::contiguous(x), cwc = native::contiguous(conv_weight);
+  Tensor cbc = conv_bias.defined() ? native::contiguous(conv_bias) : Tensor();
+  Tensor wc = weight.defined() ? native::contiguous(weight) : Tensor();
+  Tensor bc = bias.defined() ? native::contiguous(bias) : Tensor();
+  Tensor mean = Tensor::empty({C}, kFloat32), var = Tensor::empty({C}, kFloat32), rstd = Tensor::empty({C}, kFloat32);
+  Tensor out = Tensor::empty({N, C, H, W}, kFloat32);  // the activation's output s
+  Tensor pooled = avg_pool_2x2 ? Tensor::empty({N, C, H / 2, W / 2}, kFloat32) : Tensor();
+  float* yp = y.data_ptr<float>();
+  {
+    std::vector<double> run_sum(static_cast<std::size_t>(N * C)), run_m2(static_cast<std::size_t>(N * C));
+    for (std::int64_t n0 = 0; n0 < N; n0 += detail::kConvDyChunk) {
+      detail::ConvShape chunk = s;
+      chunk.N = std::min(detail::kConvDyChunk, N - n0);
+      detail::direct_conv2d_forward(yp + n0 * C * S, xc.data_ptr<float>() + n0 * x_numel, cwc.data_ptr<float>(),
+                                    cbc.defined() ? cbc.data_ptr<float>() : nullptr, chunk);
+      samples_moments(run_sum.data(), run_m2.data(), static_cast<const float*>(yp), n0, n0 + chunk.N, C, S);
+    }
+    std::vector<double> sum(static_cast<std::size_t>(C)), m2(static_cast<std::size_t>(C));
+    combine_runs(mean.data_ptr<float>(), sum.data(), m2.data(), run_sum.data(), run_m2.data(), N, C, S);
+    for (std::int64_t c = 0; c < C; ++c)
+      var.data_ptr<float>()[c] = static_cast<float>(m2[c] / static_cast<double>(N * S));
+  }
+  with_activation(act, [&](auto activation) {
+    batch_norm_normalize<float>(out.data_ptr<float>(), rstd.data_ptr<float>(), yp, mean.data_ptr<float>(),
+                                var.data_ptr<float>(), wc.defined() ? wc.data_ptr<float>() : nullptr,
+                                bc.defined() ? bc.data_ptr<float>() : nullptr, N, C, S, eps,
+                                activation, PoolInto<float>{avg_pool_2x2 ? pooled.data_ptr<float>() : nullptr, H, W});
+  });
+  if (running_mean.defined()) batch_norm_update_running_stats(running_mean, running_var, mean, var, N * S, momentum);
+
+  const bool g_x = x.requires_grad(), g_cw = conv_weight.requires_grad();
+  const bool g_cb = conv_bias.defined() && conv_bias.requires_grad(), g_w = weight.defined() && weight.requires_grad();
+  const bool g_b = bias.defined() && bias.requires_grad();
+  std::vector<Tensor> saved{weight};
+  if (g_cw) saved.push_back(x);
+  if (g_x) saved.push_back(conv_weight);
+  if (!avg_pool_2x2) saved.push_back(out);
+  return autograd::record(
+      fused_backward_name("ConvolutionBatchNorm", act, avg_pool_2x2), avg_pool_2x2 ? pooled : out,
+      {x, conv_weight, conv_bias, weight, bias},
+      [s, y, out, wc, mean, rstd, act, pool = avg_pool_2x2, g_x, g_cw, g_cb, g_w, g_b, x = g_cw ? xc : Tensor(),
+       cw = g_x ? cwc : Tensor()](const Tensor& g) {
+        const std::int64_t N = s.N, C = s.F, S = s.OH * s.OW;
+        Tensor d = native::contiguous(g);
+        auto grad_or_none = [](bool wanted, Shape shape) { return wanted ? Tensor::empty(shape, kFloat32) : Tensor(); };
+        Tensor dx = grad_or_none(g_x, {N, s.C, s.H, s.W}), dcw = grad_or_none(g_cw, {s.F, s.C / s.G, s.KH, s.KW});
+        Tensor dcb = grad_or_none(g_cb, {s.F}), dw = grad_or_none(g_w, {C}), db = grad_or_none(g_b, {C});
+        with_output_grad<float>(act, pool, d.data_ptr<float>(), out.data_ptr<float>(), s.OH, s.OW, [&](auto grad) {
+          std::vector<double> sum_dy(static_cast<std::size_t>(C)), sum_dy_xmu(static_cast<std::size_t>(C));
+          const float* yp = y.data_ptr<float>();
+          batch_norm_grad_sums<float>(sum_dy.data(), sum_dy_xmu.data(), grad, yp, mean.data_ptr<float>(), N, C, S);
+          for (std::int64_t c = 0; c < C; ++c) {
+            if (db.defined()) db.data_ptr<float>()[c] = static_cast<float>(sum_dy[c]);
+            if (dw.defined())
+              dw.data_ptr<float>()[c] = static_cast<float>(sum_dy_xmu[c] * static_cast<double>(rstd.data_ptr<float>()[c]));
+          }
+          if (!g_x && !g_cw && !g_cb) return;
+          auto ptr = [](const Tensor& t) { return t.defined() ? t.data_ptr<float>() : nullptr; };
+          detail::direct_conv2d_backward_chunked(
+              ptr(dx), ptr(dcw), ptr(dcb), ptr(x), ptr(cw), s, [&](float* dy_chunk, std::int64_t n0, std::int64_t n1) {
+                batch_norm_grad_input<float>(dy_chunk, from_element(grad, n0 * C * S), yp + n0 * C * S,
+                                             mean.data_ptr<float>(), rstd.data_ptr<float>(), ptr(wc), sum_dy.data(),
+                                             sum_dy_xmu.data(), static_cast<double>(N * S), n1 - n0, C, S, true);
+              });
+        });
+        return std::vector<Tensor>{dx, dcw, dcb, dw, db};
+      },
+      saved);
 }
 
 // --- the pieces ------------------------------------------------------------------------------------
@@ -771,13 +913,17 @@ Tensor BatchNormBase::forward(const Tensor& input) {
   check_input(input);
   TG_CHECK(input.size(1) == num_features, "[{}] expected {} channels (dim 1), got input of shape {}", name(),
            num_features, input.sizes());
+  return forward_with([&](bool use_batch_stats, double momentum) { return normalize(input, use_batch_stats, momentum); });
+}
+
+Tensor BatchNormBase::forward_with(const std::function<Tensor(bool use_batch_stats, double momentum)>& normalize_fn) {
   double momentum = options.momentum.value_or(0.0);
   const bool tracking = is_training() && options.track_running_stats;
   if (tracking && !options.momentum)  // a cumulative average over the batches, this one included
     momentum = 1.0 / static_cast<double>(num_batches_tracked.item<std::int64_t>() + 1);
   // Batch statistics in training, and in evaluation too when no running statistics are kept.
   bool use_batch_stats = is_training() || !options.track_running_stats;
-  Tensor out = normalize(input, use_batch_stats, momentum);
+  Tensor out = normalize_fn(use_batch_stats, momentum);
   if (tracking) {  // counted once the call has succeeded: a refused batch changes nothing
     NoGradGuard no_grad;
     native::binary_(native::BinaryOp::Add, num_batches_tracked, 1);
@@ -808,6 +954,23 @@ BatchNorm2d::BatchNorm2d(std::int64_t features, BatchNormOptions opts) : BatchNo
 void BatchNorm2d::check_input(const Tensor& input) const {
   TG_CHECK(input.dim() == 4, "[BatchNorm2d] expected 4D input (got {}D input of shape {})", input.dim(),
            input.sizes());
+}
+
+ConvBatchNormAct2d::ConvBatchNormAct2d(const Conv2d& conv, const BatchNormAct2d& bn) {
+  TG_CHECK(conv.out_channels == bn.num_features,
+           "[ConvBatchNormAct2d] expected a batch norm of the convolution's {} channels, got {}", conv.out_channels,
+           bn.num_features);
+  this->conv = register_module("0", std::make_shared<Conv2d>(conv));
+  this->bn = register_module("1", std::make_shared<BatchNormAct2d>(bn));
+  train(bn.is_training());
+}
+
+Tensor ConvBatchNormAct2d::forward(const Tensor& input) {
+  return bn->forward_with([&](bool use_batch_stats, double momentum) {
+    return conv2d_batch_norm_act(input, conv->weight, conv->bias, conv->stride, conv->padding, conv->groups,
+                                 bn->activation, bn->running_mean, bn->running_var, bn->weight, bn->bias,
+                                 use_batch_stats, momentum, bn->options.eps, bn->avg_pool_2x2);
+  });
 }
 
 }  // namespace nn

@@ -6,12 +6,16 @@
 // Layer: layers.
 #pragma once
 
+#include <functional>
+#include <memory>
 #include <optional>
 #include <string>
 #include <type_traits>
 #include <utility>
 
+#include "tapegrad/layers/conv2d.h"
 #include "tapegrad/layers/module.h"
+#include "tapegrad/layers/size2.h"
 
 namespace tg {
 
@@ -44,6 +48,21 @@ const char* activation_name(BatchNormActivation act);  // "Sigmoid", "ReLU": the
 Tensor batch_norm_act(const Tensor& x, BatchNormActivation act, const Tensor& running_mean, const Tensor& running_var,
                       const Tensor& weight, const Tensor& bias, bool training, double momentum = 0.1,
                       double eps = 1e-5, bool avg_pool_2x2 = false);
+
+// batch_norm_act(conv2d(x, conv_weight, conv_bias, stride, padding, groups), act, ...) as one op, for a
+// convolution whose output only the batch norm reads: in training, with float32 and stride 1, the
+// forward takes the batch's moments chunk by chunk as the convolution writes its output, and the
+// backward forms batch norm's input gradient chunk by chunk inside the convolution's own backward,
+// so that the full-size gradient between the two is never written to memory. The values are those
+// of the two ops, bit for bit (the same kernels, in the same order per value); one tape entry,
+// grad_fn "ConvolutionBatchNormSigmoidAvgPoolBackward0" and the like, with gradients for x,
+// conv_weight, conv_bias, weight and bias. Otherwise (evaluation, float64, a stride, an unbatched
+// input) it runs the two ops, recorded as each records. Errors as conv2d's and batch_norm_act's
+// ("[conv2d] ...", "[conv2d_batch_norm_act] ...").
+Tensor conv2d_batch_norm_act(const Tensor& x, const Tensor& conv_weight, const Tensor& conv_bias, Size2 stride,
+                             Size2 padding, std::int64_t groups, BatchNormActivation act, const Tensor& running_mean,
+                             const Tensor& running_var, const Tensor& weight, const Tensor& bias, bool training,
+                             double momentum = 0.1, double eps = 1e-5, bool avg_pool_2x2 = false);
 
 // --- batch_norm's kernels in pieces, for a batch norm whose statistics span more than one tensor
 // (SyncBatchNorm reduces them across ranks between the pieces). None records. x and dy [N, C, *]
@@ -84,6 +103,11 @@ struct BatchNormOptions {
 class BatchNormBase : public Module {
  public:
   Tensor forward(const Tensor& input) override;
+  // What forward does around its batch_norm call: the momentum (a cumulative average without one),
+  // batch or running statistics by mode, and num_batches_tracked counted once the call succeeds;
+  // normalize_fn(use_batch_stats, momentum) makes the output. For modules that run a batch norm fused
+  // with what comes before it (ConvBatchNormAct2d); forward(x) is forward_with over normalize(x, ...).
+  Tensor forward_with(const std::function<Tensor(bool use_batch_stats, double momentum)>& normalize_fn);
   void reset_running_stats();
   void reset_parameters();
   std::string extra_repr() const override;
@@ -154,6 +178,9 @@ class BatchNormAct : public BatchNorm {
   std::string name() const override {
     return std::is_same_v<BatchNorm, BatchNorm1d> ? "BatchNormAct1d" : "BatchNormAct2d";
   }
+  std::shared_ptr<Module> clone() const override {
+    return Module::clone_as(*this, [](BatchNormAct& m, const Module::Rebind& r) { m.rebind_state(r); });
+  }
   std::string extra_repr() const override {
     return BatchNorm::extra_repr() + ", activation=" + activation_name(activation) +
            (avg_pool_2x2 ? ", avg_pool2d=2" : "");
@@ -177,5 +204,24 @@ class BatchNormAct : public BatchNorm {
 
 using BatchNormAct1d = BatchNormAct<BatchNorm1d>;
 using BatchNormAct2d = BatchNormAct<BatchNorm2d>;
+
+// A Conv2d followed by a BatchNormAct2d (batch norm, Sigmoid or ReLU, and optionally AvgPool2d(2)), run
+// as one op (conv2d_batch_norm_act): what the opt-in pass nn::utils::fuse_conv_batchnorm_activation
+// (layers/fusion.h) puts in the Conv2d's place, as PyTorch's fuse_modules puts its ConvBnReLU2d.
+// Its children are the two modules, "0" and "1", so state_dict keys are PyTorch's for a fused
+// module ("0.0.weight", "0.1.running_mean", ...); made from existing modules it shares their tensors
+// and takes the batch norm's mode. The children's own hooks do not run (neither is called).
+class ConvBatchNormAct2d : public Module {
+ public:
+  ConvBatchNormAct2d(const Conv2d& conv, const BatchNormAct2d& bn);
+  Tensor forward(const Tensor& input) override;
+  std::string name() const override { return "ConvBatchNormAct2d"; }
+  std::shared_ptr<Module> clone() const override {
+    return clone_as(*this, [](ConvBatchNormAct2d& m, const Rebind& r) { r(m.conv); r(m.bn); });
+  }
+
+  std::shared_ptr<Conv2d> conv;
+  std::shared_ptr<BatchNormAct2d> bn;
+};
 
 }  // namespace tg::nn

@@ -214,6 +214,10 @@ void conv2d_backward(T* dx, T* dweight, T* dbias, T* cols, T* dcols, T* dyT, T* 
   if (dbias) detail::sum_slots(dbias, bias_sum, threads, s.F);
 }
 
+}  // namespace
+
+namespace detail {
+
 ConvShape conv2d_shape(const Tensor& x, const Tensor& weight, const Tensor& bias, Size2 stride, Size2 padding,
                        std::int64_t groups) {
   TG_CHECK(x.defined() && weight.defined(), "[conv2d] expected a defined input and weight");
@@ -254,6 +258,10 @@ ConvShape conv2d_shape(const Tensor& x, const Tensor& weight, const Tensor& bias
   return s;
 }
 
+}  // namespace detail
+
+namespace {
+
 // float32 stride-1 convolutions run the direct kernels of layers/conv2d_direct.h (2-4x faster at
 // LeNet's shapes, docs/BENCHMARKS.md); float64 and strided ones im2col + GEMM.
 bool use_direct(const ConvShape& s, DType dt) { return dt == kFloat32 && s.SH == 1 && s.SW == 1; }
@@ -266,7 +274,7 @@ Tensor conv2d(const Tensor& x, const Tensor& weight, const Tensor& bias, Size2 s
               std::int64_t groups) {
   // An unbatched [C, H, W] is a batch of one, as PyTorch 1.13 runs it (grad_fn SqueezeBackward1).
   if (x.defined() && x.dim() == 3) return conv2d(x.unsqueeze(0), weight, bias, stride, padding, groups).squeeze(0);
-  const ConvShape s = conv2d_shape(x, weight, bias, stride, padding, groups);
+  const ConvShape s = detail::conv2d_shape(x, weight, bias, stride, padding, groups);
   const DType dt = x.dtype();
   Tensor xc = native::contiguous(x), wc = native::contiguous(weight);
   Tensor bc = bias.defined() ? native::contiguous(bias) : Tensor();
@@ -338,7 +346,7 @@ Tensor conv2d_act(const Tensor& x, const Tensor& weight, const Tensor& bias, Siz
                   std::int64_t groups, ConvActivation act, bool avg_pool_2x2) {
   if (x.defined() && x.dim() == 3)
     return conv2d_act(x.unsqueeze(0), weight, bias, stride, padding, groups, act, avg_pool_2x2).squeeze(0);
-  const ConvShape s = conv2d_shape(x, weight, bias, stride, padding, groups);
+  const ConvShape s = detail::conv2d_shape(x, weight, bias, stride, padding, groups);
   TG_CHECK(!avg_pool_2x2 || (s.OH >= 2 && s.OW >= 2),
            "[conv2d_act] expected a convolution output of at least [2, 2] to pool over 2x2 windows, got [{}, {}] "
            "(input {}, weight {})", s.OH, s.OW, x.sizes(), weight.sizes());

@@ -1340,27 +1340,65 @@ void direct_conv2d_forward(float* y, const float* x, const float* weight, const 
 // Slot t of `slots` takes samples [N·t/slots, N·(t+1)/slots), with its own double partial sums of
 // dweight and dbias, added in slot order at the end (sum_slots): the same numbers for the same thread
 // count, run to run.
-void direct_conv2d_backward(float* dx, float* dweight, float* dbias, const float* dy, const float* x,
-                            const float* weight, const ConvShape& s) {
-  const Layout L = layout_of(s);
+namespace {
+
+// The backward's thread slots: samples [N·t/slots, N·(t + 1)/slots) each, whatever forms dy.
+int backward_slots(const ConvShape& s) {
+  const std::int64_t macs = s.N * s.F * s.P() * s.R();
+  return in_parallel_region() || macs < kParallelGrain ? 1
+                                                        : static_cast<int>(std::min<std::int64_t>(get_num_threads(), s.N));
+}
+
+// run_slot(t, dw_sum, db_sum) for each slot, in parallel, into the slot's double sums; then dweight and
+// dbias are those sums added in slot order (sum_slots).
+template <class RunSlot>
+void backward_in_slots(float* dweight, float* dbias, const ConvShape& s, RunSlot run_slot) {
   const std::int64_t wnum = s.F * s.R(), macs = s.N * s.F * s.P() * s.R();
-  const int slots = in_parallel_region() || macs < kParallelGrain
-                        ? 1
-                        : static_cast<int>(std::min<std::int64_t>(get_num_threads(), s.N));
+  const int slots = backward_slots(s);
   std::vector<double> dw_sums(dweight ? static_cast<std::size_t>(slots * wnum) : 0);
   std::vector<double> db_sums(dbias ? static_cast<std::size_t>(slots * s.F) : 0);
-  auto run_slot = [&](std::int64_t t) {
-    backward_samples(dx, dweight ? dw_sums.data() + t * wnum : nullptr, dbias ? db_sums.data() + t * s.F : nullptr,
-                     dy, x, weight, s.N * t / slots, s.N * (t + 1) / slots, s, L);
+  auto run = [&](std::int64_t t) {
+    run_slot(t, slots, dweight ? dw_sums.data() + t * wnum : nullptr, dbias ? db_sums.data() + t * s.F : nullptr);
   };
   if (slots == 1)
-    run_slot(0);
+    run(0);
   else
     parallel_for(0, slots, macs, [&](std::int64_t t0, std::int64_t t1) {
-      for (std::int64_t t = t0; t < t1; ++t) run_slot(t);
+      for (std::int64_t t = t0; t < t1; ++t) run(t);
     });
   if (dweight) sum_slots(dweight, dw_sums.data(), slots, wnum);
   if (dbias) sum_slots(dbias, db_sums.data(), slots, s.F);
+}
+
+}  // namespace
+
+void direct_conv2d_backward(float* dx, float* dweight, float* dbias, const float* dy, const float* x,
+                            const float* weight, const ConvShape& s) {
+  const Layout L = layout_of(s);
+  backward_in_slots(dweight, dbias, s, [&](std::int64_t t, int slots, double* dw_sum, double* db_sum) {
+    backward_samples(dx, dw_sum, db_sum, dy, x, weight, s.N * t / slots, s.N * (t + 1) / slots, s, L);
+  });
+}
+
+// Each chunk runs as a batch of its own (ConvShape N = the chunk's samples, x and dx from its first
+// sample), through the same backward_samples: a chunk that starts a whole number of flushes into its
+// slot flushes the weight gradient's float lanes where the whole slot would, and its samples'
+// products are the same, so the sums are too.
+void direct_conv2d_backward_chunked(float* dx, float* dweight, float* dbias, const float* x, const float* weight,
+                                    const ConvShape& s, const DyChunks& make_dy) {
+  static_assert(kConvDyChunk % kSamplesPerFlush == 0, "chunks must end where the whole batch's lanes flush");
+  const std::int64_t x_numel = s.C * s.H * s.W, dy_numel = s.F * s.P();
+  backward_in_slots(dweight, dbias, s, [&](std::int64_t t, int slots, double* dw_sum, double* db_sum) {
+    const std::int64_t lo = s.N * t / slots, hi = s.N * (t + 1) / slots;
+    Tensor chunk = Tensor::empty({std::min(kConvDyChunk, hi - lo) * dy_numel}, kFloat32);
+    for (std::int64_t n0 = lo; n0 < hi; n0 += kConvDyChunk) {
+      ConvShape cs = s;
+      cs.N = std::min(kConvDyChunk, hi - n0);
+      make_dy(chunk.data_ptr<float>(), n0, n0 + cs.N);
+      backward_samples(dx ? dx + n0 * x_numel : nullptr, dw_sum, db_sum, chunk.data_ptr<float>(),
+                       x ? x + n0 * x_numel : nullptr, weight, 0, cs.N, cs, layout_of(cs));
+    }
+  });
 }
 
 }  // namespace tg::detail

@@ -3,6 +3,9 @@
 // im2col + GEMM for the rest. Internal to layers/. Layer: layers; must not depend on modules.
 #pragma once
 
+#include <cstdint>
+#include <functional>
+
 #include "tapegrad/layers/conv2d.h"
 #include "tapegrad/layers/conv2d_shape.h"
 
@@ -26,5 +29,15 @@ void direct_conv2d_forward(float* y, const float* x, const float* weight, const 
 // dbias [F]; each output is written whole, and skipped when null.
 void direct_conv2d_backward(float* dx, float* dweight, float* dbias, const float* dy, const float* x,
                             const float* weight, const ConvShape& s);
+
+// direct_conv2d_backward's gradients, the same values bit for bit, from a dy that is never whole in
+// memory: make_dy(dy_chunk, n0, n1) writes samples [n0, n1) of dy into dy_chunk [n1 − n0, F, OH, OW],
+// at most kConvDyChunk samples at a time (per thread), and the chunk is used while it is in cache.
+// For a dy that is itself computed from tensors that the backward reads anyway (batch norm's input
+// gradient, conv2d_batch_norm_act): it is neither written to memory nor read back.
+inline constexpr std::int64_t kConvDyChunk = 32;
+using DyChunks = std::function<void(float* dy_chunk, std::int64_t n0, std::int64_t n1)>;
+void direct_conv2d_backward_chunked(float* dx, float* dweight, float* dbias, const float* x, const float* weight,
+                                    const ConvShape& s, const DyChunks& make_dy);
 
 }  // namespace tg::detail

@@ -5,6 +5,9 @@
 
 #include <cstdint>
 
+#include "tapegrad/core/tensor.h"
+#include "tapegrad/layers/size2.h"
+
 namespace tg::detail {
 
 // N batch, C input channels, F filters, G groups (Cg = C/G, Fg = F/G), H×W input, KH×KW kernel,
@@ -20,6 +23,11 @@ struct ConvShape {
   std::int64_t R() const { return C / G * KH * KW; }
   std::int64_t rows() const { return C * KH * KW; }
 };
+
+// conv2d's shape for these arguments, checked: throws "[conv2d] ..." for a bad input, weight, bias,
+// stride, padding or groups (x [N, C, H, W]).
+ConvShape conv2d_shape(const Tensor& x, const Tensor& weight, const Tensor& bias, Size2 stride, Size2 padding,
+                       std::int64_t groups);
 
 // out[i] = Σ_t parts[t·n + i] over the slots t in [0, slots), added in double in slot order: the
 // threads' partial sums combine the same way for the same thread count, run to run. out may be

@@ -199,15 +199,40 @@ std::optional<ConvActivation> conv_activation(const Module* m) {
 
 }  // namespace
 
+namespace {
+
+// fuse_batchnorm_activation's rewrite of children [i, ...).
+template <class Child>
+std::size_t fuse_batchnorm_at(const Child& child, std::size_t i, Sequential& out) {
+  const bool pool = typeid(*child(i)) == typeid(BatchNorm2d) && pools_2x2(child(i + 2));
+  std::shared_ptr<Module> fused = fused_batchnorm(*child(i), child(i + 1), pool);
+  if (!fused) return 0;
+  out.push_back(fused);
+  out.push_back(identity_like(*child(i + 1)));
+  if (pool) out.push_back(identity_like(*child(i + 2)));
+  return pool ? 3 : 2;
+}
+
+}  // namespace
+
 Sequential fuse_batchnorm_activation(const Sequential& model) {
+  return rewrite_sequential(model, [](auto child, std::size_t i, Sequential& out) { return fuse_batchnorm_at(child, i, out); });
+}
+
+Sequential fuse_conv_batchnorm_activation(const Sequential& model) {
   return rewrite_sequential(model, [](auto child, std::size_t i, Sequential& out) -> std::size_t {
-    const bool pool = typeid(*child(i)) == typeid(BatchNorm2d) && pools_2x2(child(i + 2));
-    std::shared_ptr<Module> fused = fused_batchnorm(*child(i), child(i + 1), pool);
-    if (!fused) return 0;
-    out.push_back(fused);
-    out.push_back(identity_like(*child(i + 1)));
-    if (pool) out.push_back(identity_like(*child(i + 2)));
-    return pool ? 3 : 2;
+    const Module* bn = child(i + 1);
+    if (typeid(*child(i)) == typeid(Conv2d) && bn && typeid(*bn) == typeid(BatchNorm2d)) {
+      const bool pool = pools_2x2(child(i + 3));
+      if (auto fused = std::dynamic_pointer_cast<BatchNormAct2d>(fused_batchnorm(*bn, child(i + 2), pool))) {
+        out.push_back(std::make_shared<ConvBatchNormAct2d>(static_cast<const Conv2d&>(*child(i)), *fused));
+        out.push_back(identity_like(*bn));
+        out.push_back(identity_like(*child(i + 2)));
+        if (pool) out.push_back(identity_like(*child(i + 3)));
+        return pool ? 4 : 3;
+      }
+    }
+    return fuse_batchnorm_at(child, i, out);
   });
 }
 

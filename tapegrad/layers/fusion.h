@@ -45,6 +45,19 @@ Sequential fold_batchnorm(const Sequential& model);
 // through the result (train()/eval() on the source does not reach them).
 Sequential fuse_batchnorm_activation(const Sequential& model);
 
+// Opt-in fusion for training, fuse_batchnorm_activation's and more: a new Sequential in which every
+// Conv2d (exactly, not a subclass) directly followed by a BatchNorm2d and a Sigmoid or ReLU, and
+// those by an AvgPool2d with kernel 2, stride 2 and no padding when there is one, is one
+// ConvBatchNormAct2d (layers/batchnorm.h) in the Conv2d's place, with an Identity in the place of each
+// of the others; every other batch norm and activation pair fuses as fuse_batchnorm_activation fuses
+// it. As with PyTorch's fuse_modules, the fused layer's parameters and buffers are its children's,
+// "0" (the Conv2d) and "1" (the BatchNormAct2d): state_dict keys of a fused layer at "0" are
+// "0.0.weight", "0.1.running_mean" and so on. The fused modules share the source's tensors (an
+// optimizer made over either model trains both; save the source's state_dict for its own keys), the
+// source is not changed, and the result starts in the source modules' mode (switch it through the
+// result). Recurses into nested Sequentials.
+Sequential fuse_conv_batchnorm_activation(const Sequential& model);
+
 // Opt-in fusion for inference: a new Sequential in which every Conv2d (exactly, not a subclass)
 // directly followed by a Sigmoid or ReLU, and that by an AvgPool2d with kernel 2, stride 2 and no
 // padding when there is one, is one ConvAct2d (layers/conv2d.h), and the places of the activation and

@@ -500,3 +500,118 @@ TEST_CASE("batch norm's kernels give AVX2's bits on AVX-512, and agree with the 
       }
     }
 }
+
+namespace {
+
+// conv2d_batch_norm_act's case: the convolution's arguments, batch norm's mode, what requires grad.
+struct ConvBatchNormCase {
+  Shape x;
+  std::int64_t filters, padding, groups;
+  tg::BatchNormActivation act;
+  bool pool, x_grad, conv_bias;
+};
+
+// Outputs, running statistics and the gradients of x, conv weight, conv bias, weight and bias, from
+// the fused op or from conv2d then batch_norm_act, under the given instruction set and thread count.
+std::vector<Tensor> conv_batch_norm_run(const ConvBatchNormCase& c, bool fused, tg::simd::Isa isa, int threads) {
+  const tg::simd::IsaLimit limit(isa);
+  const int saved_threads = tg::get_num_threads();
+  tg::set_num_threads(threads);
+  tg::manual_seed(31);
+  const std::int64_t C = c.x[1], F = c.filters;
+  Tensor x = tg::rand(c.x) * 2.0 - 0.5;
+  if (c.x_grad) x.requires_grad_();
+  Tensor cw = (tg::randn({F, C / c.groups, 5, 5}) * 0.3).requires_grad_();
+  Tensor cb = c.conv_bias ? tg::randn({F}).requires_grad_() : Tensor();
+  Tensor w = (tg::rand({F}) + 0.5).requires_grad_(), b = tg::randn({F}).requires_grad_();
+  Tensor rm = tg::randn({F}), rv = tg::rand({F}) + 0.5;
+  Tensor y = fused ? tg::conv2d_batch_norm_act(x, cw, cb, 1, c.padding, c.groups, c.act, rm, rv, w, b, true, 0.1,
+                                               1e-5, c.pool)
+                   : tg::batch_norm_act(tg::conv2d(x, cw, cb, 1, c.padding, c.groups), c.act, rm, rv, w, b, true, 0.1,
+                                        1e-5, c.pool);
+  tg::manual_seed(32);
+  y.backward(tg::randn(y.sizes()));
+  tg::set_num_threads(saved_threads);
+  return {y, rm, rv, x.grad(), cw.grad(), c.conv_bias ? cb.grad() : Tensor(), w.grad(), b.grad()};
+}
+
+}  // namespace
+
+TEST_CASE("conv2d_batch_norm_act gives conv2d then batch_norm_act's bits: outputs, statistics, every gradient",
+          "[layers]") {
+  using A = tg::BatchNormActivation;
+  // LeNet-BN's two blocks (conv1 at 37 samples: a chunk and a part), padding, groups, ReLU without the
+  // pool, no conv bias; on each instruction set, on one thread and two.
+  const ConvBatchNormCase cases[] = {
+      {{37, 1, 28, 28}, 6, 0, 1, A::Sigmoid, true, false, true},
+      {{70, 6, 12, 12}, 16, 0, 1, A::Sigmoid, true, true, true},
+      {{9, 4, 9, 11}, 6, 2, 2, A::ReLU, false, true, false},
+      {{33, 3, 10, 10}, 5, 1, 1, A::ReLU, true, false, true},
+  };
+  const tg::simd::Isa isa = GENERATE(tg::simd::Isa::Avx512, tg::simd::Isa::Avx2, tg::simd::Isa::Portable);
+  const int threads = GENERATE(1, 2);
+  for (const ConvBatchNormCase& c : cases) {
+    INFO(fmt::format("x {} filters {} isa {} threads {}", c.x, c.filters, static_cast<int>(isa), threads));
+    const std::vector<Tensor> fused = conv_batch_norm_run(c, true, isa, threads),
+                              plain = conv_batch_norm_run(c, false, isa, threads);
+    for (std::size_t k = 0; k < fused.size(); ++k) {
+      CAPTURE(k);
+      REQUIRE(fused[k].defined() == plain[k].defined());
+      if (fused[k].defined()) CHECK(fused[k].to_vector<double>() == plain[k].to_vector<double>());
+    }
+  }
+}
+
+TEST_CASE("conv2d_batch_norm_act records one entry, and runs the two ops where it cannot fuse", "[layers]") {
+  using A = tg::BatchNormActivation;
+  tg::manual_seed(5);
+  const Tensor x = tg::rand({4, 2, 8, 8});
+  const Tensor cw = tg::randn({3, 2, 3, 3}).requires_grad_(), cb = tg::randn({3}).requires_grad_();
+  const Tensor w = tg::ones({3}).requires_grad_(), b = tg::zeros({3}).requires_grad_();
+  const Tensor rm = tg::zeros({3}), rv = tg::ones({3});
+  CHECK(tg::conv2d_batch_norm_act(x, cw, cb, 1, 0, 1, A::Sigmoid, rm, rv, w, b, true, 0.1, 1e-5, true).grad_fn_name() ==
+        "ConvolutionBatchNormSigmoidAvgPoolBackward0");
+  CHECK(tg::conv2d_batch_norm_act(x, cw, cb, 1, 0, 1, A::ReLU, rm, rv, w, b, true).grad_fn_name() ==
+        "ConvolutionBatchNormReluBackward0");
+  // Evaluation and strides: batch_norm_act's entry after conv2d's, and the same values.
+  CHECK(tg::conv2d_batch_norm_act(x, cw, cb, 1, 0, 1, A::ReLU, rm, rv, w, b, false).grad_fn_name() ==
+        "BatchNormReluBackward0");
+  const Tensor strided = tg::conv2d_batch_norm_act(x, cw, cb, 2, 1, 1, A::Sigmoid, tg::zeros({3}), tg::ones({3}), w, b,
+                                                   true);
+  const Tensor expected =
+      tg::batch_norm_act(tg::conv2d(x, cw, cb, 2, 1), A::Sigmoid, tg::zeros({3}), tg::ones({3}), w, b, true);
+  CHECK(strided.grad_fn_name() == "BatchNormSigmoidBackward0");
+  CHECK(strided.to_vector<double>() == expected.to_vector<double>());
+}
+
+TEST_CASE("conv2d_batch_norm_act gradchecks in float64 (the two ops)", "[layers][gradcheck]") {
+  using A = tg::BatchNormActivation;
+  auto row = [](const char* name, A act, bool pool, const char* grad_fn) {
+    return ref::GradcheckRow{name,
+                             [=](const ref::Inputs& in) {
+                               return tg::conv2d_batch_norm_act(in[0], in[1], in[2], 1, 1, 1, act, {}, {}, in[3], in[4],
+                                                                true, 0.1, 1e-5, pool);
+                             },
+                             {{2, 2, 5, 4}, {3, 2, 3, 3}, {3}, {3}, {3}},
+                             grad_fn};
+  };
+  ref::check_gradcheck_rows({row("sigmoid pool", A::Sigmoid, true, "BatchNormSigmoidAvgPoolBackward0"),
+                             row("relu", A::ReLU, false, "BatchNormReluBackward0")});
+}
+
+TEST_CASE("conv2d_batch_norm_act rejects bad input under conv2d's name and its own", "[layers][errors]") {
+  using A = tg::BatchNormActivation;
+  const Tensor x = tg::rand({2, 3, 8, 8}), cw = tg::randn({4, 3, 3, 3});
+  CHECK_THROWS_WITH(tg::conv2d_batch_norm_act(x, tg::randn({4, 2, 3, 3}), {}, 1, 0, 1, A::ReLU, {}, {}, {}, {}, true),
+                    "[conv2d] expected input [2, 3, 8, 8] to have 2 channels (weight [4, 2, 3, 3], groups=1), got 3 "
+                    "channels");
+  CHECK_THROWS_WITH(tg::conv2d_batch_norm_act(x, cw, {}, 1, 0, 1, A::ReLU, {}, {}, tg::ones({3}), {}, true),
+                    "[conv2d_batch_norm_act] expected weight of shape [4] (C = 4 for input [2, 4, 6, 6]), got [3]");
+  CHECK_THROWS_WITH(tg::conv2d_batch_norm_act(tg::rand({1, 3, 3, 3}), cw, {}, 1, 0, 1, A::ReLU, {}, {}, {}, {}, true),
+                    "[conv2d_batch_norm_act] Expected more than 1 value per channel when training, got input size "
+                    "[1, 4, 1, 1]");
+  CHECK_THROWS_WITH(
+      tg::conv2d_batch_norm_act(tg::rand({2, 3, 3, 3}), cw, {}, 1, 0, 1, A::ReLU, {}, {}, {}, {}, true, 0.1, 1e-5, true),
+      "[conv2d_batch_norm_act] expected a convolution output of at least [2, 2] for the 2x2 average pool, got "
+      "[2, 4, 1, 1]");
+}

@@ -288,6 +288,89 @@ TEST_CASE("fuse_batchnorm_activation: LeNet-BN trains as before, sharing the sou
   CHECK(max_rel_diff(fused(x), twin(x)) <= tol);
 }
 
+TEST_CASE("fuse_conv_batchnorm_activation: LeNet-BN trains as before, with PyTorch's keys for fused modules",
+          "[layers]") {
+  const tg::DType dtype = GENERATE(tg::kFloat32, tg::kFloat64);
+  tg::manual_seed(8);
+  nn::Sequential net = lenet_bn();
+  if (dtype == tg::kFloat64) to_float64(net);
+  tg::manual_seed(8);
+  nn::Sequential twin = lenet_bn();  // the same weights, trained unfused alongside
+  if (dtype == tg::kFloat64) to_float64(twin);
+  nn::Sequential fused = nn::utils::fuse_conv_batchnorm_activation(net);
+
+  // Conv2d + BatchNorm2d + Sigmoid + AvgPool2d(2) is one ConvBatchNormAct2d and three Identity, inside
+  // the nested block too; the Linear + BatchNorm1d + Sigmoid triples fuse as fuse_batchnorm_activation.
+  REQUIRE(fused.size() == net.size());
+  auto* block = dynamic_cast<nn::Sequential*>(fused[0].get());
+  REQUIRE(block != nullptr);
+  CHECK(block->to_string() ==
+        "Sequential(\n"
+        "  (0): ConvBatchNormAct2d(\n"
+        "    (0): Conv2d(1, 6, kernel_size=(5, 5), stride=(1, 1))\n"
+        "    (1): BatchNormAct2d(6, eps=1e-05, momentum=0.1, affine=True, track_running_stats=True, "
+        "activation=Sigmoid, avg_pool2d=2)\n"
+        "  )\n"
+        "  (1): Identity()\n"
+        "  (2): Identity()\n"
+        "  (3): Identity()\n"
+        ")");
+  CHECK(dynamic_cast<nn::ConvBatchNormAct2d*>(fused[1].get()) != nullptr);
+  for (int i : {2, 3, 4}) CHECK(dynamic_cast<nn::Identity*>(fused[i].get()) != nullptr);
+  CHECK(dynamic_cast<nn::BatchNormAct1d*>(fused[7].get()) != nullptr);
+  CHECK(fused[6] == net[6]);  // the other modules are the source's own
+  // The same tensors in the same order, under the fused module's children's names.
+  const nn::NamedTensors a = net.state_dict(), b = fused.state_dict();
+  REQUIRE(a.size() == b.size());
+  for (std::size_t i = 0; i < a.size(); ++i) CHECK(a[i].second.is_same(b[i].second));
+  CHECK(b[0].first == "0.0.0.weight");
+  CHECK(b[3].first == "0.0.1.bias");
+  CHECK(b[7].first == "1.0.weight");
+  CHECK(b[11].first == "1.1.running_mean");
+  CHECK(b[14].first == a[14].first);  // "6.weight", the first Linear's
+  CHECK(fused.is_training());
+
+  // Three SGD steps through the fused model (the optimizer over the source's parameters) and the twin.
+  tg::optim::SGD opt(net.parameters(), {.lr = 0.5}), twin_opt(twin.parameters(), {.lr = 0.5});
+  nn::CrossEntropyLoss loss_fn;
+  const double tol = dtype == tg::kFloat32 ? 1e-5 : 1e-12;
+  for (int step = 0; step < 3; ++step) {
+    const Tensor x = tg::native::to(tg::randn({8, 1, 28, 28}), dtype), y = tg::randint(0, 10, {8});
+    Tensor l1 = loss_fn(fused(x), y), l2 = loss_fn(twin(x), y);
+    CHECK(std::fabs(l1.item<double>() - l2.item<double>()) <= tol);
+    opt.zero_grad();
+    twin_opt.zero_grad();
+    l1.backward();
+    l2.backward();
+    opt.step();
+    twin_opt.step();
+  }
+  const nn::NamedTensors trained = net.state_dict(), expected = twin.state_dict();
+  for (std::size_t i = 0; i < trained.size(); ++i) {
+    INFO(trained[i].first);
+    CHECK(max_rel_diff(trained[i].second, expected[i].second) <= 10 * tol);
+  }
+
+  // In evaluation mode too, switched through the fused model; and a clone is a model of its own.
+  fused.eval();
+  twin.eval();
+  CHECK_FALSE(fused[1]->is_training());
+  tg::NoGradGuard no_grad;
+  const Tensor x = tg::native::to(tg::randn({4, 1, 28, 28}), dtype);
+  CHECK(max_rel_diff(fused(x), twin(x)) <= tol);
+  std::shared_ptr<nn::Module> copy = fused[1]->clone();
+  CHECK(copy->to_string() == fused[1]->to_string());
+  CHECK_FALSE(copy->state_dict()[0].second.is_same(fused[1]->state_dict()[0].second));
+  const Tensor block_input = tg::native::to(tg::randn({2, 6, 12, 12}), dtype);
+  CHECK(max_rel_diff((*copy)(block_input), (*fused[1])(block_input)) == 0.0);
+}
+
+TEST_CASE("ConvBatchNormAct2d refuses a batch norm of other channels", "[layers][errors]") {
+  const nn::BatchNormAct2d bn(nn::BatchNorm2d(4), tg::BatchNormActivation::ReLU);
+  CHECK_THROWS_WITH(nn::ConvBatchNormAct2d(nn::Conv2d(1, 6, 5), bn),
+                    "[ConvBatchNormAct2d] expected a batch norm of the convolution's 6 channels, got 4");
+}
+
 TEST_CASE("fuse_batchnorm_activation leaves batch norms without a Sigmoid or ReLU after them", "[layers]") {
   nn::Sequential net{nn::BatchNorm1d(4), nn::Tanh(), nn::BatchNorm1d(4), nn::Sequential{nn::ReLU()},
                      nn::Linear(4, 4), nn::ReLU(), nn::BatchNorm1d(4)};
