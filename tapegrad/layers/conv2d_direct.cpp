@@ -1337,24 +1337,17 @@ void direct_conv2d_forward(float* y, const float* x, const float* weight, const 
   }
 }
 
-// Slot t of `slots` takes samples [N·t/slots, N·(t+1)/slots), with its own double partial sums of
-// dweight and dbias, added in slot order at the end (sum_slots): the same numbers for the same thread
-// count, run to run.
 namespace {
 
-// The backward's thread slots: samples [N·t/slots, N·(t + 1)/slots) each, whatever forms dy.
-int backward_slots(const ConvShape& s) {
-  const std::int64_t macs = s.N * s.F * s.P() * s.R();
-  return in_parallel_region() || macs < kParallelGrain ? 1
-                                                        : static_cast<int>(std::min<std::int64_t>(get_num_threads(), s.N));
-}
-
-// run_slot(t, dw_sum, db_sum) for each slot, in parallel, into the slot's double sums; then dweight and
-// dbias are those sums added in slot order (sum_slots).
+// run_slot(t, slots, dw_sum, db_sum) for each thread slot t of `slots`, in parallel. Slot t takes
+// samples [N·t/slots, N·(t+1)/slots), with its own double partial sums of dweight and dbias, added in
+// slot order at the end (sum_slots): the same numbers for the same thread count, run to run.
 template <class RunSlot>
 void backward_in_slots(float* dweight, float* dbias, const ConvShape& s, RunSlot run_slot) {
   const std::int64_t wnum = s.F * s.R(), macs = s.N * s.F * s.P() * s.R();
-  const int slots = backward_slots(s);
+  const int slots = in_parallel_region() || macs < kParallelGrain
+                        ? 1
+                        : static_cast<int>(std::min<std::int64_t>(get_num_threads(), s.N));
   std::vector<double> dw_sums(dweight ? static_cast<std::size_t>(slots * wnum) : 0);
   std::vector<double> db_sums(dbias ? static_cast<std::size_t>(slots * s.F) : 0);
   auto run = [&](std::int64_t t) {
