@@ -225,14 +225,51 @@ TEST_CASE("folding a model in training mode, or mismatched layers, throws", "[la
                     Catch::StartsWith("[fuse_linear_bn_eval] fusion only for eval"));
 }
 
-TEST_CASE("fuse_batchnorm_activation: LeNet-BN trains as before, sharing the source's tensors", "[layers]") {
-  const tg::DType dtype = GENERATE(tg::kFloat32, tg::kFloat64);
+namespace {
+
+// lenet_bn() from seed 8, in dtype: two calls give the same weights.
+nn::Sequential seeded_lenet_bn(tg::DType dtype) {
   tg::manual_seed(8);
   nn::Sequential net = lenet_bn();
   if (dtype == tg::kFloat64) to_float64(net);
-  tg::manual_seed(8);
-  nn::Sequential twin = lenet_bn();  // the same weights, trained unfused alongside
-  if (dtype == tg::kFloat64) to_float64(twin);
+  return net;
+}
+
+// Three SGD steps through `fused` (the optimizer over the parameters of `net`, its source) and through
+// `twin` (the same weights, unfused): the losses and then every trained tensor agree within 1e-5
+// (float32) or 1e-12, and so do both models' outputs in evaluation mode (switched to it here).
+void train_alongside(nn::Sequential& net, nn::Sequential& fused, nn::Sequential& twin, tg::DType dtype) {
+  const double tol = dtype == tg::kFloat32 ? 1e-5 : 1e-12;
+  tg::optim::SGD opt(net.parameters(), {.lr = 0.5}), twin_opt(twin.parameters(), {.lr = 0.5});
+  nn::CrossEntropyLoss loss_fn;
+  for (int step = 0; step < 3; ++step) {
+    const Tensor x = tg::native::to(tg::randn({8, 1, 28, 28}), dtype), y = tg::randint(0, 10, {8});
+    Tensor l1 = loss_fn(fused(x), y), l2 = loss_fn(twin(x), y);
+    CHECK(std::fabs(l1.item<double>() - l2.item<double>()) <= tol);
+    opt.zero_grad();
+    twin_opt.zero_grad();
+    l1.backward();
+    l2.backward();
+    opt.step();
+    twin_opt.step();
+  }
+  const nn::NamedTensors trained = net.state_dict(), expected = twin.state_dict();
+  for (std::size_t i = 0; i < trained.size(); ++i) {
+    INFO(trained[i].first);
+    CHECK(max_rel_diff(trained[i].second, expected[i].second) <= 10 * tol);
+  }
+  fused.eval();
+  twin.eval();
+  tg::NoGradGuard no_grad;
+  const Tensor x = tg::native::to(tg::randn({4, 1, 28, 28}), dtype);
+  CHECK(max_rel_diff(fused(x), twin(x)) <= tol);
+}
+
+}  // namespace
+
+TEST_CASE("fuse_batchnorm_activation: LeNet-BN trains as before, sharing the source's tensors", "[layers]") {
+  const tg::DType dtype = GENERATE(tg::kFloat32, tg::kFloat64);
+  nn::Sequential net = seeded_lenet_bn(dtype), twin = seeded_lenet_bn(dtype);  // twin: trained unfused alongside
   nn::Sequential fused = nn::utils::fuse_batchnorm_activation(net);
 
   // Each BatchNorm + Sigmoid pair is one module and an Identity, and so is a BatchNorm2d + Sigmoid +
@@ -258,45 +295,14 @@ TEST_CASE("fuse_batchnorm_activation: LeNet-BN trains as before, sharing the sou
   CHECK(fused.is_training());
   CHECK(net[2]->to_string() == "BatchNorm2d(16, eps=1e-05, momentum=0.1, affine=True, track_running_stats=True)");
 
-  // Three SGD steps through the fused model (the optimizer over the source's parameters) and the twin.
-  tg::optim::SGD opt(net.parameters(), {.lr = 0.5}), twin_opt(twin.parameters(), {.lr = 0.5});
-  nn::CrossEntropyLoss loss_fn;
-  const double tol = dtype == tg::kFloat32 ? 1e-5 : 1e-12;
-  for (int step = 0; step < 3; ++step) {
-    const Tensor x = tg::native::to(tg::randn({8, 1, 28, 28}), dtype), y = tg::randint(0, 10, {8});
-    Tensor l1 = loss_fn(fused(x), y), l2 = loss_fn(twin(x), y);
-    CHECK(std::fabs(l1.item<double>() - l2.item<double>()) <= tol);
-    opt.zero_grad();
-    twin_opt.zero_grad();
-    l1.backward();
-    l2.backward();
-    opt.step();
-    twin_opt.step();
-  }
-  const nn::NamedTensors trained = net.state_dict(), expected = twin.state_dict();
-  for (std::size_t i = 0; i < trained.size(); ++i) {
-    INFO(trained[i].first);
-    CHECK(max_rel_diff(trained[i].second, expected[i].second) <= 10 * tol);
-  }
-
-  // In evaluation mode too: the fused modules are the fused model's own, switched through it.
-  fused.eval();
-  twin.eval();
-  CHECK_FALSE(fused[2]->is_training());
-  tg::NoGradGuard no_grad;
-  const Tensor x = tg::native::to(tg::randn({4, 1, 28, 28}), dtype);
-  CHECK(max_rel_diff(fused(x), twin(x)) <= tol);
+  train_alongside(net, fused, twin, dtype);
+  CHECK_FALSE(fused[2]->is_training());  // the fused modules are the fused model's own, switched through it
 }
 
 TEST_CASE("fuse_conv_batchnorm_activation: LeNet-BN trains as before, with PyTorch's keys for fused modules",
           "[layers]") {
   const tg::DType dtype = GENERATE(tg::kFloat32, tg::kFloat64);
-  tg::manual_seed(8);
-  nn::Sequential net = lenet_bn();
-  if (dtype == tg::kFloat64) to_float64(net);
-  tg::manual_seed(8);
-  nn::Sequential twin = lenet_bn();  // the same weights, trained unfused alongside
-  if (dtype == tg::kFloat64) to_float64(twin);
+  nn::Sequential net = seeded_lenet_bn(dtype), twin = seeded_lenet_bn(dtype);  // twin: trained unfused alongside
   nn::Sequential fused = nn::utils::fuse_conv_batchnorm_activation(net);
 
   // Conv2d + BatchNorm2d + Sigmoid + AvgPool2d(2) is one ConvBatchNormAct2d and three Identity, inside
@@ -330,34 +336,11 @@ TEST_CASE("fuse_conv_batchnorm_activation: LeNet-BN trains as before, with PyTor
   CHECK(b[14].first == a[14].first);  // "6.weight", the first Linear's
   CHECK(fused.is_training());
 
-  // Three SGD steps through the fused model (the optimizer over the source's parameters) and the twin.
-  tg::optim::SGD opt(net.parameters(), {.lr = 0.5}), twin_opt(twin.parameters(), {.lr = 0.5});
-  nn::CrossEntropyLoss loss_fn;
-  const double tol = dtype == tg::kFloat32 ? 1e-5 : 1e-12;
-  for (int step = 0; step < 3; ++step) {
-    const Tensor x = tg::native::to(tg::randn({8, 1, 28, 28}), dtype), y = tg::randint(0, 10, {8});
-    Tensor l1 = loss_fn(fused(x), y), l2 = loss_fn(twin(x), y);
-    CHECK(std::fabs(l1.item<double>() - l2.item<double>()) <= tol);
-    opt.zero_grad();
-    twin_opt.zero_grad();
-    l1.backward();
-    l2.backward();
-    opt.step();
-    twin_opt.step();
-  }
-  const nn::NamedTensors trained = net.state_dict(), expected = twin.state_dict();
-  for (std::size_t i = 0; i < trained.size(); ++i) {
-    INFO(trained[i].first);
-    CHECK(max_rel_diff(trained[i].second, expected[i].second) <= 10 * tol);
-  }
-
-  // In evaluation mode too, switched through the fused model; and a clone is a model of its own.
-  fused.eval();
-  twin.eval();
+  train_alongside(net, fused, twin, dtype);
   CHECK_FALSE(fused[1]->is_training());
+
+  // A clone is a module of its own, with the same outputs.
   tg::NoGradGuard no_grad;
-  const Tensor x = tg::native::to(tg::randn({4, 1, 28, 28}), dtype);
-  CHECK(max_rel_diff(fused(x), twin(x)) <= tol);
   std::shared_ptr<nn::Module> copy = fused[1]->clone();
   CHECK(copy->to_string() == fused[1]->to_string());
   CHECK_FALSE(copy->state_dict()[0].second.is_same(fused[1]->state_dict()[0].second));
