@@ -759,8 +759,8 @@ Tensor conv2d_batch_norm_act(const Tensor& x, const Tensor& conv_weight, const T
   return autograd::record(
       fused_backward_name("ConvolutionBatchNorm", act, avg_pool_2x2), avg_pool_2x2 ? pooled : out,
       {x, conv_weight, conv_bias, weight, bias},
-      [s, y, out, wc, mean, rstd, act, pool = avg_pool_2x2, g_x, g_cw, g_cb, g_w, g_b, x = g_cw ? xc : Tensor(),
-       cw = g_x ? cwc : Tensor()](const Tensor& g) {
+      [s, y, out = native::alias(out), wc, mean, rstd, act, pool = avg_pool_2x2, g_x, g_cw, g_cb, g_w, g_b,
+       x = g_cw ? xc : Tensor(), cw = g_x ? cwc : Tensor()](const Tensor& g) {  // out: an alias, no cycle
         const std::int64_t N = s.N, C = s.F, S = s.OH * s.OW;
         Tensor d = native::contiguous(g);
         auto grad_or_none = [](bool wanted, Shape shape) { return wanted ? Tensor::empty(shape, kFloat32) : Tensor(); };
