@@ -966,6 +966,10 @@ ConvBatchNormAct2d::ConvBatchNormAct2d(const Conv2d& conv, const BatchNormAct2d&
 }
 
 Tensor ConvBatchNormAct2d::forward(const Tensor& input) {
+  conv->check_input(input, "ConvBatchNormAct2d");
+  // An unbatched [C, H, W] convolves to [F, OH, OW], which BatchNorm2d refuses: so does the pair.
+  TG_CHECK(input.dim() == 4, "[ConvBatchNormAct2d] expected 4D input, as BatchNorm2d (got {}D input of shape {})",
+           input.dim(), input.sizes());
   return bn->forward_with([&](bool use_batch_stats, double momentum) {
     return conv2d_batch_norm_act(input, conv->weight, conv->bias, conv->stride, conv->padding, conv->groups,
                                  bn->activation, bn->running_mean, bn->running_var, bn->weight, bn->bias,

@@ -50,7 +50,7 @@ class Conv2d : public Module {
   std::int64_t groups;
   Tensor weight, bias;
 
- protected:
+  // Throws "[<module>] expected input of shape [N, C, H, W] or [C, H, W] ..." unless input fits.
   void check_input(const Tensor& input, const char* module) const;
 };
 

@@ -348,10 +348,17 @@ TEST_CASE("fuse_conv_batchnorm_activation: LeNet-BN trains as before, with PyTor
   CHECK(max_rel_diff((*copy)(block_input), (*fused[1])(block_input)) == 0.0);
 }
 
-TEST_CASE("ConvBatchNormAct2d refuses a batch norm of other channels", "[layers][errors]") {
+TEST_CASE("ConvBatchNormAct2d refuses a batch norm of other channels, and input of other channels", "[layers][errors]") {
   const nn::BatchNormAct2d bn(nn::BatchNorm2d(4), tg::BatchNormActivation::ReLU);
   CHECK_THROWS_WITH(nn::ConvBatchNormAct2d(nn::Conv2d(1, 6, 5), bn),
                     "[ConvBatchNormAct2d] expected a batch norm of the convolution's 6 channels, got 4");
+  nn::ConvBatchNormAct2d fused(nn::Conv2d(1, 4, 3), bn);
+  const Tensor tracked = fused.bn->num_batches_tracked.clone();
+  CHECK_THROWS_WITH(fused(tg::rand({2, 3, 8, 8})),
+                    "[ConvBatchNormAct2d] expected input of shape [N, 1, H, W] or [1, H, W], got [2, 3, 8, 8]");
+  CHECK_THROWS_WITH(fused(tg::rand({1, 8, 8})),
+                    "[ConvBatchNormAct2d] expected 4D input, as BatchNorm2d (got 3D input of shape [1, 8, 8])");
+  CHECK(fused.bn->num_batches_tracked.item<std::int64_t>() == tracked.item<std::int64_t>());  // a refused batch counts not
 }
 
 TEST_CASE("fuse_batchnorm_activation leaves batch norms without a Sigmoid or ReLU after them", "[layers]") {
