@@ -4,6 +4,7 @@
 #include "tapegrad/distributed/sync_batchnorm.h"
 
 #include <algorithm>
+#include <string>
 #include <tuple>
 #include <vector>
 
@@ -174,14 +175,38 @@ Tensor SyncBatchNorm::normalize(const Tensor& input, bool use_batch_stats, doubl
   return sync_batch_norm(input, running_mean, running_var, weight, bias, momentum, options.eps);
 }
 
-void convert_sync_batchnorm(Module& module) {
+namespace {
+
+// Throws when a batch norm below `module` runs fused with its activation (BatchNormAct1d / 2d, alone
+// or inside a ConvBatchNormAct2d): it cannot become a SyncBatchNorm, and leaving it would train on
+// each rank's own statistics without a word. path: module's own, "" at the top.
+void check_no_fused_batchnorm(const Module& module, const std::string& path) {
+  for (const auto& [name, child] : module.named_children()) {
+    const std::string where = path.empty() ? name : path + "." + name;
+    const auto* bn = dynamic_cast<const BatchNormBase*>(child.get());
+    TG_CHECK(!bn || bn->name().rfind("BatchNormAct", 0) != 0,
+             "[convert_sync_batchnorm] expected batch norms that can synchronize, got {} at '{}', which runs fused "
+             "with its activation: convert the model before fusing it",
+             bn ? bn->name() : "", where);
+    check_no_fused_batchnorm(*child, where);
+  }
+}
+
+void convert_children(Module& module) {
   for (const auto& [name, child] : std::vector(module.named_children())) {
     auto* bn = dynamic_cast<BatchNormBase*>(child.get());
     if (bn && (bn->name() == "BatchNorm1d" || bn->name() == "BatchNorm2d"))
       module.replace_module(name, std::make_shared<SyncBatchNorm>(*bn));
     else
-      convert_sync_batchnorm(*child);
+      convert_children(*child);
   }
+}
+
+}  // namespace
+
+void convert_sync_batchnorm(Module& module) {
+  check_no_fused_batchnorm(module, "");  // before any change: a refused model stays as it was
+  convert_children(module);
 }
 
 }  // namespace nn

@@ -42,7 +42,9 @@ class SyncBatchNorm : public BatchNormBase {
 
 // Replaces every BatchNorm1d and BatchNorm2d below `module` (at any depth) by a SyncBatchNorm over
 // the same tensors, under the same name, in the same mode, as PyTorch's
-// SyncBatchNorm.convert_sync_batchnorm. `module` itself stays what it is.
+// SyncBatchNorm.convert_sync_batchnorm. `module` itself stays what it is. Throws, changing nothing,
+// when a batch norm below runs fused with its activation (nn::utils::fuse_batchnorm_activation and
+// fuse_conv_batchnorm_activation make those): convert first, fuse after.
 void convert_sync_batchnorm(Module& module);
 
 }  // namespace tg::nn

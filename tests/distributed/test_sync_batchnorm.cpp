@@ -167,6 +167,20 @@ TEST_CASE("gradcheck through SyncBatchNorm across the ranks", "[distributed][gra
   CHECK(result.ok);
 }
 
+TEST_CASE("convert_sync_batchnorm refuses fused batch norms, changing nothing", "[distributed][errors]") {
+  nn::Sequential net{nn::Linear(4, 3), nn::BatchNorm1d(3),
+                     nn::Sequential{nn::Conv2d(1, 2, 3), nn::BatchNorm2d(2), nn::ReLU()}};
+  nn::Sequential fused = nn::utils::fuse_conv_batchnorm_activation(net);
+  CHECK_THROWS_WITH(nn::convert_sync_batchnorm(fused),
+                    "[convert_sync_batchnorm] expected batch norms that can synchronize, got BatchNormAct2d at "
+                    "'2.0.1', which runs fused with its activation: convert the model before fusing it");
+  CHECK(fused[1]->name() == "BatchNorm1d");  // not converted: the refusal came first
+  nn::Sequential pair = nn::utils::fuse_batchnorm_activation(nn::Sequential{nn::BatchNorm1d(3), nn::Sigmoid()});
+  CHECK_THROWS_WITH(nn::convert_sync_batchnorm(pair),
+                    Catch::StartsWith("[convert_sync_batchnorm] expected batch norms that can synchronize, got "
+                                      "BatchNormAct1d at '0'"));
+}
+
 TEST_CASE("convert_sync_batchnorm swaps BatchNorm1d/2d children for SyncBatchNorm over the same tensors",
           "[distributed]") {
   nn::Sequential inner{nn::Linear(4, 3), nn::BatchNorm1d(3)};

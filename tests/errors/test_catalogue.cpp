@@ -296,6 +296,18 @@ TEST_CASE("catalogue: functional layers", "[errors]") {
       {"batch_norm", [&] { tg::batch_norm(tg::ones({4, 2}), rm, {}, {}, {}, true, 0.1, 1e-5); }},
       {"batch_norm", [&] { tg::batch_norm(tg::ones({4, 2}, tg::kInt64), {}, {}, {}, {}, true, 0.1, 1e-5); }},
       {"batch_norm", [&] { tg::batch_norm(tg::ones({4, 2}), rm.to(tg::kFloat64), rv, {}, {}, true, 0.1, 1e-5); }},
+      {"conv2d_batch_norm_act", [&] {
+         tg::conv2d_batch_norm_act(tg::rand({2, 1, 5, 5}), tg::ones({2, 1, 3, 3}), {}, 1, 0, 1,
+                                   tg::BatchNormActivation::ReLU, rm, rv, tg::ones({3}), {}, true);
+       }},
+      {"conv2d_batch_norm_act", [&] {
+         tg::conv2d_batch_norm_act(tg::rand({1, 1, 3, 3}), tg::ones({2, 1, 3, 3}), {}, 1, 0, 1,
+                                   tg::BatchNormActivation::ReLU, rm, rv, {}, {}, true);
+       }},
+      {"conv2d", [&] {
+         tg::conv2d_batch_norm_act(tg::rand({2, 3, 5, 5}), tg::ones({2, 1, 3, 3}), {}, 1, 0, 1,
+                                   tg::BatchNormActivation::Sigmoid, rm, rv, {}, {}, true);
+       }},
       {"cross_entropy", [&] { tg::cross_entropy(tg::zeros({3}), target); }},
       {"cross_entropy", [&] { tg::cross_entropy(logits, target.to(tg::kFloat32)); }},
       {"cross_entropy", [&] { tg::cross_entropy(logits, tg::zeros({3}, tg::kInt64)); }},
