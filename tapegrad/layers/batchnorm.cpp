@@ -227,7 +227,6 @@ void with_output_grad(std::optional<BatchNormActivation> act, bool pool, const T
   else fn(ReluGrad<T>{d, s});
 }
 
-
 // sum_dy += Σ dy and sum_dy_xmu += Σ dy·(x − mu) over a run (dy = g(i)), in one sweep.
 template <simd::Isa I, class T, class G>
 TG_SIMD_INLINE void add_run_dy(G g, const T* x, T mu, std::int64_t S, Lanes& sum_dy, Lanes& sum_dy_xmu) {
@@ -562,16 +561,23 @@ void batch_norm_grad_input(T* dx, G g, const T* x, const T* mean, const T* rstd,
   });
 }
 
+// dbias = Σ dy and dweight = rstd · Σ dy·(x − mean) from pass 1's sums; either may be null.
+template <class T>
+void batch_norm_param_grads(T* dweight, T* dbias, const double* sum_dy, const double* sum_dy_xmu, const T* rstd,
+                            std::int64_t C) {
+  for (std::int64_t c = 0; c < C; ++c) {
+    if (dbias) dbias[c] = static_cast<T>(sum_dy[c]);
+    if (dweight) dweight[c] = static_cast<T>(sum_dy_xmu[c] * static_cast<double>(rstd[c]));
+  }
+}
+
 // dx, dweight, dbias may be null (not wanted); x may be null when neither needs it.
 template <class T, class G>
 void batch_norm_backward(T* dx, T* dweight, T* dbias, G g, const T* x, const T* mean, const T* rstd,
                          const T* weight, std::int64_t N, std::int64_t C, std::int64_t S, bool training) {
   std::vector<double> sum_dy(static_cast<std::size_t>(C), 0.0), sum_dy_xmu(static_cast<std::size_t>(C), 0.0);
   if (dweight || dbias || (dx && training)) batch_norm_grad_sums<T>(sum_dy.data(), sum_dy_xmu.data(), g, x, mean, N, C, S);
-  for (std::int64_t c = 0; c < C; ++c) {
-    if (dbias) dbias[c] = static_cast<T>(sum_dy[c]);
-    if (dweight) dweight[c] = static_cast<T>(sum_dy_xmu[c] * static_cast<double>(rstd[c]));
-  }
+  batch_norm_param_grads(dweight, dbias, sum_dy.data(), sum_dy_xmu.data(), rstd, C);
   if (dx)
     batch_norm_grad_input(dx, g, x, mean, rstd, weight, sum_dy.data(), sum_dy_xmu.data(),
                           static_cast<double>(N * S), N, C, S, training);
@@ -653,7 +659,6 @@ Tensor batch_norm_impl(const Tensor& x, std::optional<BatchNormActivation> act, 
   const bool gb = bias.defined() && bias.requires_grad();
   Tensor x_saved = gw || (gx && training) ? xc : Tensor();  // xhat is recomputed from x, mean and rstd
   Tensor s_saved = act ? native::alias(y) : Tensor();        // the activation's output, for its derivative
-  const bool sigmoid = act == BatchNormActivation::Sigmoid;
   const std::string name = !act ? std::string("NativeBatchNormBackward0") : fused_backward_name("BatchNorm", *act, pool);
   std::vector<Tensor> saved{x, weight};
   if (act && !pool) saved.push_back(y);  // pooled, s is no tensor of the user's
@@ -756,30 +761,29 @@ Tensor conv2d_batch_norm_act(const Tensor& x, const Tensor& conv_weight, const T
   if (g_cw) saved.push_back(x);
   if (g_x) saved.push_back(conv_weight);
   if (!avg_pool_2x2) saved.push_back(out);
+  // The backward keeps the activation's output as an alias: `out` itself is the result without a pool,
+  // and a tape entry holding its own output is a reference cycle.
   return autograd::record(
       fused_backward_name("ConvolutionBatchNorm", act, avg_pool_2x2), avg_pool_2x2 ? pooled : out,
       {x, conv_weight, conv_bias, weight, bias},
-      [s, y, out = native::alias(out), wc, mean, rstd, act, pool = avg_pool_2x2, g_x, g_cw, g_cb, g_w, g_b,
-       x = g_cw ? xc : Tensor(), cw = g_x ? cwc : Tensor()](const Tensor& g) {  // out: an alias, no cycle
-        const std::int64_t N = s.N, C = s.F, S = s.OH * s.OW;
+      [s, N, C, S, y, s_saved = native::alias(out), wc, mean, rstd, act, pool = avg_pool_2x2, g_x, g_cw, g_cb, g_w,
+       g_b, x_saved = g_cw ? xc : Tensor(), cw_saved = g_x ? cwc : Tensor()](const Tensor& g) {
         Tensor d = native::contiguous(g);
         auto grad_or_none = [](bool wanted, Shape shape) { return wanted ? Tensor::empty(shape, kFloat32) : Tensor(); };
         Tensor dx = grad_or_none(g_x, {N, s.C, s.H, s.W}), dcw = grad_or_none(g_cw, {s.F, s.C / s.G, s.KH, s.KW});
         Tensor dcb = grad_or_none(g_cb, {s.F}), dw = grad_or_none(g_w, {C}), db = grad_or_none(g_b, {C});
-        with_output_grad<float>(act, pool, d.data_ptr<float>(), out.data_ptr<float>(), s.OH, s.OW, [&](auto grad) {
+        with_output_grad<float>(act, pool, d.data_ptr<float>(), s_saved.data_ptr<float>(), s.OH, s.OW, [&](auto grad) {
           std::vector<double> sum_dy(static_cast<std::size_t>(C)), sum_dy_xmu(static_cast<std::size_t>(C));
-          const float* yp = y.data_ptr<float>();
-          batch_norm_grad_sums<float>(sum_dy.data(), sum_dy_xmu.data(), grad, yp, mean.data_ptr<float>(), N, C, S);
-          for (std::int64_t c = 0; c < C; ++c) {
-            if (db.defined()) db.data_ptr<float>()[c] = static_cast<float>(sum_dy[c]);
-            if (dw.defined())
-              dw.data_ptr<float>()[c] = static_cast<float>(sum_dy_xmu[c] * static_cast<double>(rstd.data_ptr<float>()[c]));
-          }
-          if (!g_x && !g_cw && !g_cb) return;
+          const float* conv_out = y.data_ptr<float>();
           auto ptr = [](const Tensor& t) { return t.defined() ? t.data_ptr<float>() : nullptr; };
+          batch_norm_grad_sums<float>(sum_dy.data(), sum_dy_xmu.data(), grad, conv_out, mean.data_ptr<float>(), N, C,
+                                      S);
+          batch_norm_param_grads(ptr(dw), ptr(db), sum_dy.data(), sum_dy_xmu.data(), rstd.data_ptr<float>(), C);
+          if (!g_x && !g_cw && !g_cb) return;
           detail::direct_conv2d_backward_chunked(
-              ptr(dx), ptr(dcw), ptr(dcb), ptr(x), ptr(cw), s, [&](float* dy_chunk, std::int64_t n0, std::int64_t n1) {
-                batch_norm_grad_input<float>(dy_chunk, from_element(grad, n0 * C * S), yp + n0 * C * S,
+              ptr(dx), ptr(dcw), ptr(dcb), ptr(x_saved), ptr(cw_saved), s,
+              [&](float* dy_chunk, std::int64_t n0, std::int64_t n1) {
+                batch_norm_grad_input<float>(dy_chunk, from_element(grad, n0 * C * S), conv_out + n0 * C * S,
                                              mean.data_ptr<float>(), rstd.data_ptr<float>(), ptr(wc), sum_dy.data(),
                                              sum_dy_xmu.data(), static_cast<double>(N * S), n1 - n0, C, S, true);
               });
@@ -956,13 +960,13 @@ void BatchNorm2d::check_input(const Tensor& input) const {
            input.sizes());
 }
 
-ConvBatchNormAct2d::ConvBatchNormAct2d(const Conv2d& conv, const BatchNormAct2d& bn) {
-  TG_CHECK(conv.out_channels == bn.num_features,
-           "[ConvBatchNormAct2d] expected a batch norm of the convolution's {} channels, got {}", conv.out_channels,
-           bn.num_features);
-  this->conv = register_module("0", std::make_shared<Conv2d>(conv));
-  this->bn = register_module("1", std::make_shared<BatchNormAct2d>(bn));
-  train(bn.is_training());
+ConvBatchNormAct2d::ConvBatchNormAct2d(const Conv2d& source_conv, const BatchNormAct2d& source_bn) {
+  TG_CHECK(source_conv.out_channels == source_bn.num_features,
+           "[ConvBatchNormAct2d] expected a batch norm of the convolution's {} channels, got {}",
+           source_conv.out_channels, source_bn.num_features);
+  conv = register_module("0", std::make_shared<Conv2d>(source_conv));
+  bn = register_module("1", std::make_shared<BatchNormAct2d>(source_bn));
+  train(source_bn.is_training());
 }
 
 Tensor ConvBatchNormAct2d::forward(const Tensor& input) {

@@ -197,10 +197,6 @@ std::optional<ConvActivation> conv_activation(const Module* m) {
   return std::nullopt;
 }
 
-}  // namespace
-
-namespace {
-
 // fuse_batchnorm_activation's rewrite of children [i, ...).
 template <class Child>
 std::size_t fuse_batchnorm_at(const Child& child, std::size_t i, Sequential& out) {
