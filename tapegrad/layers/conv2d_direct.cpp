@@ -926,6 +926,53 @@ TG_SIMD_INLINE void store_first_lanes_in_pieces(float* p, const V16& v, std::int
   if (width & 1) p[done] = lanes[done];
 }
 
+// dinput_gather for dx rows no wider than a vector (LeNet-BN's conv2: 12 columns from rows of 8), KW
+// taps a row known at compile time. Each row piece of cols is loaded on its own, its OW lanes only:
+// with OW = 8 every load is 32-byte aligned, where the general gather's whole vectors at
+// (ih − kh)·OW − kw split across cache lines. For each dx row the pieces of one kw are summed over kh
+// into `column[kw]` (eight lanes when OW <= 8: one add with its load), kh outermost, so that the only
+// branch whose outcome changes from row to row is that loop's (1 to KH rows); then each column is
+// moved up kw lanes of a zero vector (one permute) and added in. The same terms added in the same
+// order as the general gather's: the same bits.
+template <int KW, class Row>
+TG_SIMD_INLINE void dinput_gather_narrow(float* dx, const float* cols, std::int64_t PV, const ConvShape& s,
+                                         const Layout& L) {
+  using I16 = simd::I32x16;
+  using IRow = typename simd::IntLanes<Row>::type;
+  constexpr int kRowLanes = sizeof(Row) / sizeof(float);
+  I16 lanes, up[KW];  // up[kw]: lane l takes lane l − kw, or a zero below kw
+  IRow in_row;        // lanes below OW
+  for (int l = 0; l < kFlatLanes; ++l) lanes[l] = l;
+  for (int l = 0; l < kRowLanes; ++l) in_row[l] = l < s.OW ? -1 : 0;
+  TG_UNROLL for (int kw = 0; kw < KW; ++kw) up[kw] = ((lanes - kw) & int{kFlatLanes - 1}) | ((lanes < kw) & int{kFlatLanes});
+  const bool whole_rows = s.OW == kRowLanes;
+  for (std::int64_t ih = 0; ih < L.XH; ++ih) {
+    const std::int64_t kh_lo = std::max<std::int64_t>(0, ih - s.OH + 1), kh_hi = std::min(s.KH - 1, ih);
+    Row column[KW] = {};
+    for (std::int64_t kh = kh_lo; kh <= kh_hi; ++kh) {
+      const float* row = cols + kh * KW * PV + (ih - kh) * s.OW;
+      if (whole_rows)
+        TG_UNROLL for (int kw = 0; kw < KW; ++kw) column[kw] += simd::load_lanes<Row>(row + kw * PV);
+      else
+        TG_UNROLL for (int kw = 0; kw < KW; ++kw)
+          column[kw] += reinterpret_cast<Row>(reinterpret_cast<IRow>(simd::load_lanes<Row>(row + kw * PV)) & in_row);
+    }
+    V16 sum{};
+    TG_UNROLL for (int kw = 0; kw < KW; ++kw) {
+      V16 wide;
+      if constexpr (kRowLanes == 8)
+        wide = __builtin_shufflevector(column[kw], Row{}, 0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15);
+      else
+        wide = column[kw];
+      sum += __builtin_shuffle(wide, V16{}, up[kw]);
+    }
+    float* out = dx + ih * L.XW;
+    if (L.XW == kFlatLanes) std::memcpy(out, &sum, sizeof sum);
+    else store_first_lanes_in_pieces(out, sum, L.XW);
+  }
+}
+constexpr int kMaxNarrowGatherTaps = 7;
+
 // dx's plane c (padded, [XH, XW]) from its cols ([KH·KW][PV], cols_margin(s) readable floats on
 // each side): vectors of 16 columns, each the sum of the cols row pieces that land on it, loaded
 // whole: for each kw the KH pieces (one chain of adds a kw, independent of the others'), masked once
@@ -933,6 +980,11 @@ TG_SIMD_INLINE void store_first_lanes_in_pieces(float* p, const V16& v, std::int
 TG_SIMD_INLINE void dinput_gather(float* dx, const float* cols, const std::int32_t* masks, std::int64_t PV,
                                   const ConvShape& s, const Layout& L) {
   using I16 = simd::I32x16;
+  if (L.XW <= kFlatLanes && s.KW <= kMaxNarrowGatherTaps)
+    return dispatch_tile<kMaxNarrowGatherTaps, 1>(s.KW, 1, [&]<int KW, int>() TG_SIMD_LAMBDA {
+      if (s.OW <= 8) dinput_gather_narrow<KW, V8>(dx, cols, PV, s, L);
+      else dinput_gather_narrow<KW, V16>(dx, cols, PV, s, L);
+    });
   for (std::int64_t ih = 0; ih < L.XH; ++ih) {
     const std::int64_t kh_lo = std::max<std::int64_t>(0, ih - s.OH + 1), kh_hi = std::min(s.KH - 1, ih);
     for (std::int64_t j0 = 0; j0 < L.XW; j0 += kFlatLanes) {

@@ -212,7 +212,8 @@ TEST_CASE("float32 stride-1 conv2d (direct kernels) agrees with float64 conv2d (
   // kernel wider than one tile (KW 7), filter and row counts that leave partial tiles, no bias, an
   // input that needs no gradient, and groups of 16 filters (AVX-512's filter-lane tiles: with groups
   // and padding, rows wider than one tile, a kernel larger than one weight-gradient tile or input-gradient
-  // tile, planes of whole vectors read in place and others copied), filter counts 1, 3, 4, 6, 7, 8, 9
+  // tile, planes of whole vectors read in place and others copied, dx rows narrower and wider than a
+// vector), filter counts 1, 3, 4, 6, 7, 8, 9
   // and 12 a group for the flat-position weight gradient, on one
   // thread and on two, with each instruction set's kernels (core/simd.h; those the processor lacks
   // run as the best it has).
@@ -230,6 +231,9 @@ TEST_CASE("float32 stride-1 conv2d (direct kernels) agrees with float64 conv2d (
       {{2, 3, 4, 10}, {9, 3, 2, 3}, 0, 1, false, true},   {{5, 6, 7, 7}, {6, 1, 3, 3}, 1, 6, true, true},
       {{3, 4, 9, 11}, {32, 2, 3, 3}, 1, 2, true, true},   {{2, 3, 10, 30}, {16, 3, 3, 5}, {1, 2}, 1, false, true},
       {{2, 2, 9, 12}, {16, 2, 6, 7}, {1, 3}, 1, true, true},  {{3, 4, 8, 8}, {32, 2, 3, 3}, 1, 2, true, true},
+      // The input gradient's gather for rows of at most 16 columns: rows of dy narrower than 8 (6), and
+      // a kernel wider than it handles (KW 9), which takes the general one.
+      {{2, 3, 6, 6}, {16, 3, 3, 3}, 1, 1, true, true},    {{2, 2, 5, 12}, {16, 2, 2, 9}, 0, 1, false, true},
       // AVX-512's flat-position weight gradient (conv2d_direct.cpp's flat_dweight): 4 filters a group,
       // odd widths and 14 output columns; 12 a group (two blocks of 6) over 17 samples (more than one
       // flush, the batch's last sample in a pass of several); 8 filters of a 7×7 kernel (49 taps, 9
