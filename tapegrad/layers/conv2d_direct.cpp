@@ -926,6 +926,8 @@ TG_SIMD_INLINE void store_first_lanes_in_pieces(float* p, const V16& v, std::int
   if (width & 1) p[done] = lanes[done];
 }
 
+constexpr int kMaxNarrowGatherTaps = 7;
+
 // dinput_gather for dx rows no wider than a vector (LeNet-BN's conv2: 12 columns from rows of 8), KW
 // taps a row known at compile time. Each row piece of cols is loaded on its own, its OW lanes only:
 // with OW = 8 every load is 32-byte aligned, where the general gather's whole vectors at
@@ -971,12 +973,12 @@ TG_SIMD_INLINE void dinput_gather_narrow(float* dx, const float* cols, std::int6
     else store_first_lanes_in_pieces(out, sum, L.XW);
   }
 }
-constexpr int kMaxNarrowGatherTaps = 7;
 
 // dx's plane c (padded, [XH, XW]) from its cols ([KH·KW][PV], cols_margin(s) readable floats on
 // each side): vectors of 16 columns, each the sum of the cols row pieces that land on it, loaded
 // whole: for each kw the KH pieces (one chain of adds a kw, independent of the others'), masked once
-// (gather_masks) and added in.
+// (gather_masks) and added in. Rows of at most 16 columns, from kernels up to kMaxNarrowGatherTaps
+// wide, take dinput_gather_narrow.
 TG_SIMD_INLINE void dinput_gather(float* dx, const float* cols, const std::int32_t* masks, std::int64_t PV,
                                   const ConvShape& s, const Layout& L) {
   using I16 = simd::I32x16;
