@@ -78,11 +78,20 @@ TG_SIMD_INLINE F32x8 select_f32x8(const I32x8& mask, const F32x8& a, const F32x8
 // rounds a subnormal result once.
 // The AVX2 version clamps and selects with a compare and a blend; GCC 12 lowers a `?:` of eight lanes
 // one lane at a time on SSE2, so the portable one does it on the bits with masks made by shifts. The
-// AVX-512 one clamps with vmaxps (GCC made the `?:` a compare, a copy and a masked OR) and scales
-// with vscalefps, which GCC reaches only through intrinsics that cannot be inlined into these
-// functions (they carry no target of their own): four operations of about twenty fewer, sigmoid
-// 5-9% faster, the same bits (every float checked offline against the AVX2 version).
+// AVX-512 one (GCC builds) clamps with vmaxps (GCC made the `?:` a compare, a copy and a masked OR)
+// and scales with vscalefps, which GCC reaches only through intrinsics that cannot be inlined into
+// these functions (they carry no target of their own): four operations of about twenty fewer,
+// sigmoid 12% faster, the same bits (bench/sigmoid_all_floats: every float against the AVX2 version).
 // Sixteen-float vectors only with Isa::Avx512; one algorithm for both widths, the same bits per lane.
+// GCC places an `asm` with vector operands where the helper is inlined (an AVX-512 body); clang
+// allocates its registers in the helper itself, which has no AVX-512, and fails. The clang builds
+// (the sanitizers and the fuzzers) take the AVX2 expressions on sixteen lanes: the same bits.
+#if defined(__clang__)
+inline constexpr bool kAsmAvx512 = false;
+#else
+inline constexpr bool kAsmAvx512 = true;
+#endif
+
 template <Isa I, class V>
 TG_SIMD_INLINE V exp_neg_abs(const V& v) {
   using IV = typename IntLanes<V>::type;
@@ -96,7 +105,7 @@ TG_SIMD_INLINE V exp_neg_abs(const V& v) {
     const IV a = reinterpret_cast<IV>(v) & ~kSign;
     const IV clamp = ((kMax - a) >> 31) & ~((kInf - a) >> 31);  // a > 104 and not NaN
     x = reinterpret_cast<V>((a & ~clamp) | (kMax & clamp) | kSign);
-  } else if constexpr (I == Isa::Avx512) {
+  } else if constexpr (kAsmAvx512 && I == Isa::Avx512) {
     x = reinterpret_cast<V>(reinterpret_cast<IV>(v) | kSign);
     asm("vmaxps %1, %2, %0" : "=v"(x) : "v"(x), "v"(lo));  // lo > x ? lo : x, so NaN stays
   } else {
@@ -113,7 +122,7 @@ TG_SIMD_INLINE V exp_neg_abs(const V& v) {
   p = p * r + 0x1.555492p-3f;
   p = p * r + 0x1.fffffcp-2f;
   p = p * (r * r) + r + 1.0f;
-  if constexpr (I == Isa::Avx512) {
+  if constexpr (kAsmAvx512 && I == Isa::Avx512) {
     // p·2^k in one instruction, rounded once: the bits of the two products below.
     V e;
     asm("vscalefps %2, %1, %0" : "=v"(e) : "v"(p), "v"(kf));

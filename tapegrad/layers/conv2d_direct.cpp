@@ -926,6 +926,26 @@ TG_SIMD_INLINE void store_first_lanes_in_pieces(float* p, const V16& v, std::int
   if (width & 1) p[done] = lanes[done];
 }
 
+// Lanes of a two-vector permute picked by compile-time rules, written with __builtin_shufflevector
+// (GCC and clang both take it; GCC's __builtin_shuffle is GCC's alone).
+// shift_up<K>(v): lane l takes lane l − K of v, or a zero below K.
+template <int K, int... L>
+TG_SIMD_INLINE V16 shift_up(const V16& v, std::integer_sequence<int, L...>) {
+  return __builtin_shufflevector(v, V16{}, (L < K ? kFlatLanes + L : L - K)...);
+}
+template <int K>
+TG_SIMD_INLINE V16 shift_up(const V16& v) {
+  return shift_up<K>(v, std::make_integer_sequence<int, kFlatLanes>{});
+}
+// The new pair of rows (r, r | Bit) of a transpose round: the lanes of a with bit Bit clear and of b
+// with it set (low), or the others (high). Lane c of a pair: a's c or, from 16 on, b's c − 16.
+template <int Bit, int... L>
+TG_SIMD_INLINE void exchange_lanes(V16& a, V16& b, std::integer_sequence<int, L...>) {
+  const V16 low = __builtin_shufflevector(a, b, ((L & Bit) ? kFlatLanes + L - Bit : L)...);
+  const V16 high = __builtin_shufflevector(a, b, ((L & Bit) ? kFlatLanes + L : L + Bit)...);
+  a = low, b = high;
+}
+
 constexpr int kMaxNarrowGatherTaps = 7;
 
 // dinput_gather for dx rows no wider than a vector (LeNet-BN's conv2: 12 columns from rows of 8), KW
@@ -934,19 +954,15 @@ constexpr int kMaxNarrowGatherTaps = 7;
 // (ih − kh)·OW − kw split across cache lines. For each dx row the pieces of one kw are summed over kh
 // into `column[kw]` (eight lanes when OW <= 8: one add with its load), kh outermost, so that the only
 // branch whose outcome changes from row to row is that loop's (1 to KH rows); then each column is
-// moved up kw lanes of a zero vector (one permute) and added in. The same terms added in the same
+// moved up kw lanes of a zero vector (shift_up, one permute) and added in. The same terms added in the same
 // order as the general gather's: the same bits.
 template <int KW, class Row>
 TG_SIMD_INLINE void dinput_gather_narrow(float* dx, const float* cols, std::int64_t PV, const ConvShape& s,
                                          const Layout& L) {
-  using I16 = simd::I32x16;
   using IRow = typename simd::IntLanes<Row>::type;
   constexpr int kRowLanes = sizeof(Row) / sizeof(float);
-  I16 lanes, up[KW];  // up[kw]: lane l takes lane l − kw, or a zero below kw
-  IRow in_row;        // lanes below OW
-  for (int l = 0; l < kFlatLanes; ++l) lanes[l] = l;
+  IRow in_row;  // lanes below OW
   for (int l = 0; l < kRowLanes; ++l) in_row[l] = l < s.OW ? -1 : 0;
-  TG_UNROLL for (int kw = 0; kw < KW; ++kw) up[kw] = ((lanes - kw) & int{kFlatLanes - 1}) | ((lanes < kw) & int{kFlatLanes});
   const bool whole_rows = s.OW == kRowLanes;
   for (std::int64_t ih = 0; ih < L.XH; ++ih) {
     const std::int64_t kh_lo = std::max<std::int64_t>(0, ih - s.OH + 1), kh_hi = std::min(s.KH - 1, ih);
@@ -960,14 +976,17 @@ TG_SIMD_INLINE void dinput_gather_narrow(float* dx, const float* cols, std::int6
           column[kw] += reinterpret_cast<Row>(reinterpret_cast<IRow>(simd::load_lanes<Row>(row + kw * PV)) & in_row);
     }
     V16 sum{};
-    TG_UNROLL for (int kw = 0; kw < KW; ++kw) {
-      V16 wide;
-      if constexpr (kRowLanes == 8)
-        wide = __builtin_shufflevector(column[kw], Row{}, 0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15);
-      else
-        wide = column[kw];
-      sum += __builtin_shuffle(wide, V16{}, up[kw]);
-    }
+    [&]<int... K>(std::integer_sequence<int, K...>) TG_SIMD_LAMBDA {
+      const auto add_column = [&]<int kw>() TG_SIMD_LAMBDA {
+        V16 wide;
+        if constexpr (kRowLanes == 8)
+          wide = __builtin_shufflevector(column[kw], Row{}, 0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15);
+        else
+          wide = column[kw];
+        sum += shift_up<kw>(wide);
+      };
+      (add_column.template operator()<K>(), ...);  // in kw order, as the general gather adds them
+    }(std::make_integer_sequence<int, KW>{});
     float* out = dx + ih * L.XW;
     if (L.XW == kFlatLanes) std::memcpy(out, &sum, sizeof sum);
     else store_first_lanes_in_pieces(out, sum, L.XW);
@@ -1010,27 +1029,16 @@ TG_SIMD_INLINE void dinput_gather(float* dx, const float* cols, const std::int32
 // rows[i][j] = the old rows[j][i]. Four rounds, each exchanging one bit of the row index with the same
 // bit of the lane index: 64 two-vector permutes for 256 floats, where moving them one at a time takes
 // 256 loads and 256 stores that no two of which share an address, 1.5% of LeNet-BN's step.
+template <int Bit>
+TG_SIMD_INLINE void transpose_round(V16 (&rows)[16]) {
+  TG_UNROLL for (int r = 0; r < 16; ++r)
+    if (!(r & Bit)) exchange_lanes<Bit>(rows[r], rows[r | Bit], std::make_integer_sequence<int, kFlatLanes>{});
+}
 TG_SIMD_INLINE void transpose_16x16(V16 (&rows)[16]) {
-  using I16 = simd::I32x16;
-  // Round `bit`: rows r (bit clear) and r | bit swap the lanes with the bit set in r's with those
-  // clear in r | bit's: low[c] and high[c] pick lane c of the new rows from the pair (16 + c: the
-  // second row's lane c).
-  const auto round = [&](int bit, const I16& low, const I16& high) TG_SIMD_LAMBDA {
-    TG_UNROLL for (int r = 0; r < 16; ++r)
-      if (!(r & bit)) {
-        const V16 a = rows[r], b = rows[r | bit];
-        rows[r] = __builtin_shuffle(a, b, low);
-        rows[r | bit] = __builtin_shuffle(a, b, high);
-      }
-  };
-  round(1, I16{0, 16, 2, 18, 4, 20, 6, 22, 8, 24, 10, 26, 12, 28, 14, 30},
-        I16{1, 17, 3, 19, 5, 21, 7, 23, 9, 25, 11, 27, 13, 29, 15, 31});
-  round(2, I16{0, 1, 16, 17, 4, 5, 20, 21, 8, 9, 24, 25, 12, 13, 28, 29},
-        I16{2, 3, 18, 19, 6, 7, 22, 23, 10, 11, 26, 27, 14, 15, 30, 31});
-  round(4, I16{0, 1, 2, 3, 16, 17, 18, 19, 8, 9, 10, 11, 24, 25, 26, 27},
-        I16{4, 5, 6, 7, 20, 21, 22, 23, 12, 13, 14, 15, 28, 29, 30, 31});
-  round(8, I16{0, 1, 2, 3, 4, 5, 6, 7, 16, 17, 18, 19, 20, 21, 22, 23},
-        I16{8, 9, 10, 11, 12, 13, 14, 15, 24, 25, 26, 27, 28, 29, 30, 31});
+  transpose_round<1>(rows);
+  transpose_round<2>(rows);
+  transpose_round<4>(rows);
+  transpose_round<8>(rows);
 }
 
 // One sample's dy [F, OH, OW] into dyT [F/16, OH, DT, 16] (its side columns left as they are): each
