@@ -112,9 +112,8 @@ TG_SIMD_INLINE V exp_neg_abs(const V& v) {
     x = reinterpret_cast<V>(reinterpret_cast<IV>(v) | kSign);
     x = x < lo ? lo : x;  // NaN compares false and stays
   }
-  V kf = x * kLog2e + kShift;
-  const IV scale_bits = reinterpret_cast<IV>(kf) << 23;
-  kf -= kShift;
+  const V shifted = x * kLog2e + kShift;  // k + 151 in its low mantissa bits
+  const V kf = shifted - kShift;
   const V r = (x - kf * kLn2Hi) - kf * kLn2Lo;
   V p = V{} + 0x1.6a2434p-10f;
   p = p * r + 0x1.1239e2p-7f;
@@ -128,7 +127,7 @@ TG_SIMD_INLINE V exp_neg_abs(const V& v) {
     asm("vscalefps %2, %1, %0" : "=v"(e) : "v"(p), "v"(kf));
     return e;
   } else {
-    return p * reinterpret_cast<V>(scale_bits) * 0x1p-24f;
+    return p * reinterpret_cast<V>(reinterpret_cast<IV>(shifted) << 23) * 0x1p-24f;
   }
 }
 

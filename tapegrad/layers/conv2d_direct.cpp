@@ -1043,22 +1043,24 @@ TG_SIMD_INLINE void transpose_16x16(V16 (&rows)[16]) {
 
 // One sample's dy [F, OH, OW] into dyT [F/16, OH, DT, 16] (its side columns left as they are): each
 // block of 16 filters × 16 positions transposed in registers, the positions past the last whole
-// vector moved one float at a time.
+// vector moved one float at a time. Positions are walked as (oh, ow), not divided out of p.
 TG_SIMD_INLINE void transpose_dy(float* dyt, const float* dy, const ConvShape& s) {
   const std::int64_t P = s.P(), DT = dyt_columns(s), block = s.OH * DT * kFlatLanes, whole = P / kFlatLanes * kFlatLanes;
-  float* first = dyt + (s.KW - 1) * kFlatLanes;  // dy's (0, 0) in block 0
-  const auto at = [&](std::int64_t p) { return (p / s.OW * DT + p % s.OW) * kFlatLanes; };
   for (std::int64_t b = 0; b < s.F / kFlatLanes; ++b) {
     const float* src = dy + b * kFlatLanes * P;
-    float* dst = first + b * block;
+    float* row = dyt + b * block + (s.KW - 1) * kFlatLanes;  // dy's (0, 0) in block b
+    std::int64_t ow = 0;
+    const auto next = [&] {  // the position after the one `row + ow · 16` holds
+      if (++ow == s.OW) ow = 0, row += DT * kFlatLanes;
+    };
     for (std::int64_t p0 = 0; p0 < whole; p0 += kFlatLanes) {
       V16 rows[16];
       TG_UNROLL for (int f = 0; f < 16; ++f) rows[f] = load_f32x16(src + f * P + p0);
       transpose_16x16(rows);
-      TG_UNROLL for (int k = 0; k < 16; ++k) std::memcpy(dst + at(p0 + k), &rows[k], sizeof(V16));
+      TG_UNROLL for (int k = 0; k < 16; ++k) std::memcpy(row + ow * kFlatLanes, &rows[k], sizeof(V16)), next();
     }
-    for (std::int64_t p = whole; p < P; ++p)
-      for (std::int64_t f = 0; f < kFlatLanes; ++f) dst[at(p) + f] = src[f * P + p];
+    for (std::int64_t p = whole; p < P; ++p, next())
+      for (std::int64_t f = 0; f < kFlatLanes; ++f) row[ow * kFlatLanes + f] = src[f * P + p];
   }
 }
 
@@ -1095,10 +1097,10 @@ void filter_lane_backward(float* dx, double* dw_sum, const float* dy, const floa
   for (std::int64_t n0 = n_lo; n0 < n_hi; n0 += NB) {
     const std::int64_t nb = std::min(NB, n_hi - n0);
     if (dw_sum) {
-      for (std::int64_t n = 0; n < nb; ++n)  // dyT, which only the weight gradient reads
-        simd::with_isa([&]<Isa I>() TG_SIMD_LAMBDA {
-          if constexpr (I == Isa::Avx512) transpose_dy(dyt + n * dyt_sample, dy + (n0 + n) * dy_numel, s);
-        });
+      simd::with_isa([&]<Isa I>() TG_SIMD_LAMBDA {  // dyT, which only the weight gradient reads
+        if constexpr (I == Isa::Avx512)
+          for (std::int64_t n = 0; n < nb; ++n) transpose_dy(dyt + n * dyt_sample, dy + (n0 + n) * dy_numel, s);
+      });
       const float* xb = pass_input(sc.x_pad, x, n0, nb, s, L, L.copy);
       simd::with_isa([&]<Isa I>() TG_SIMD_LAMBDA {
         if constexpr (I == Isa::Avx512)
