@@ -420,8 +420,11 @@ TEST_CASE("batch_norm_act with avg_pool_2x2 is batch_norm, the activation and av
   const tg::BatchNormActivation act = GENERATE(tg::BatchNormActivation::Sigmoid, tg::BatchNormActivation::ReLU);
   const bool sigmoid = act == tg::BatchNormActivation::Sigmoid;
   // Even sides; odd sides (the last row and column in no window); rows of more than eight windows
-  // (the vector rows) with an odd width; the smallest plane.
-  const Shape shapes[] = {{4, 3, 8, 6}, {3, 2, 7, 9}, {2, 2, 5, 35}, {5, 2, 2, 2}};
+  // (the vector rows) with an odd width; the smallest plane; widths of whole eight-float groups, whose
+  // float32 gradient forms in registers (PooledRowsGrad): one row to a sixteen-lane vector, two, and
+  // vectors across rows (LeNet-BN's conv1).
+  const Shape shapes[] = {{4, 3, 8, 6}, {3, 2, 7, 9}, {2, 2, 5, 35}, {5, 2, 2, 2},
+                          {2, 3, 4, 16}, {3, 2, 4, 8}, {2, 3, 6, 24}};
   const double tol = dtype == tg::kFloat32 ? 1e-6 : 1e-13;
   for (const Shape& shape : shapes) {
     INFO(fmt::format("{} {} {}", sigmoid ? "sigmoid" : "relu", shape, training ? "training" : "eval"));
