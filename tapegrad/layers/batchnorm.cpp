@@ -486,16 +486,19 @@ template <class T>
 void batch_norm_moments(T* mean, double* sum, double* m2, const T* x, std::int64_t N, std::int64_t C,
                         std::int64_t S) {
   const double M = static_cast<double>(N * S);
-  if (S == 1) {
+  if (S == 1) {  // rows of C values; each channel's sum runs down the rows, in order
     std::vector<double> acc(static_cast<std::size_t>(C), 0.0);
-    for (std::int64_t n = 0; n < N; ++n)  // pass 1: Σ x
-      for (std::int64_t c = 0; c < C; ++c) acc[c] += static_cast<double>(x[n * C + c]);
-    for (std::int64_t c = 0; c < C; ++c) sum[c] = acc[c], mean[c] = static_cast<T>(acc[c] / M), acc[c] = 0;
-    for (std::int64_t n = 0; n < N; ++n)  // pass 2: Σ (x − mean)²
-      for (std::int64_t c = 0; c < C; ++c) {
-        T d = x[n * C + c] - mean[c];
-        acc[c] += static_cast<double>(d * d);
-      }
+    double* a = acc.data();
+    simd::with_isa([&]<simd::Isa>() TG_SIMD_LAMBDA {
+      for (std::int64_t n = 0; n < N; ++n)  // pass 1: Σ x
+        for (std::int64_t c = 0; c < C; ++c) a[c] += static_cast<double>(x[n * C + c]);
+      for (std::int64_t c = 0; c < C; ++c) sum[c] = a[c], mean[c] = static_cast<T>(a[c] / M), a[c] = 0;
+      for (std::int64_t n = 0; n < N; ++n)  // pass 2: Σ (x − mean)²
+        for (std::int64_t c = 0; c < C; ++c) {
+          const T d = x[n * C + c] - mean[c];
+          a[c] += static_cast<double>(d * d);
+        }
+    });
     for (std::int64_t c = 0; c < C; ++c) m2[c] = acc[c];
     return;
   }
@@ -538,8 +541,11 @@ void batch_norm_normalize(T* y, T* rstd, const T* x, const T* mean, const T* var
     shift[c] = (bias ? bias[c] : T(0)) - mean[c] * scale[c];
   }
   if (S == 1) {
-    for (std::int64_t n = 0; n < N; ++n)
-      for (std::int64_t c = 0; c < C; ++c) y[n * C + c] = x[n * C + c] * scale[c] + shift[c];
+    const T *sc = scale.data(), *sh = shift.data();
+    simd::with_isa([&]<simd::Isa>() TG_SIMD_LAMBDA {
+      for (std::int64_t n = 0; n < N; ++n)
+        for (std::int64_t c = 0; c < C; ++c) y[n * C + c] = x[n * C + c] * sc[c] + sh[c];
+    });
     act(y, N * C);
     return;
   }
@@ -569,12 +575,14 @@ void batch_norm_grad_sums(double* sum_dy, double* sum_dy_xmu, G g, const T* x, c
   std::fill(sum_dy_xmu, sum_dy_xmu + C, 0.0);
   if (S == 1) {  // never pooled: the pool needs planes of 2×2 or more
     if constexpr (!is_pooled<G>)
-      for (std::int64_t n = 0; n < N; ++n)
-        for (std::int64_t c = 0; c < C; ++c) {
-          const T dy = g(n * C + c);
-          sum_dy[c] += static_cast<double>(dy);
-          if (x) sum_dy_xmu[c] += static_cast<double>(dy * (x[n * C + c] - mean[c]));
-        }
+      simd::with_isa([&]<simd::Isa>() TG_SIMD_LAMBDA {
+        for (std::int64_t n = 0; n < N; ++n)
+          for (std::int64_t c = 0; c < C; ++c) sum_dy[c] += static_cast<double>(g(n * C + c));
+        if (x)
+          for (std::int64_t n = 0; n < N; ++n)
+            for (std::int64_t c = 0; c < C; ++c)
+              sum_dy_xmu[c] += static_cast<double>(g(n * C + c) * (x[n * C + c] - mean[c]));
+      });
     return;
   }
   std::vector<Sums> sums = channel_sums(N, C, N * C * S, [&]<simd::Isa I>(std::int64_t n, std::int64_t c, Sums& acc) TG_SIMD_LAMBDA {
@@ -627,12 +635,17 @@ void batch_norm_grad_input(T* dx, G g, const T* x, const T* mean, const T* rstd,
     k[c] = training ? static_cast<T>(-wr * sum_dy[c] / M) : T(0);
   }
   if (S == 1) {  // never pooled, as in batch_norm_grad_sums
-    if constexpr (!is_pooled<G>)
-      for (std::int64_t n = 0; n < N; ++n)
-        for (std::int64_t c = 0; c < C; ++c) {
-          const std::int64_t i = n * C + c;
-          dx[i] = training ? a[c] * g(i) + b[c] * (x[i] - mean[c]) + k[c] : a[c] * g(i);
-        }
+    if constexpr (!is_pooled<G>) {
+      const T *ac = a.data(), *bc = b.data(), *kc = k.data();
+      simd::with_isa([&]<simd::Isa>() TG_SIMD_LAMBDA {
+        for (std::int64_t n = 0; n < N; ++n)
+          if (training)
+            for (std::int64_t c = 0; c < C; ++c)
+              dx[n * C + c] = ac[c] * g(n * C + c) + bc[c] * (x[n * C + c] - mean[c]) + kc[c];
+          else
+            for (std::int64_t c = 0; c < C; ++c) dx[n * C + c] = ac[c] * g(n * C + c);
+      });
+    }
     return;
   }
   parallel_for(0, N, N * C * S, [&](std::int64_t lo, std::int64_t hi) {
