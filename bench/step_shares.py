@@ -11,6 +11,7 @@ by 20-40% within minutes. A kernel made 10% faster shows as its ratio falling by
 
 Each LIBDIR holds a libtapegrad.so.0 (a build's `tapegrad/` folder, or a copy of one) and is put
 first on LD_LIBRARY_PATH. Needs `perf` (Debian's linux-perf); no PyTorch.
+Layer: bench.
 """
 import argparse
 import os
