@@ -188,6 +188,12 @@ struct ReluGrad {  // s = relu(y): dy = ds where s > 0
   TG_SIMD_INLINE ReluGrad shifted(std::int64_t k) const { return {ds + k, s + k}; }
 };
 
+// The pool's output gradient plane of the run that starts at element k of the [N, C, H, W] tensors.
+template <class T>
+TG_SIMD_INLINE const T* pooled_plane(const T* dp, std::int64_t k, std::int64_t H, std::int64_t W) {
+  return dp + k / (H * W) * (H / 2) * (W / 2);
+}
+
 // With a 2×2 average pool after the activation, ds is the pool's output gradient dp [N, C, H/2, W/2]
 // spread over the windows (avg_pool_2x2_backward_plane). shifted(k), k the start of a run, forms that
 // run's ds in a buffer of the calling thread's, which stays in L1, and returns ActGrad's run over
@@ -202,7 +208,7 @@ struct PooledGrad {
     [[gnu::tls_model("initial-exec")]] thread_local std::vector<T> ds;
     const std::int64_t S = H * W;
     if (static_cast<std::int64_t>(ds.size()) < S) ds.resize(static_cast<std::size_t>(S));
-    detail::avg_pool_2x2_backward_plane(ds.data(), dp + k / S * (H / 2) * (W / 2), H, W);
+    detail::avg_pool_2x2_backward_plane(ds.data(), pooled_plane(dp, k, H, W), H, W);
     return {ds.data(), s + k};
   }
 };
@@ -242,16 +248,17 @@ struct PooledRowsGrad {
       return ActGrad<float>::of(ds, simd::load_lanes<V>(s + i));
     }
   };
-  TG_SIMD_INLINE Run shifted(std::int64_t k) const { return {dp + k / (H * W) * (H / 2) * (W / 2), s + k, groups}; }
-
-  static bool fits(std::int64_t H, std::int64_t W) { return H % 2 == 0 && W % 8 == 0; }
-  static std::vector<std::int32_t> group_starts(std::int64_t H, std::int64_t W) {
-    std::vector<std::int32_t> starts(static_cast<std::size_t>(H * W / 8));
-    for (std::int64_t j = 0; j < H * W / 8; ++j)
-      starts[static_cast<std::size_t>(j)] = static_cast<std::int32_t>(8 * j / W / 2 * (W / 2) + 8 * j % W / 2);
-    return starts;
-  }
+  TG_SIMD_INLINE Run shifted(std::int64_t k) const { return {pooled_plane(dp, k, H, W), s + k, groups}; }
 };
+
+// Whether [H, W] planes take PooledRowsGrad, and its table of group starts for them.
+bool pooled_rows_fit(std::int64_t H, std::int64_t W) { return H % 2 == 0 && W % 8 == 0; }
+std::vector<std::int32_t> pooled_group_starts(std::int64_t H, std::int64_t W) {
+  std::vector<std::int32_t> starts(static_cast<std::size_t>(H * W / 8));
+  for (std::int64_t j = 0; j < H * W / 8; ++j)
+    starts[static_cast<std::size_t>(j)] = static_cast<std::int32_t>(8 * j / W / 2 * (W / 2) + 8 * j % W / 2);
+  return starts;
+}
 
 template <class G>
 constexpr bool is_pooled = false;
@@ -265,7 +272,7 @@ template <class G>
 G from_element(const G& g, std::int64_t k) {
   if constexpr (is_pooled<G>) {
     G from = g;
-    from.dp += k / (g.H * g.W) * (g.H / 2) * (g.W / 2);
+    from.dp = pooled_plane(g.dp, k, g.H, g.W);
     from.s += k;
     return from;
   } else {
@@ -280,8 +287,8 @@ void with_output_grad(std::optional<BatchNormActivation> act, bool pool, const T
                       std::int64_t W, Fn&& fn) {
   const bool sigmoid = act == BatchNormActivation::Sigmoid;
   if constexpr (std::is_same_v<T, float>) {
-    if (act && pool && PooledRowsGrad<SigmoidGrad>::fits(H, W)) {
-      const std::vector<std::int32_t> groups = PooledRowsGrad<SigmoidGrad>::group_starts(H, W);
+    if (act && pool && pooled_rows_fit(H, W)) {
+      const std::vector<std::int32_t> groups = pooled_group_starts(H, W);
       if (sigmoid) fn(PooledRowsGrad<SigmoidGrad>{d, s, H, W, groups.data()});
       else fn(PooledRowsGrad<ReluGrad>{d, s, H, W, groups.data()});
       return;
@@ -577,11 +584,14 @@ void batch_norm_grad_sums(double* sum_dy, double* sum_dy_xmu, G g, const T* x, c
     if constexpr (!is_pooled<G>)
       simd::with_isa([&]<simd::Isa>() TG_SIMD_LAMBDA {
         for (std::int64_t n = 0; n < N; ++n)
-          for (std::int64_t c = 0; c < C; ++c) sum_dy[c] += static_cast<double>(g(n * C + c));
-        if (x)
-          for (std::int64_t n = 0; n < N; ++n)
-            for (std::int64_t c = 0; c < C; ++c)
-              sum_dy_xmu[c] += static_cast<double>(g(n * C + c) * (x[n * C + c] - mean[c]));
+          if (x)
+            for (std::int64_t c = 0; c < C; ++c) {
+              const T dy = g(n * C + c);
+              sum_dy[c] += static_cast<double>(dy);
+              sum_dy_xmu[c] += static_cast<double>(dy * (x[n * C + c] - mean[c]));
+            }
+          else
+            for (std::int64_t c = 0; c < C; ++c) sum_dy[c] += static_cast<double>(g(n * C + c));
       });
     return;
   }
