@@ -434,6 +434,41 @@ constexpr int kMaxLaneRows = 2, kMaxLaneColumns = 12;
 
 bool filter_lanes(const ConvShape& s) { return (s.F / s.G) % kFlatLanes == 0; }
 
+// Lanes of a two-vector permute picked by compile-time rules, written with __builtin_shufflevector
+// (GCC and clang both take it; GCC's __builtin_shuffle is GCC's alone).
+// shift_up<K>(v): lane l takes lane l − K of v, or a zero below K.
+template <int K, int... L>
+TG_SIMD_INLINE V16 shift_up(const V16& v, std::integer_sequence<int, L...>) {
+  return __builtin_shufflevector(v, V16{}, (L < K ? kFlatLanes + L : L - K)...);
+}
+template <int K>
+TG_SIMD_INLINE V16 shift_up(const V16& v) {
+  return shift_up<K>(v, std::make_integer_sequence<int, kFlatLanes>{});
+}
+// The new pair of rows (r, r | Bit) of a transpose round: the lanes of a with bit Bit clear and of b
+// with it set (low), or the others (high). Lane c of a pair: a's c or, from 16 on, b's c − 16.
+template <int Bit, int... L>
+TG_SIMD_INLINE void exchange_lanes(V16& a, V16& b, std::integer_sequence<int, L...>) {
+  const V16 low = __builtin_shufflevector(a, b, ((L & Bit) ? kFlatLanes + L - Bit : L)...);
+  const V16 high = __builtin_shufflevector(a, b, ((L & Bit) ? kFlatLanes + L : L + Bit)...);
+  a = low, b = high;
+}
+
+// rows[i][j] = the old rows[j][i]. Four rounds, each exchanging one bit of the row index with the same
+// bit of the lane index: 64 two-vector permutes for 256 floats, where moving them one at a time takes
+// 256 loads and 256 stores that no two of which share an address, 1.5% of LeNet-BN's step.
+template <int Bit>
+TG_SIMD_INLINE void transpose_round(V16 (&rows)[16]) {
+  TG_UNROLL for (int r = 0; r < 16; ++r)
+    if (!(r & Bit)) exchange_lanes<Bit>(rows[r], rows[r | Bit], std::make_integer_sequence<int, kFlatLanes>{});
+}
+TG_SIMD_INLINE void transpose_16x16(V16 (&rows)[16]) {
+  transpose_round<1>(rows);
+  transpose_round<2>(rows);
+  transpose_round<4>(rows);
+  transpose_round<8>(rows);
+}
+
 // wt [F/16, C/G·KH·KW, 16]: block b's weights for tap t, filter 16·b + l, at (b·taps + t)·16 + l.
 void transpose_weights(float* wt, const float* w, const ConvShape& s) {
   const std::int64_t taps = s.C / s.G * s.KH * s.KW;
@@ -467,8 +502,58 @@ TG_SIMD_INLINE void filter_lane_tile(float* yt, const float* x, const float* wt,
     TG_UNROLL for (int j = 0; j < CB; ++j) std::memcpy(yt + (r * s.OW + j) * kFlatLanes, &acc[r][j], sizeof(V16));
 }
 
+// filter_lane_tile for a kernel KW wide known at compile time: each x of a tile row is broadcast into
+// a register once and used for every tap that reaches it (up to KW FMAs), against one broadcast load
+// per FMA above. For one (c, kh): KW weight vectors and RB·(CB + KW − 1) broadcasts for RB·CB·KW FMAs
+// (LeNet-BN's conv2, 2 × 8 × 5: 29 loads for 80 FMAs, against 85). acc[r][j] still takes its taps in
+// (c, kh, kw) order: the same sums, the same bits.
+// Kernel widths with a reuse tile: the common odd ones. A tile fits when its accumulators, the KW
+// weight vectors and a broadcast leave GCC a few of the 32 registers.
+constexpr bool reuse_fits(int RB, int CB, int KW) { return RB * CB + KW + 1 <= 28 && CB + KW - 1 <= 16; }
+template <class Fn>
+TG_SIMD_INLINE bool with_reuse_width(std::int64_t KW, Fn&& fn) {
+  switch (KW) {
+
+    case 3: return fn.template operator()<3>();
+    case 5: return fn.template operator()<5>();
+    case 7: return fn.template operator()<7>();
+
+    default: return false;
+  }
+}
+
+template <int RB, int CB, int KW>
+TG_SIMD_INLINE void filter_lane_tile_reuse(float* yt, const float* x, const float* wt, const float* bias,
+                                           const ConvShape& s, const Layout& L) {
+  const std::int64_t Cg = s.C / s.G;
+  V16 acc[RB][CB];
+  const V16 b0 = bias ? load_f32x16(bias) : V16{};
+  TG_UNROLL for (int r = 0; r < RB; ++r)
+    TG_UNROLL for (int j = 0; j < CB; ++j) acc[r][j] = b0;
+  for (std::int64_t c = 0; c < Cg; ++c)
+    for (std::int64_t kh = 0; kh < s.KH; ++kh) {
+      const float* xr = x + (c * L.XH + kh) * L.XW;
+      const float* wr = wt + (c * s.KH + kh) * KW * kFlatLanes;
+      V16 wv[KW];
+      TG_UNROLL for (int kw = 0; kw < KW; ++kw) wv[kw] = load_f32x16(wr + kw * kFlatLanes);
+      const RowPointers<RB> xk(xr, L.XW);
+      TG_UNROLL for (int m = 0; m < CB + KW - 1; ++m)
+        TG_UNROLL for (int r = 0; r < RB; ++r) {
+          // One vbroadcastss. `V16{} + xv` is an add (0 + −0 is +0) and a broadcast, and GCC 12 made the
+          // same constructor behind a helper function into masked broadcasts, 7 times slower.
+          const float xv = xk.row[r][m];
+          const V16 xb = V16{xv, xv, xv, xv, xv, xv, xv, xv, xv, xv, xv, xv, xv, xv, xv, xv};
+          TG_UNROLL for (int kw = 0; kw < KW; ++kw)
+            if (m - kw >= 0 && m - kw < CB) acc[r][m - kw] += wv[kw] * xb;
+        }
+    }
+  TG_UNROLL for (int r = 0; r < RB; ++r)
+    TG_UNROLL for (int j = 0; j < CB; ++j) std::memcpy(yt + (r * s.OW + j) * kFlatLanes, &acc[r][j], sizeof(V16));
+}
+
 // One block of sixteen filters of sample yn from yt ([OH·OW][16]): activated, pooled when Pool, and
-// transposed into planes [16, YH, YW] at yn. Without pooling the activation runs in place in yt first.
+// transposed into planes [16, YH, YW] at yn, 16 positions at a time in registers (transpose_16x16; GCC
+// made the float-by-float loop 15 permutes a vector, a sixth of LeNet-BN's conv2 forward).
 template <ConvActivation A, bool Pool>
 TG_SIMD_INLINE void filter_lane_epilogue(float* yn, float* yt, const ConvShape& s) {
   const std::int64_t YH = Pool ? s.OH / 2 : s.OH, YW = Pool ? s.OW / 2 : s.OW, plane = YH * YW;
@@ -489,8 +574,15 @@ TG_SIMD_INLINE void filter_lane_epilogue(float* yn, float* yt, const ConvShape& 
       }
       std::memcpy(out + (i * YW + j) * kFlatLanes, &v, sizeof v);
     }
+  std::int64_t q0 = 0;
+  for (; q0 + kFlatLanes <= plane; q0 += kFlatLanes) {
+    V16 rows[16];
+    TG_UNROLL for (int k = 0; k < 16; ++k) rows[k] = load_f32x16(out + (q0 + k) * kFlatLanes);
+    transpose_16x16(rows);
+    TG_UNROLL for (int l = 0; l < 16; ++l) std::memcpy(yn + l * plane + q0, &rows[l], sizeof(V16));
+  }
   for (std::int64_t l = 0; l < kFlatLanes; ++l)
-    for (std::int64_t q = 0; q < plane; ++q) yn[l * plane + q] = out[q * kFlatLanes + l];
+    for (std::int64_t q = q0; q < plane; ++q) yn[l * plane + q] = out[q * kFlatLanes + l];
 }
 
 // Samples [n0, n1) as forward_samples does, with wt from transpose_weights; xp holds a padded
@@ -518,9 +610,16 @@ TG_SIMD_INLINE void filter_lane_samples(float* y, const float* x, const float* w
             dispatch_tile<kMaxLaneRows, kMaxLaneColumns>(
                 std::min<std::int64_t>(kMaxLaneRows, rows - oh), std::min(CB, cols - ow),
                 [&]<int TR, int TC>() TG_SIMD_LAMBDA {
-                  filter_lane_tile<TR, TC>(yt + (oh * s.OW + ow) * kFlatLanes,
-                                           xn + (g * Cg * L.XH + oh) * L.XW + ow, wt + block * taps * kFlatLanes,
-                                           bias ? bias + f : nullptr, s, L);
+                  float* yt_tile = yt + (oh * s.OW + ow) * kFlatLanes;
+                  const float* x_tile = xn + (g * Cg * L.XH + oh) * L.XW + ow;
+                  const float* w_block = wt + block * taps * kFlatLanes;
+                  const float* b_block = bias ? bias + f : nullptr;
+                  if (!with_reuse_width(s.KW, [&]<int KW>() TG_SIMD_LAMBDA {
+                        if constexpr (reuse_fits(TR, TC, KW))
+                          filter_lane_tile_reuse<TR, TC, KW>(yt_tile, x_tile, w_block, b_block, s, L);
+                        return reuse_fits(TR, TC, KW);
+                      }))
+                    filter_lane_tile<TR, TC>(yt_tile, x_tile, w_block, b_block, s, L);
                 });
         filter_lane_epilogue<A, Pool>(y + (n * s.F + f) * YH * YW, yt, s);
       }
@@ -926,26 +1025,6 @@ TG_SIMD_INLINE void store_first_lanes_in_pieces(float* p, const V16& v, std::int
   if (width & 1) p[done] = lanes[done];
 }
 
-// Lanes of a two-vector permute picked by compile-time rules, written with __builtin_shufflevector
-// (GCC and clang both take it; GCC's __builtin_shuffle is GCC's alone).
-// shift_up<K>(v): lane l takes lane l − K of v, or a zero below K.
-template <int K, int... L>
-TG_SIMD_INLINE V16 shift_up(const V16& v, std::integer_sequence<int, L...>) {
-  return __builtin_shufflevector(v, V16{}, (L < K ? kFlatLanes + L : L - K)...);
-}
-template <int K>
-TG_SIMD_INLINE V16 shift_up(const V16& v) {
-  return shift_up<K>(v, std::make_integer_sequence<int, kFlatLanes>{});
-}
-// The new pair of rows (r, r | Bit) of a transpose round: the lanes of a with bit Bit clear and of b
-// with it set (low), or the others (high). Lane c of a pair: a's c or, from 16 on, b's c − 16.
-template <int Bit, int... L>
-TG_SIMD_INLINE void exchange_lanes(V16& a, V16& b, std::integer_sequence<int, L...>) {
-  const V16 low = __builtin_shufflevector(a, b, ((L & Bit) ? kFlatLanes + L - Bit : L)...);
-  const V16 high = __builtin_shufflevector(a, b, ((L & Bit) ? kFlatLanes + L : L + Bit)...);
-  a = low, b = high;
-}
-
 constexpr int kMaxNarrowGatherTaps = 7;
 
 // dinput_gather for dx rows no wider than a vector (LeNet-BN's conv2: 12 columns from rows of 8), KW
@@ -1024,21 +1103,6 @@ TG_SIMD_INLINE void dinput_gather(float* dx, const float* cols, const std::int32
       else store_first_lanes_in_pieces(out, sum, L.XW - j0);
     }
   }
-}
-
-// rows[i][j] = the old rows[j][i]. Four rounds, each exchanging one bit of the row index with the same
-// bit of the lane index: 64 two-vector permutes for 256 floats, where moving them one at a time takes
-// 256 loads and 256 stores that no two of which share an address, 1.5% of LeNet-BN's step.
-template <int Bit>
-TG_SIMD_INLINE void transpose_round(V16 (&rows)[16]) {
-  TG_UNROLL for (int r = 0; r < 16; ++r)
-    if (!(r & Bit)) exchange_lanes<Bit>(rows[r], rows[r | Bit], std::make_integer_sequence<int, kFlatLanes>{});
-}
-TG_SIMD_INLINE void transpose_16x16(V16 (&rows)[16]) {
-  transpose_round<1>(rows);
-  transpose_round<2>(rows);
-  transpose_round<4>(rows);
-  transpose_round<8>(rows);
 }
 
 // One sample's dy [F, OH, OW] into dyT [F/16, OH, DT, 16] (its side columns left as they are): each
