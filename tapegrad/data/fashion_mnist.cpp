@@ -3,9 +3,11 @@
 #include "tapegrad/data/fashion_mnist.h"
 
 #include <array>
+#include <cmath>
 #include <filesystem>
 #include <system_error>
 
+#include "tapegrad/core/simd.h"
 #include "tapegrad/data/idx.h"
 
 namespace tg::data {
@@ -35,6 +37,25 @@ const std::array<float, 256>& byte_to_unit() {
     return t;
   }();
   return table;
+}
+
+// dst[k] = src[k]/255 as float32 division rounds it. With FMA, on vectors: q = v·c with c the float
+// nearest 1/255, then one correction, q + (v − q·255)·c, which gives the rounded quotient for every
+// byte (the tests check all 256 under each instruction set); a vector divide would take 4 times as
+// long, and the table's lookups do not vectorize (0.45 ns a pixel, 1.5% of a LeNet-BN step).
+void bytes_to_unit(float* dst, const std::uint8_t* src, std::int64_t n) {
+  simd::with_isa([&]<simd::Isa I>() TG_SIMD_LAMBDA {
+    if constexpr (I == simd::Isa::Portable) {
+      const std::array<float, 256>& unit = byte_to_unit();
+      for (std::int64_t k = 0; k < n; ++k) dst[k] = unit[src[k]];
+    } else {
+      constexpr float c = 1.0f / 255.0f;
+      for (std::int64_t k = 0; k < n; ++k) {
+        const float v = static_cast<float>(src[k]), q = v * c;
+        dst[k] = std::fma(std::fma(-q, 255.0f, v), c, q);
+      }
+    }
+  });
 }
 
 }  // namespace
@@ -80,12 +101,9 @@ std::pair<Tensor, Tensor> MNIST::get_batch(const std::vector<std::int64_t>& indi
   Tensor y = Tensor::empty({batch}, kInt64);
   float* xp = x.data_ptr<float>();
   std::int64_t* yp = y.data_ptr<std::int64_t>();
-  const std::array<float, 256>& unit = byte_to_unit();
   for (std::int64_t b = 0; b < batch; ++b) {
     const std::size_t i = static_cast<std::size_t>(indices[static_cast<std::size_t>(b)]);
-    const std::uint8_t* src = images_.data() + i * static_cast<std::size_t>(pixels);
-    float* dst = xp + b * pixels;
-    for (std::int64_t k = 0; k < pixels; ++k) dst[k] = unit[src[k]];
+    bytes_to_unit(xp + b * pixels, images_.data() + i * static_cast<std::size_t>(pixels), pixels);
     yp[b] = labels_[i];
   }
   return {x, y};

@@ -16,6 +16,7 @@
 #include <string>
 #include <vector>
 
+#include "tapegrad/core/simd.h"
 #include "tapegrad/data/dataloader.h"
 #include "tapegrad/data/fashion_mnist.h"
 #include "tapegrad/data/idx.h"
@@ -256,22 +257,30 @@ TEST_CASE("FashionMNIST::get_batch gives float images k/255 and int64 labels", "
   CHECK(train.width() == 28);
 
   const std::vector<std::int64_t> indices = {4, 0, 4, 2};
-  auto [X, y] = train.get_batch(indices);
-  CHECK(X.sizes() == tg::Shape{4, 1, 28, 28});
-  CHECK(X.dtype() == tg::kFloat32);
-  CHECK(y.sizes() == tg::Shape{4});
-  CHECK(y.dtype() == tg::kInt64);
-  CHECK(y.to_vector<std::int64_t>() == std::vector<std::int64_t>{5, 9, 5, 3});
-  const std::vector<float> x = X.to_vector<float>();
-  bool exact = true;
-  for (std::size_t b = 0; b < indices.size(); ++b)
-    for (std::size_t k = 0; k < 784; ++k) {
-      const std::uint8_t px = fake.train_pixels[static_cast<std::size_t>(indices[b]) * 784 + k];
-      exact = exact && x[b * 784 + k] == static_cast<float>(px) / 255.0f;
-    }
-  CHECK(exact);
-  CHECK(X.min().item<float>() == 0.0f);  // the pattern holds 0 and 255
-  CHECK(X.max().item<float>() == 1.0f);
+  // Every byte value (each image of the pattern holds all 256) under each instruction set's conversion.
+  for (tg::simd::Isa isa : {tg::simd::Isa::Avx512, tg::simd::Isa::Avx2, tg::simd::Isa::Portable}) {
+    const tg::simd::IsaLimit limit(isa);
+    INFO(tg::simd::isa_name(tg::simd::active_isa()));
+    auto [X, y] = train.get_batch(indices);
+    CHECK(X.sizes() == tg::Shape{4, 1, 28, 28});
+    CHECK(X.dtype() == tg::kFloat32);
+    CHECK(y.sizes() == tg::Shape{4});
+    CHECK(y.dtype() == tg::kInt64);
+    CHECK(y.to_vector<std::int64_t>() == std::vector<std::int64_t>{5, 9, 5, 3});
+    const std::vector<float> x = X.to_vector<float>();
+    std::set<std::uint8_t> seen;
+    bool exact = true;
+    for (std::size_t b = 0; b < indices.size(); ++b)
+      for (std::size_t k = 0; k < 784; ++k) {
+        const std::uint8_t px = fake.train_pixels[static_cast<std::size_t>(indices[b]) * 784 + k];
+        seen.insert(px);
+        exact = exact && x[b * 784 + k] == static_cast<float>(px) / 255.0f;
+      }
+    CHECK(seen.size() == 256);
+    CHECK(exact);
+    CHECK(X.min().item<float>() == 0.0f);
+    CHECK(X.max().item<float>() == 1.0f);
+  }
 
   auto [X0, y0] = train.get_batch({});
   CHECK(X0.sizes() == tg::Shape{0, 1, 28, 28});
