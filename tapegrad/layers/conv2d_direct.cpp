@@ -508,9 +508,12 @@ TG_SIMD_INLINE void filter_lane_tile(float* yt, const float* x, const float* wt,
 // per FMA above. For one (c, kh): KW weight vectors and RB·(CB + KW − 1) broadcasts for RB·CB·KW FMAs
 // (LeNet-BN's conv2, 2 × 8 × 5: 29 loads for 80 FMAs, against 85). acc[r][j] still takes its taps in
 // (c, kh, kw) order: the same sums, the same bits.
-// Kernel widths with a reuse tile: the common odd ones. A tile fits when its accumulators, the KW
-// weight vectors and a broadcast leave GCC a few of the 32 registers.
-constexpr bool reuse_fits(int RB, int CB, int KW) { return RB * CB + KW + 1 <= 28 && CB + KW - 1 <= 16; }
+// Kernel widths with a reuse tile: the common odd ones.
+// A tile fits when its accumulators, the KW weight vectors and a broadcast leave GCC room among the
+// 32 registers (at 28 it spilled), and pays when each weight vector serves several columns: a narrow
+// tile's once-used weights became FMA memory operands with an index register
+// (scripts/check-register-tiles).
+constexpr bool reuse_fits(int RB, int CB, int KW) { return RB * CB + KW + 1 <= 24 && CB + KW - 1 <= 16 && CB >= 4; }
 template <class Fn>
 TG_SIMD_INLINE bool with_reuse_width(std::int64_t KW, Fn&& fn) {
   switch (KW) {
@@ -957,8 +960,9 @@ std::int64_t dyt_columns(const ConvShape& s) { return s.OW + 2 * (s.KW - 1); }
 // PB positions of a row at a time, their dyT vectors in registers: each x broadcast once serves every
 // (position, tap) pair it meets, RB·(PB + CB − 1) broadcasts and PB loads for RB·CB·PB FMAs (LeNet-BN's
 // conv2, 5 × 5 taps, PB = 2: 32 loads for 50 FMAs, against 52 with one broadcast FMA each; its weight
-// gradient 0.60 -> 0.49 ms; PB = 4 ran no faster). acc[i][j] still takes its positions in order: the same bits.
-template <int RB, int CB, int PB = 2>
+// gradient 0.60 -> 0.49 ms; PB = 4 ran no faster). acc[i][j] still takes its positions in order: the same
+// bits. A one-column tile has nothing to share and takes one position at a time.
+template <int RB, int CB, int PB = (CB >= 2 ? 2 : 1)>
 TG_SIMD_INLINE void filter_lane_dweight_tile(float* dwt, const float* dyt, const float* x, std::int64_t nb,
                                              std::int64_t dyt_sample, std::int64_t x_sample, const ConvShape& s,
                                              const Layout& L) {
@@ -969,17 +973,20 @@ TG_SIMD_INLINE void filter_lane_dweight_tile(float* dwt, const float* dyt, const
   for (std::int64_t n = 0; n < nb; ++n)
     for (std::int64_t oh = 0; oh < s.OH; ++oh) {
       std::int64_t ow = 0;
-      for (; ow + PB <= s.OW; ow += PB) {
-        V16 g[PB];
-        TG_UNROLL for (int p = 0; p < PB; ++p) g[p] = load_f32x16(dyt + n * dyt_sample + oh * dyt_row + (ow + p) * kFlatLanes);
-        const RowPointers<RB> xp(x + n * x_sample + oh * L.XW + ow, L.XW);
-        TG_UNROLL for (int m = 0; m < PB + CB - 1; ++m)
-          TG_UNROLL for (int i = 0; i < RB; ++i) {
-            const float xv = xp.row[i][m];
-            const V16 xb = V16{xv, xv, xv, xv, xv, xv, xv, xv, xv, xv, xv, xv, xv, xv, xv, xv};
-            TG_UNROLL for (int p = 0; p < PB; ++p)
-              if (m - p >= 0 && m - p < CB) acc[i][m - p] += g[p] * xb;
-          }
+      if constexpr (PB > 1) {
+        for (; ow + PB <= s.OW; ow += PB) {
+          const float* g_row = dyt + n * dyt_sample + oh * dyt_row + ow * kFlatLanes;
+          V16 g[PB];
+          TG_UNROLL for (int p = 0; p < PB; ++p) g[p] = load_f32x16(g_row + p * kFlatLanes);
+          const RowPointers<RB> xp(x + n * x_sample + oh * L.XW + ow, L.XW);
+          TG_UNROLL for (int m = 0; m < PB + CB - 1; ++m)
+            TG_UNROLL for (int i = 0; i < RB; ++i) {
+              const float xv = xp.row[i][m];  // one vbroadcastss, as in filter_lane_tile_reuse
+              const V16 xb = V16{xv, xv, xv, xv, xv, xv, xv, xv, xv, xv, xv, xv, xv, xv, xv, xv};
+              TG_UNROLL for (int p = 0; p < PB; ++p)
+                if (m - p >= 0 && m - p < CB) acc[i][m - p] += g[p] * xb;
+            }
+        }
       }
       for (; ow < s.OW; ++ow) {
         const V16 g = load_f32x16(dyt + n * dyt_sample + oh * dyt_row + ow * kFlatLanes);
