@@ -420,6 +420,90 @@ TG_SIMD_INLINE void flat_forward_samples(float* y, const float* x, const float* 
   }
 }
 
+// --- forward, AVX-512, vectors over the output's own rows ------------------------------------------
+
+// When OW is 8 or 24 and OH even (LeNet-BN's conv1: 24 × 24), the forward's vectors can run over y's
+// own layout instead of the flat rows: a pair of output rows is 2·OW = 16·VP floats, VP = OW/8
+// vectors, of which one spans the two rows (the last 8 columns of the first and the first 8 of the
+// second: two loads of x and one permute, vshuff32x4, for its x at each tap) and the others lie in
+// one row (one load each). No lane is padding (the flat rows' KW − 1 of every XW: 14% for conv1) and
+// the accumulators are stored into y itself: no flat rows, no copy out of them (a quarter of conv1's
+// flat forward). The same products added in the same order: the same bits. A tile is FB filters ×
+// RP row pairs; x's reads stay inside each sample's planes.
+constexpr int kMaxSpanFilters = 6, kMaxSpanPairs = 3;
+bool row_span_forward(const ConvShape& s) { return (s.OW == 8 || s.OW == 24) && s.OH % 2 == 0; }
+std::int64_t span_pairs(std::int64_t OW) { return OW == 8 ? kMaxSpanPairs : 1; }
+
+// y[f, r0 + ...] for FB filters and RP row pairs from (even) row r0; VP = OW/8 vectors a pair. x at the
+// group's channel 0 plane (padded planes XH × XW), w at (filter 0, channel 0) of the tile's filters,
+// y at (filter 0, row 0) of the sample's planes, OH·OW apart.
+template <int FB, int RP, int VP>
+TG_SIMD_INLINE void row_span_forward_tile(float* y, const float* x, const float* w, const float* bias, std::int64_t r0,
+                                          const ConvShape& s, const Layout& L) {
+  constexpr int whole = VP / 2;  // vectors of each row that lie inside it
+  constexpr std::int64_t OW = VP * 8;
+  const std::int64_t Cg = s.C / s.G, taps = Cg * s.KH * s.KW, XW = L.XW;
+  V16 acc[FB][RP * VP];
+  TG_UNROLL for (int f = 0; f < FB; ++f)
+    TG_UNROLL for (int v = 0; v < RP * VP; ++v) acc[f][v] = V16{} + (bias ? bias[f] : 0.0f);
+  for (std::int64_t c = 0; c < Cg; ++c)
+    for (std::int64_t kh = 0; kh < s.KH; ++kh) {
+      const float* xr = x + (c * L.XH + kh + r0) * XW;
+      const float* wr = w + (c * s.KH + kh) * s.KW;
+      for (std::int64_t kw = 0; kw < s.KW; ++kw) {
+        const RowPointers<2 * RP> xk(xr + kw, XW);  // rows r0, r0 + 1, ... at this tap
+        V16 xv[RP * VP];
+        TG_UNROLL for (int p = 0; p < RP; ++p) {
+          const float *top = xk.row[2 * p], *bottom = xk.row[2 * p + 1];
+          TG_UNROLL for (int j = 0; j < whole; ++j) xv[p * VP + j] = load_f32x16(top + 16 * j);
+          const V16 a = load_f32x16(top + OW - 8), b = load_f32x16(bottom - 8);
+          xv[p * VP + whole] = __builtin_shufflevector(a, b, 0, 1, 2, 3, 4, 5, 6, 7, 24, 25, 26, 27, 28, 29, 30, 31);
+          TG_UNROLL for (int j = 0; j < whole; ++j) xv[p * VP + whole + 1 + j] = load_f32x16(bottom + 8 + 16 * j);
+        }
+        const RowPointers<FB> wf(wr + kw, taps);
+        TG_UNROLL for (int f = 0; f < FB; ++f) {
+          const float w_f = *wf.row[f];
+          TG_UNROLL for (int v = 0; v < RP * VP; ++v) acc[f][v] += xv[v] * w_f;
+        }
+      }
+    }
+  const std::int64_t plane = s.OH * OW;
+  TG_UNROLL for (int f = 0; f < FB; ++f)
+    TG_UNROLL for (int v = 0; v < RP * VP; ++v)
+      std::memcpy(y + f * plane + r0 * OW + v * kFlatLanes, &acc[f][v], sizeof(V16));
+}
+
+// Samples [n0, n1) of y [N, F, OH, OW] (row_span_forward(s), no activation or pool), through a padded
+// copy of each sample in xp when L.copy.
+TG_SIMD_INLINE void row_span_forward_samples(float* y, const float* x, const float* w, const float* bias, float* xp,
+                                             std::int64_t n0, std::int64_t n1, const ConvShape& s, const Layout& L) {
+  const std::int64_t Cg = s.C / s.G, Fg = s.F / s.G, taps = Cg * s.KH * s.KW, FB = flat_filters(Fg),
+                     RP = span_pairs(s.OW), pairs = s.OH / 2;
+  for (std::int64_t n = n0; n < n1; ++n) {
+    const float* xn = x + n * s.C * s.H * s.W;
+    if (L.copy) {
+      pad_input(xp, xn, s, L);
+      xn = xp;
+    }
+    float* yn = y + n * s.F * s.OH * s.OW;
+    for (std::int64_t g = 0; g < s.G; ++g)
+      for (std::int64_t f0 = 0; f0 < Fg; f0 += FB) {
+        const std::int64_t f = g * Fg + f0;
+        for (std::int64_t p = 0; p < pairs; p += RP)
+          dispatch_tile<kMaxSpanFilters, kMaxSpanPairs>(
+              std::min(FB, Fg - f0), std::min(RP, pairs - p), [&]<int TF, int TP>() TG_SIMD_LAMBDA {
+                const auto tile = [&]<int VP>() TG_SIMD_LAMBDA {
+                  if constexpr (TF * TP * VP <= 18)
+                    row_span_forward_tile<TF, TP, VP>(yn + f * s.OH * s.OW, xn + g * Cg * L.XH * L.XW, w + f * taps,
+                                                      bias ? bias + f : nullptr, 2 * p, s, L);
+                };
+                if (s.OW == 8) tile.template operator()<1>();
+                else tile.template operator()<3>();
+              });
+      }
+  }
+}
+
 // --- forward, AVX-512, sixteen filters to a vector --------------------------------------------
 
 // When a group's filters come in sixteens (LeNet's conv2 has 16), the lanes run over filters instead:
@@ -1506,6 +1590,15 @@ void forward_with(float* y, const float* x, const float* weight, const float* bi
       });
       return;
     }
+    if constexpr (A == ConvActivation::None && !Pool)
+      if (avx512 && row_span_forward(s)) {
+        const Layout F = flat_layout_of(s);
+        SlotScratch sc(F.copy ? s.C * F.XH * F.XW : 0, 0, 0, 0, 0, 0);
+        simd::with_isa([&]<Isa I>() TG_SIMD_LAMBDA {
+          if constexpr (I == Isa::Avx512) row_span_forward_samples(y, x, weight, bias, sc.x_pad, n0, n1, s, F);
+        });
+        return;
+      }
     SlotScratch sc(avx512 ? sample + kFlatLanes : L.copy ? sample : 0, 0, 0, 0, 0,
                    avx512 ? s.F * flat_stride(s, L) + kFlatLanes : 0);
     simd::with_isa([&]<Isa I>() TG_SIMD_LAMBDA {

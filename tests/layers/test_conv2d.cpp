@@ -239,7 +239,10 @@ TEST_CASE("float32 stride-1 conv2d (direct kernels) agrees with float64 conv2d (
       // flush, the batch's last sample in a pass of several); 8 filters of a 7×7 kernel (49 taps, 9
       // tiles of two blocks of 4); and 12 filters on 8 output columns, which keeps the row-pair tiles.
       {{5, 2, 13, 19}, {8, 1, 4, 6}, {1, 0}, 2, true, true}, {{17, 2, 11, 11}, {24, 1, 3, 3}, 1, 2, true, false},
-      {{3, 1, 21, 21}, {8, 1, 7, 7}, 0, 1, true, true},      {{3, 6, 12, 12}, {12, 6, 5, 5}, 0, 1, true, true}};
+      {{3, 1, 21, 21}, {8, 1, 7, 7}, 0, 1, true, true},      {{3, 6, 12, 12}, {12, 6, 5, 5}, 0, 1, true, true},
+      // AVX-512's row-span forward (outputs 8 or 24 wide, an even number of rows): padding and groups
+      // with 8 columns, and 7 filters (tiles of 4 and 3) on 24.
+      {{3, 4, 8, 6}, {8, 2, 3, 3}, {1, 2}, 2, true, true},   {{2, 3, 10, 26}, {7, 3, 3, 3}, 0, 1, false, true}};
   const int threads = GENERATE(1, 2);
   const tg::simd::Isa isa = GENERATE(tg::simd::Isa::Avx512, tg::simd::Isa::Avx2, tg::simd::Isa::Portable);
   const int before = tg::get_num_threads();
