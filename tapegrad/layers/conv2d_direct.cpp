@@ -1512,6 +1512,124 @@ void flat_dweight_backward(double* dw_sum, double* db_sum, const float* dy, cons
   }
 }
 
+// --- backward, AVX-512, vectors over the output's own rows -----------------------------------------
+
+// The weight gradient on the forward's row-span vectors (row_span_forward(s)), for groups whose filters
+// do not come in sixteens:
+//   dwv[f, t][16] += Σ_{n, v} dy[n, f, 16v ...] · x_v(n, t),
+// where dy is read in its own layout (vector v is floats 16v to 16v + 15 of the plane) and x_v(n, t)
+// is the x that those 16 outputs meet at tap t, built as the forward builds it (one load, or two
+// and a permute for the vector that spans a row pair). Against flat_dweight_backward: no copy of dy
+// into flat rows (a quarter of LeNet-BN's conv1 weight gradient) and no padding lanes. The lanes hold
+// other partial sums than the flat rows' did, so the float sums round differently (within the
+// tests' tolerance of the float64 result). A tile is FB filters × KB taps, its FB dy vectors loaded
+// once for its KB taps.
+constexpr std::int64_t span_dweight_taps(std::int64_t FB) {
+  return std::min({std::int64_t{kMaxFlatDweightTaps}, kTileAccumulators512 / FB, (28 - FB - 3) / FB});
+}
+
+// dwv (at filter 0, tap t0 of [F, taps, 16]) += FB filters × KB taps over nb samples: dy at sample 0's
+// filter 0 plane (planes OH·OW floats apart, samples dy_sample apart), x at sample 0's channel 0
+// plane of the group (samples x_sample apart), offsets at off(t0) (flat_dweight_backward's).
+template <int FB, int KB, int VP>
+TG_SIMD_INLINE void row_span_dweight_tile(float* dwv, const float* dy, const float* x, const std::int64_t* offsets,
+                                          std::int64_t nb, std::int64_t dy_sample, std::int64_t x_sample,
+                                          std::int64_t taps, const ConvShape& s, const Layout& L) {
+  constexpr int whole = VP / 2;
+  constexpr std::int64_t OW = VP * 8;
+  const std::int64_t plane = s.OH * OW, pairs = s.OH / 2, XW = L.XW;
+  V16 acc[FB][KB];
+  TG_UNROLL for (int f = 0; f < FB; ++f)
+    TG_UNROLL for (int k = 0; k < KB; ++k) acc[f][k] = load_f32x16(dwv + (f * taps + k) * kFlatLanes);
+  for (std::int64_t n = 0; n < nb; ++n) {
+    const RowPointers<FB> dn(dy + n * dy_sample, plane);
+    const float* xk[KB];
+    TG_UNROLL for (int k = 0; k < KB; ++k) {
+      xk[k] = x + n * x_sample + offsets[k];
+      asm("" : "+r"(xk[k]));
+    }
+    for (std::int64_t p = 0; p < pairs; ++p)
+      TG_UNROLL for (int j = 0; j < VP; ++j) {
+        V16 g[FB];
+        TG_UNROLL for (int f = 0; f < FB; ++f) {
+          V16 gf = load_f32x16(dn.row[f] + (p * VP + j) * kFlatLanes);
+#if !defined(__clang__)
+          asm("" : "+v"(gf));  // one load for the KB FMAs, as in flat_dweight_tile
+#endif
+          g[f] = gf;
+        }
+        TG_UNROLL for (int k = 0; k < KB; ++k) {
+          const float* top = xk[k] + 2 * p * XW;
+          V16 xv;
+          if (j < whole) {
+            xv = load_f32x16(top + 16 * j);
+          } else if (j == whole) {
+            const V16 a = load_f32x16(top + OW - 8), b = load_f32x16(top + XW - 8);
+            xv = __builtin_shufflevector(a, b, 0, 1, 2, 3, 4, 5, 6, 7, 24, 25, 26, 27, 28, 29, 30, 31);
+          } else {
+            xv = load_f32x16(top + XW + 8 + 16 * (j - whole - 1));
+          }
+#if !defined(__clang__)
+          asm("" : "+v"(xv));
+#endif
+          TG_UNROLL for (int f = 0; f < FB; ++f) acc[f][k] += g[f] * xv;
+        }
+      }
+  }
+  TG_UNROLL for (int f = 0; f < FB; ++f)
+    TG_UNROLL for (int k = 0; k < KB; ++k) std::memcpy(dwv + (f * taps + k) * kFlatLanes, &acc[f][k], sizeof(V16));
+}
+
+// The weight and bias gradients of samples [n_lo, n_hi) (AVX-512, row_span_forward(s), filters not in
+// sixteens) added into dw_sum and db_sum (when not null), in passes of samples whose x stays in L1,
+// the float lanes flushed every kSamplesPerFlush samples as flat_dweight_backward's are.
+void row_span_dweight_backward(double* dw_sum, double* db_sum, const float* dy, const float* x, std::int64_t n_lo,
+                               std::int64_t n_hi, const ConvShape& s) {
+  const Layout L = flat_layout_of(s);
+  const std::int64_t Cg = s.C / s.G, Fg = s.F / s.G, taps = s.R(), P = s.P();
+  const std::int64_t x_sample = s.C * L.XH * L.XW, dy_numel = s.F * P;
+  const std::int64_t filter_blocks = (Fg + kMaxFlatDweightFilters - 1) / kMaxFlatDweightFilters,
+                     FB = (Fg + filter_blocks - 1) / filter_blocks;
+  std::int64_t NB = 1;
+  while (2 * NB <= kSamplesPerFlush && 2 * NB * 4 * (x_sample + dy_numel) <= kL1Budget) NB *= 2;
+  SlotScratch sc(L.copy ? NB * x_sample : 0, 0, 0, 0, s.F * taps * kFlatLanes, 0);
+  std::vector<std::int64_t> offsets(static_cast<std::size_t>(taps));
+  for (std::int64_t c = 0; c < Cg; ++c)
+    for (std::int64_t kh = 0; kh < s.KH; ++kh)
+      for (std::int64_t kw = 0; kw < s.KW; ++kw) offsets[(c * s.KH + kh) * s.KW + kw] = (c * L.XH + kh) * L.XW + kw;
+  for (std::int64_t n0 = n_lo; n0 < n_hi; n0 += NB) {
+    const std::int64_t nb = std::min(NB, n_hi - n0);
+    const float* dyb = dy + n0 * dy_numel;
+    const float* xb = pass_input(sc.x_pad, x, n0, nb, s, L, L.copy);
+    simd::with_isa([&]<Isa I>() TG_SIMD_LAMBDA {
+      if constexpr (I == Isa::Avx512) {
+        if (db_sum) bias_sums(db_sum, dyb, nb, s);
+        for (std::int64_t g = 0; g < s.G; ++g)
+          for (std::int64_t f0 = 0; f0 < Fg; f0 += FB) {
+            const std::int64_t f = g * Fg + f0, fb = std::min(FB, Fg - f0), KB = span_dweight_taps(fb),
+                               tiles = (taps + KB - 1) / KB;
+            for (std::int64_t i = 0; i < tiles; ++i) {
+              const std::int64_t t0 = taps * i / tiles, kb = taps * (i + 1) / tiles - t0;
+              dispatch_tile<kMaxFlatDweightFilters, kMaxFlatDweightTaps>(fb, kb, [&]<int TF, int TK>() TG_SIMD_LAMBDA {
+                if constexpr (TK <= span_dweight_taps(TF)) {
+                  const auto tile = [&]<int VP>() TG_SIMD_LAMBDA {
+                    row_span_dweight_tile<TF, TK, VP>(sc.vacc + (f * taps + t0) * kFlatLanes, dyb + f * P,
+                                                      xb + g * Cg * L.XH * L.XW, offsets.data() + t0, nb, dy_numel,
+                                                      x_sample, taps, s, L);
+                  };
+                  if (s.OW == 8) tile.template operator()<1>();
+                  else tile.template operator()<3>();
+                }
+              });
+            }
+          }
+      }
+    });
+    if ((n0 + nb - n_lo) % kSamplesPerFlush == 0 || n0 + nb == n_hi)
+      flush_lanes(dw_sum, sc.vacc, s.F * taps, kFlatLanes);
+  }
+}
+
 // The backward of samples [n_lo, n_hi): their dx (when dx is not null), and their weight and bias
 // gradients added into the double sums dw_sum [F·C/G·KH·KW] and db_sum [F] (when not null), in
 // passes of samples_per_pass samples.
@@ -1522,6 +1640,12 @@ void backward_samples(float* dx, double* dw_sum, double* db_sum, const float* dy
     filter_lane_backward(dx, dw_sum, dy, x, weight, n_lo, n_hi, s);
     dx = nullptr;  // done; the passes below compute dbias
     dw_sum = nullptr;
+  }
+  if (dw_sum && simd::active_isa() == Isa::Avx512 && row_span_forward(s)) {
+    row_span_dweight_backward(dw_sum, db_sum, dy, x, n_lo, n_hi, s);
+    if (!dx) return;
+    dw_sum = nullptr;  // done; the passes below compute dx
+    db_sum = nullptr;
   }
   if (dw_sum && simd::active_isa() == Isa::Avx512 && flat_dweight(s)) {
     flat_dweight_backward(dw_sum, db_sum, dy, x, n_lo, n_hi, s);
