@@ -246,7 +246,8 @@ TG_SIMD_INLINE void forward_samples(float* y, const float* x, const float* w, co
 // eight-float vectors as the eight-lane tiles' layout has them). The last vector
 // of a plane reads up to kFlatLanes − 1 floats past the group's last plane: inside the batch but for
 // its last sample, which is read from a copy with room after it. Tiles of FB filters × RB vectors
-// keep up to kTileAccumulators512 of the 32 zmm registers.
+// keep up to kTileAccumulators512 of the 32 zmm registers. (Outputs 8 or 24 wide, without an
+// activation or pool, take the row-span tiles below instead: no padding lanes, no copy.)
 using V16 = simd::F32x16;
 using simd::load_f32x16;
 constexpr std::int64_t kFlatLanes = simd::kF32x16Lanes;
@@ -1340,8 +1341,9 @@ void filter_lane_backward(float* dx, double* dw_sum, const float* dy, const floa
 
 // --- backward, AVX-512, flat positions ----------------------------------------------------------
 
-// For groups whose filters do not come in sixteens (LeNet-BN's conv1: 6 filters of one channel), the
-// weight gradient's lanes run over flat positions q = oh·XW + ow, as the flat forward's do:
+// For groups whose filters do not come in sixteens and outputs not 8 or 24 wide (those take the
+// row-span tiles below), the weight gradient's lanes run over flat positions q = oh·XW + ow, as the
+// flat forward's do:
 //   dwq[f, t][16] += Σ_{n, q} dyq[n, f, q] · x[n, q + off(t)],   off(t) = (c·XH + kh)·XW + kw
 // for each tap t = (c, kh, kw) of the group (x and XW, XH of flat_layout_of), where dyq is dy in flat
 // rows [F, QS] (QS = flat_stride) with zeros at ow >= OW and past the last row, so those lanes add

@@ -237,7 +237,7 @@ TEST_CASE("float32 stride-1 conv2d (direct kernels) agrees with float64 conv2d (
       // AVX-512's flat-position weight gradient (conv2d_direct.cpp's flat_dweight): 4 filters a group,
       // odd widths and 14 output columns; 12 a group (two blocks of 6) over 17 samples (more than one
       // flush, the batch's last sample in a pass of several); 8 filters of a 7×7 kernel (49 taps, 9
-      // tiles of two blocks of 4); and 12 filters on 8 output columns, which keeps the row-pair tiles.
+      // tiles of two blocks of 4); and 12 filters on 8 output columns (the row-span tiles).
       {{5, 2, 13, 19}, {8, 1, 4, 6}, {1, 0}, 2, true, true}, {{17, 2, 11, 11}, {24, 1, 3, 3}, 1, 2, true, false},
       {{3, 1, 21, 21}, {8, 1, 7, 7}, 0, 1, true, true},      {{3, 6, 12, 12}, {12, 6, 5, 5}, 0, 1, true, true},
       // AVX-512's row-span forward (outputs 8 or 24 wide, an even number of rows): padding and groups
