@@ -474,19 +474,29 @@ TG_SIMD_INLINE void row_span_forward_tile(float* y, const float* x, const float*
       std::memcpy(y + f * plane + r0 * OW + v * kFlatLanes, &acc[f][v], sizeof(V16));
 }
 
-// Samples [n0, n1) of y [N, F, OH, OW] (row_span_forward(s), no activation or pool), through a padded
-// copy of each sample in xp when L.copy.
+// Samples [n0, n1) of y (row_span_forward(s)), through a padded copy of each sample in xp when
+// L.copy. Without an activation or pool the tiles write y [N, F, OH, OW] itself; with one they write
+// the sample's planes into yc ([F, OH, OW] and kFlatLanes floats), in L1, and flat_epilogue
+// activates and pools them from there as from flat rows OW wide (y is then pooled when Pool): the
+// sigmoid runs on no padding lanes.
+template <ConvActivation A, bool Pool>
 TG_SIMD_INLINE void row_span_forward_samples(float* y, const float* x, const float* w, const float* bias, float* xp,
-                                             std::int64_t n0, std::int64_t n1, const ConvShape& s, const Layout& L) {
+                                             float* yc, std::int64_t n0, std::int64_t n1, const ConvShape& s,
+                                             const Layout& L) {
+  constexpr bool direct = A == ConvActivation::None && !Pool;
   const std::int64_t Cg = s.C / s.G, Fg = s.F / s.G, taps = Cg * s.KH * s.KW, FB = flat_filters(Fg),
-                     RP = span_pairs(s.OW), pairs = s.OH / 2;
+                     RP = span_pairs(s.OW), pairs = s.OH / 2, plane = s.OH * s.OW;
+  const std::int64_t y_sample = Pool ? s.F * (s.OH / 2) * (s.OW / 2) : s.F * plane;
+  Layout compact = L;
+  compact.XW = s.OW;  // flat_epilogue's row stride in yc
+  if (!direct) std::memset(yc + s.F * plane, 0, sizeof(float) * kFlatLanes);  // what the pool reads past the last row
   for (std::int64_t n = n0; n < n1; ++n) {
     const float* xn = x + n * s.C * s.H * s.W;
     if (L.copy) {
       pad_input(xp, xn, s, L);
       xn = xp;
     }
-    float* yn = y + n * s.F * s.OH * s.OW;
+    float* yn = direct ? y + n * y_sample : yc;
     for (std::int64_t g = 0; g < s.G; ++g)
       for (std::int64_t f0 = 0; f0 < Fg; f0 += FB) {
         const std::int64_t f = g * Fg + f0;
@@ -502,6 +512,7 @@ TG_SIMD_INLINE void row_span_forward_samples(float* y, const float* x, const flo
                 else tile.template operator()<3>();
               });
       }
+    if constexpr (!direct) flat_epilogue<A, Pool>(y + n * y_sample, yc, plane, s, compact);
   }
 }
 
@@ -1716,15 +1727,16 @@ void forward_with(float* y, const float* x, const float* weight, const float* bi
       });
       return;
     }
-    if constexpr (A == ConvActivation::None && !Pool)
-      if (avx512 && row_span_forward(s)) {
-        const Layout F = flat_layout_of(s);
-        SlotScratch sc(F.copy ? s.C * F.XH * F.XW : 0, 0, 0, 0, 0, 0);
-        simd::with_isa([&]<Isa I>() TG_SIMD_LAMBDA {
-          if constexpr (I == Isa::Avx512) row_span_forward_samples(y, x, weight, bias, sc.x_pad, n0, n1, s, F);
-        });
-        return;
-      }
+    if (avx512 && row_span_forward(s)) {
+      const Layout F = flat_layout_of(s);
+      const bool direct = A == ConvActivation::None && !Pool;
+      SlotScratch sc(F.copy ? s.C * F.XH * F.XW : 0, 0, 0, 0, 0, direct ? 0 : s.F * s.OH * s.OW + kFlatLanes);
+      simd::with_isa([&]<Isa I>() TG_SIMD_LAMBDA {
+        if constexpr (I == Isa::Avx512)
+          row_span_forward_samples<A, Pool>(y, x, weight, bias, sc.x_pad, sc.y_flat, n0, n1, s, F);
+      });
+      return;
+    }
     SlotScratch sc(avx512 ? sample + kFlatLanes : L.copy ? sample : 0, 0, 0, 0, 0,
                    avx512 ? s.F * flat_stride(s, L) + kFlatLanes : 0);
     simd::with_isa([&]<Isa I>() TG_SIMD_LAMBDA {

@@ -336,7 +336,9 @@ TEST_CASE("conv2d_act equals conv2d, the activation and avg_pool2d, fused or not
       {{2, 1, 3, 9}, {4, 1, 2, 3}, {1, 0}, 1, true}, {{2, 3, 4, 10}, {9, 3, 2, 3}, 0, 1, false},
       {{5, 6, 7, 7}, {6, 1, 3, 3}, 1, 6, true},     {{2, 2, 5, 5}, {13, 2, 4, 4}, 0, 1, true},
       {{3, 4, 9, 11}, {32, 2, 3, 3}, 1, 2, true},   {{2, 3, 10, 30}, {16, 3, 3, 5}, {1, 2}, 1, false},
-      {{2, 2, 4, 4}, {16, 2, 3, 3}, 0, 1, true}};
+      {{2, 2, 4, 4}, {16, 2, 3, 3}, 0, 1, true},
+      // AVX-512's row-span forward with its epilogue: outputs 8 wide, padded and grouped, and 24 wide.
+      {{3, 4, 8, 6}, {10, 2, 3, 3}, {1, 2}, 2, true}, {{2, 2, 26, 26}, {5, 2, 3, 3}, 0, 1, false}};
   const int threads = GENERATE(1, 2);
   const tg::simd::Isa isa = GENERATE(tg::simd::Isa::Avx512, tg::simd::Isa::Avx2, tg::simd::Isa::Portable);
   const int before = tg::get_num_threads();
