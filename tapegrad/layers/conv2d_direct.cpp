@@ -1544,10 +1544,13 @@ constexpr std::int64_t span_dweight_taps(std::int64_t FB) {
 // dwv (at filter 0, tap t0 of [F, taps, 16]) += FB filters × KB taps over nb samples: dy at sample 0's
 // filter 0 plane (planes OH·OW floats apart, samples dy_sample apart), x at sample 0's channel 0
 // plane of the group (samples x_sample apart), offsets at off(t0) (flat_dweight_backward's).
+// Each vector step also fetches one cache line of the ahead_n floats at `ahead` (the next pass's dy,
+// as in flat_dweight_backward).
 template <int FB, int KB, int VP>
 TG_SIMD_INLINE void row_span_dweight_tile(float* dwv, const float* dy, const float* x, const std::int64_t* offsets,
                                           std::int64_t nb, std::int64_t dy_sample, std::int64_t x_sample,
-                                          std::int64_t taps, const ConvShape& s, const Layout& L) {
+                                          std::int64_t taps, const ConvShape& s, const Layout& L, const float* ahead,
+                                          std::int64_t ahead_n) {
   constexpr int whole = VP / 2;
   constexpr std::int64_t OW = VP * 8;
   const std::int64_t plane = s.OH * OW, pairs = s.OH / 2, XW = L.XW;
@@ -1563,6 +1566,8 @@ TG_SIMD_INLINE void row_span_dweight_tile(float* dwv, const float* dy, const flo
     }
     for (std::int64_t p = 0; p < pairs; ++p)
       TG_UNROLL for (int j = 0; j < VP; ++j) {
+        const std::int64_t step = ((n * pairs + p) * VP + j) * kFlatLanes;
+        if (step < ahead_n) __builtin_prefetch(ahead + step, 0, 2);
         V16 g[FB];
         TG_UNROLL for (int f = 0; f < FB; ++f) {
           V16 gf = load_f32x16(dn.row[f] + (p * VP + j) * kFlatLanes);
@@ -1617,6 +1622,9 @@ void row_span_dweight_backward(double* dw_sum, double* db_sum, const float* dy, 
     simd::with_isa([&]<Isa I>() TG_SIMD_LAMBDA {
       if constexpr (I == Isa::Avx512) {
         if (db_sum) bias_sums(db_sum, dyb, nb, s);
+        const std::int64_t next = std::min(NB, n_hi - n0 - nb), ahead_step = nb * P;
+        const float* dy_next = dy + (n0 + nb) * dy_numel;
+        std::int64_t ahead = 0;
         for (std::int64_t g = 0; g < s.G; ++g)
           for (std::int64_t f0 = 0; f0 < Fg; f0 += FB) {
             const std::int64_t f = g * Fg + f0, fb = std::min(FB, Fg - f0), KB = span_dweight_taps(fb),
@@ -1628,12 +1636,14 @@ void row_span_dweight_backward(double* dw_sum, double* db_sum, const float* dy, 
                   const auto tile = [&]<int VP>() TG_SIMD_LAMBDA {
                     row_span_dweight_tile<TF, TK, VP>(sc.vacc + (f * taps + t0) * kFlatLanes, dyb + f * P,
                                                       xb + g * Cg * L.XH * L.XW, offsets.data() + t0, nb, dy_numel,
-                                                      x_sample, taps, s, L);
+                                                      x_sample, taps, s, L, dy_next + ahead,
+                                                      std::max<std::int64_t>(0, next * dy_numel - ahead));
                   };
                   if (s.OW == 8) tile.template operator()<1>();
                   else tile.template operator()<3>();
                 }
               });
+              ahead += ahead_step;
             }
           }
       }
