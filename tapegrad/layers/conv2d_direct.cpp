@@ -520,8 +520,8 @@ TG_SIMD_INLINE void row_span_forward_samples(float* y, const float* x, const flo
 
 // When a group's filters come in sixteens (LeNet's conv2 has 16), the lanes run over filters instead:
 //   acc[oh, ow][16 filters] += wt[c, kh, kw][16 filters] · x[c, oh + kh, ow + kw],
-// one weight vector per tap and each x broadcast (filter_lane_tile_reuse: once for all the taps
-// of a row that reach it). Every lane is a product the
+// one weight vector per tap and each x broadcast (filter_lane_tile: once for all the taps of a
+// row that reach it). Every lane is a product the
 // output needs whatever OW is (the flat tiles leave a third of LeNet-BN's conv2 lanes unread), and
 // the epilogue runs on whole vectors of outputs: its sigmoid on OH·OW vectors (LeNet-BN's conv2: 64,
 // against 96 over the flat planes), its 2×2 pool three vector adds. The outputs come position-major, [OH·OW][16] per
@@ -574,9 +574,30 @@ void transpose_weights(float* wt, const float* w, const ConvShape& s) {
       for (std::int64_t l = 0; l < kFlatLanes; ++l) wt[(b * taps + t) * kFlatLanes + l] = w[(b * kFlatLanes + l) * taps + t];
 }
 
+// Kernel widths whose taps are known at compile time in filter_lane_tile: the common odd ones.
+// A tile shares its broadcasts (KW > 0) when its accumulators, the KW weight vectors and a broadcast
+// leave GCC room among the 32 registers (at 28 it spilled), and when each weight vector serves
+// several columns: a narrow tile's once-used weights became FMA memory operands with an index
+// register (scripts/check-register-tiles).
+constexpr bool reuse_fits(int RB, int CB, int KW) { return RB * CB + KW + 1 <= 24 && CB + KW - 1 <= 16 && CB >= 4; }
+template <class Fn>
+TG_SIMD_INLINE bool with_reuse_width(std::int64_t KW, Fn&& fn) {
+  switch (KW) {
+    case 3: return fn.template operator()<3>();
+    case 5: return fn.template operator()<5>();
+    case 7: return fn.template operator()<7>();
+    default: return false;
+  }
+}
+
 // yt[(oh + r)·OW + ow + j] for r < RB, j < CB, sixteen filters: x points at (channel 0, row oh,
 // column ow) of the group's padded planes, wt at the block's first tap, bias at its first filter.
-template <int RB, int CB>
+// KW = 0: the kernel's width from s, each product's x a broadcast memory operand (one load an FMA).
+// KW > 0 (s.KW, known at compile time): each x of a tile row is broadcast into a register once and
+// used for every tap that reaches it, up to KW FMAs: for one (c, kh), KW weight vectors and
+// RB·(CB + KW − 1) broadcasts for RB·CB·KW FMAs (LeNet-BN's conv2, 2 × 8 × 5: 29 loads for 80 FMAs,
+// against 85). acc[r][j] takes its taps in (c, kh, kw) order either way: the same sums, the same bits.
+template <int RB, int CB, int KW = 0>
 TG_SIMD_INLINE void filter_lane_tile(float* yt, const float* x, const float* wt, const float* bias, const ConvShape& s,
                                      const Layout& L) {
   const std::int64_t Cg = s.C / s.G;
@@ -588,64 +609,27 @@ TG_SIMD_INLINE void filter_lane_tile(float* yt, const float* x, const float* wt,
     for (std::int64_t kh = 0; kh < s.KH; ++kh) {
       const float* xr = x + (c * L.XH + kh) * L.XW;
       const float* wr = wt + (c * s.KH + kh) * s.KW * kFlatLanes;
-      for (std::int64_t kw = 0; kw < s.KW; ++kw) {
-        const V16 wv = load_f32x16(wr + kw * kFlatLanes);
-        const RowPointers<RB> xk(xr + kw, L.XW);
-        TG_UNROLL for (int r = 0; r < RB; ++r)
-          TG_UNROLL for (int j = 0; j < CB; ++j) acc[r][j] += wv * xk.row[r][j];
-      }
-    }
-  TG_UNROLL for (int r = 0; r < RB; ++r)
-    TG_UNROLL for (int j = 0; j < CB; ++j) std::memcpy(yt + (r * s.OW + j) * kFlatLanes, &acc[r][j], sizeof(V16));
-}
-
-// filter_lane_tile for a kernel KW wide known at compile time: each x of a tile row is broadcast into
-// a register once and used for every tap that reaches it (up to KW FMAs), against one broadcast load
-// per FMA above. For one (c, kh): KW weight vectors and RB·(CB + KW − 1) broadcasts for RB·CB·KW FMAs
-// (LeNet-BN's conv2, 2 × 8 × 5: 29 loads for 80 FMAs, against 85). acc[r][j] still takes its taps in
-// (c, kh, kw) order: the same sums, the same bits.
-// Kernel widths with a reuse tile: the common odd ones.
-// A tile fits when its accumulators, the KW weight vectors and a broadcast leave GCC room among the
-// 32 registers (at 28 it spilled), and pays when each weight vector serves several columns: a narrow
-// tile's once-used weights became FMA memory operands with an index register
-// (scripts/check-register-tiles).
-constexpr bool reuse_fits(int RB, int CB, int KW) { return RB * CB + KW + 1 <= 24 && CB + KW - 1 <= 16 && CB >= 4; }
-template <class Fn>
-TG_SIMD_INLINE bool with_reuse_width(std::int64_t KW, Fn&& fn) {
-  switch (KW) {
-
-    case 3: return fn.template operator()<3>();
-    case 5: return fn.template operator()<5>();
-    case 7: return fn.template operator()<7>();
-
-    default: return false;
-  }
-}
-
-template <int RB, int CB, int KW>
-TG_SIMD_INLINE void filter_lane_tile_reuse(float* yt, const float* x, const float* wt, const float* bias,
-                                           const ConvShape& s, const Layout& L) {
-  const std::int64_t Cg = s.C / s.G;
-  V16 acc[RB][CB];
-  const V16 b0 = bias ? load_f32x16(bias) : V16{};
-  TG_UNROLL for (int r = 0; r < RB; ++r)
-    TG_UNROLL for (int j = 0; j < CB; ++j) acc[r][j] = b0;
-  for (std::int64_t c = 0; c < Cg; ++c)
-    for (std::int64_t kh = 0; kh < s.KH; ++kh) {
-      const float* xr = x + (c * L.XH + kh) * L.XW;
-      const float* wr = wt + (c * s.KH + kh) * KW * kFlatLanes;
-      V16 wv[KW];
-      TG_UNROLL for (int kw = 0; kw < KW; ++kw) wv[kw] = load_f32x16(wr + kw * kFlatLanes);
-      const RowPointers<RB> xk(xr, L.XW);
-      TG_UNROLL for (int m = 0; m < CB + KW - 1; ++m)
-        TG_UNROLL for (int r = 0; r < RB; ++r) {
-          // One vbroadcastss. `V16{} + xv` is an add (0 + −0 is +0) and a broadcast, and GCC 12 made the
-          // same constructor behind a helper function into masked broadcasts, 7 times slower.
-          const float xv = xk.row[r][m];
-          const V16 xb = V16{xv, xv, xv, xv, xv, xv, xv, xv, xv, xv, xv, xv, xv, xv, xv, xv};
-          TG_UNROLL for (int kw = 0; kw < KW; ++kw)
-            if (m - kw >= 0 && m - kw < CB) acc[r][m - kw] += wv[kw] * xb;
+      if constexpr (KW == 0) {
+        for (std::int64_t kw = 0; kw < s.KW; ++kw) {
+          const V16 wv = load_f32x16(wr + kw * kFlatLanes);
+          const RowPointers<RB> xk(xr + kw, L.XW);
+          TG_UNROLL for (int r = 0; r < RB; ++r)
+            TG_UNROLL for (int j = 0; j < CB; ++j) acc[r][j] += wv * xk.row[r][j];
         }
+      } else {
+        V16 wv[KW];
+        TG_UNROLL for (int kw = 0; kw < KW; ++kw) wv[kw] = load_f32x16(wr + kw * kFlatLanes);
+        const RowPointers<RB> xk(xr, L.XW);
+        TG_UNROLL for (int m = 0; m < CB + KW - 1; ++m)
+          TG_UNROLL for (int r = 0; r < RB; ++r) {
+            // One vbroadcastss. `V16{} + xv` is an add (0 + −0 is +0) and a broadcast, and GCC 12 made
+            // the same constructor behind a helper function into masked broadcasts, 7 times slower.
+            const float xv = xk.row[r][m];
+            const V16 xb = V16{xv, xv, xv, xv, xv, xv, xv, xv, xv, xv, xv, xv, xv, xv, xv, xv};
+            TG_UNROLL for (int kw = 0; kw < KW; ++kw)
+              if (m - kw >= 0 && m - kw < CB) acc[r][m - kw] += wv[kw] * xb;
+          }
+      }
     }
   TG_UNROLL for (int r = 0; r < RB; ++r)
     TG_UNROLL for (int j = 0; j < CB; ++j) std::memcpy(yt + (r * s.OW + j) * kFlatLanes, &acc[r][j], sizeof(V16));
@@ -716,7 +700,7 @@ TG_SIMD_INLINE void filter_lane_samples(float* y, const float* x, const float* w
                   const float* b_block = bias ? bias + f : nullptr;
                   if (!with_reuse_width(s.KW, [&]<int KW>() TG_SIMD_LAMBDA {
                         if constexpr (reuse_fits(TR, TC, KW))
-                          filter_lane_tile_reuse<TR, TC, KW>(yt_tile, x_tile, w_block, b_block, s, L);
+                          filter_lane_tile<TR, TC, KW>(yt_tile, x_tile, w_block, b_block, s, L);
                         return reuse_fits(TR, TC, KW);
                       }))
                     filter_lane_tile<TR, TC>(yt_tile, x_tile, w_block, b_block, s, L);
@@ -1077,7 +1061,7 @@ TG_SIMD_INLINE void filter_lane_dweight_tile(float* dwt, const float* dyt, const
           const RowPointers<RB> xp(x + n * x_sample + oh * L.XW + ow, L.XW);
           TG_UNROLL for (int m = 0; m < PB + CB - 1; ++m)
             TG_UNROLL for (int i = 0; i < RB; ++i) {
-              const float xv = xp.row[i][m];  // one vbroadcastss, as in filter_lane_tile_reuse
+              const float xv = xp.row[i][m];  // one vbroadcastss, as in filter_lane_tile
               const V16 xb = V16{xv, xv, xv, xv, xv, xv, xv, xv, xv, xv, xv, xv, xv, xv, xv, xv};
               TG_UNROLL for (int p = 0; p < PB; ++p)
                 if (m - p >= 0 && m - p < CB) acc[i][m - p] += g[p] * xb;
@@ -1386,6 +1370,36 @@ bool flat_dweight(const ConvShape& s) {
   return 5 * pair_positions >= 4 * flat_stride(s, flat_layout_of(s));
 }
 
+// What the flat and the row-span weight gradients share. Filters in blocks of up to 6 (Fg = 8 as
+// 4 + 4), as even as fit.
+std::int64_t dweight_filter_block(std::int64_t Fg) {
+  const std::int64_t blocks = (Fg + kMaxFlatDweightFilters - 1) / kMaxFlatDweightFilters;
+  return (Fg + blocks - 1) / blocks;
+}
+// off(t) = (c·XH + kh)·XW + kw for each tap t = (c, kh, kw) of a group, in x's planes of layout L.
+std::vector<std::int64_t> tap_offsets(const ConvShape& s, const Layout& L) {
+  std::vector<std::int64_t> offsets(static_cast<std::size_t>(s.R()));
+  for (std::int64_t c = 0; c < s.C / s.G; ++c)
+    for (std::int64_t kh = 0; kh < s.KH; ++kh)
+      for (std::int64_t kw = 0; kw < s.KW; ++kw) offsets[(c * s.KH + kh) * s.KW + kw] = (c * L.XH + kh) * L.XW + kw;
+  return offsets;
+}
+// tile(g, f, fb, t0, kb) for each group g, block of fb filters from filter f (blocks of FB) and tile of
+// kb taps from tap t0, at most taps_for(fb) of them, split evenly (conv1's 25 in tiles of 3 and 4
+// rather than six 4s and a 1).
+template <class TapsFor, class Tile>
+TG_SIMD_INLINE void for_each_dweight_tile(const ConvShape& s, std::int64_t FB, TapsFor taps_for, Tile&& tile) {
+  const std::int64_t Fg = s.F / s.G, taps = s.R();
+  for (std::int64_t g = 0; g < s.G; ++g)
+    for (std::int64_t f0 = 0; f0 < Fg; f0 += FB) {
+      const std::int64_t fb = std::min(FB, Fg - f0), KB = taps_for(fb), tiles = (taps + KB - 1) / KB;
+      for (std::int64_t i = 0; i < tiles; ++i) {
+        const std::int64_t t0 = taps * i / tiles;
+        tile(g, g * Fg + f0, fb, t0, taps * (i + 1) / tiles - t0);
+      }
+    }
+}
+
 // dwq (at filter 0, tap t0 of [F, taps, 16]) += FB filters × KB taps' sums over nb samples' `vectors`
 // flat vectors: dyq points at sample 0's filter 0 plane (planes QS floats apart), x at sample 0's
 // channel 0 plane of the group, offsets at off(t0); samples dyq_sample and x_sample floats apart.
@@ -1467,8 +1481,7 @@ void flat_dweight_backward(double* dw_sum, double* db_sum, const float* dy, cons
                      vectors = QS / kFlatLanes;
   const std::int64_t x_sample = s.C * L.XH * L.XW, dyq_sample = s.F * QS, x_numel = s.C * s.H * s.W,
                      dy_numel = s.F * P;
-  const std::int64_t filter_blocks = (Fg + kMaxFlatDweightFilters - 1) / kMaxFlatDweightFilters,
-                     FB = (Fg + filter_blocks - 1) / filter_blocks;
+  const std::int64_t FB = dweight_filter_block(Fg);
   std::int64_t NB = 1;
   while (2 * NB <= kSamplesPerFlush && 2 * NB * 4 * (x_sample + dyq_sample) <= kL1Budget) NB *= 2;
   // The batch's last sample is read from a copy (x_pad, with kFlatLanes zeros after the pass), as are
@@ -1479,10 +1492,7 @@ void flat_dweight_backward(double* dw_sum, double* db_sum, const float* dy, cons
   float* dyq = sc.y_flat;
   std::memset(dyq, 0, sizeof(float) * static_cast<std::size_t>(NB * dyq_sample));
   if (sc.x_pad) std::memset(sc.x_pad, 0, sizeof(float) * static_cast<std::size_t>(NB * x_sample + kFlatLanes));
-  std::vector<std::int64_t> offsets(static_cast<std::size_t>(taps));
-  for (std::int64_t c = 0; c < Cg; ++c)
-    for (std::int64_t kh = 0; kh < s.KH; ++kh)
-      for (std::int64_t kw = 0; kw < s.KW; ++kw) offsets[(c * s.KH + kh) * s.KW + kw] = (c * L.XH + kh) * L.XW + kw;
+  const std::vector<std::int64_t> offsets = tap_offsets(s, L);
   for (std::int64_t n0 = n_lo; n0 < n_hi; n0 += NB) {
     const std::int64_t nb = std::min(NB, n_hi - n0);
     const float* xb = pass_input(sc.x_pad, x, n0, nb, s, L, L.copy || n0 + nb == s.N);
@@ -1501,23 +1511,16 @@ void flat_dweight_backward(double* dw_sum, double* db_sum, const float* dy, cons
             const double sum = flatten_rows(dyq + n * dyq_sample + f * QS, dy + (n0 + n) * dy_numel + f * P, s, L);
             if (db_sum) db_sum[f] += sum;
           }
-        for (std::int64_t g = 0; g < s.G; ++g)
-          for (std::int64_t f0 = 0; f0 < Fg; f0 += FB) {
-            const std::int64_t f = g * Fg + f0, fb = std::min(FB, Fg - f0), KB = flat_dweight_taps(fb),
-                               tiles = (taps + KB - 1) / KB;
-            for (std::int64_t i = 0; i < tiles; ++i) {
-              // Taps split evenly: conv1's 25 in tiles of 3 and 4 rather than six 4s and a 1.
-              const std::int64_t t0 = taps * i / tiles, kb = taps * (i + 1) / tiles - t0;
-              dispatch_tile<kMaxFlatDweightFilters, kMaxFlatDweightTaps>(fb, kb, [&]<int TF, int TK>() TG_SIMD_LAMBDA {
-                if constexpr (TK <= flat_dweight_taps(TF))
-                  flat_dweight_tile<TF, TK>(sc.vacc + (f * taps + t0) * kFlatLanes, dyq + f * QS,
-                                            xb + g * Cg * L.XH * L.XW, offsets.data() + t0, nb, vectors, QS,
-                                            dyq_sample, x_sample, taps, dy_next + ahead,
-                                            std::max<std::int64_t>(0, next * dy_numel - ahead));
-              });
-              ahead += ahead_step;
-            }
-          }
+        for_each_dweight_tile(s, FB, flat_dweight_taps, [&](std::int64_t g, std::int64_t f, std::int64_t fb,
+                                                             std::int64_t t0, std::int64_t kb) TG_SIMD_LAMBDA {
+          dispatch_tile<kMaxFlatDweightFilters, kMaxFlatDweightTaps>(fb, kb, [&]<int TF, int TK>() TG_SIMD_LAMBDA {
+            if constexpr (TK <= flat_dweight_taps(TF))
+              flat_dweight_tile<TF, TK>(sc.vacc + (f * taps + t0) * kFlatLanes, dyq + f * QS, xb + g * Cg * L.XH * L.XW,
+                                        offsets.data() + t0, nb, vectors, QS, dyq_sample, x_sample, taps,
+                                        dy_next + ahead, std::max<std::int64_t>(0, next * dy_numel - ahead));
+          });
+          ahead += ahead_step;
+        });
       }
     });
     if ((n0 + nb - n_lo) % kSamplesPerFlush == 0 || n0 + nb == n_hi)
@@ -1606,15 +1609,11 @@ void row_span_dweight_backward(double* dw_sum, double* db_sum, const float* dy, 
   const Layout L = flat_layout_of(s);
   const std::int64_t Cg = s.C / s.G, Fg = s.F / s.G, taps = s.R(), P = s.P();
   const std::int64_t x_sample = s.C * L.XH * L.XW, dy_numel = s.F * P;
-  const std::int64_t filter_blocks = (Fg + kMaxFlatDweightFilters - 1) / kMaxFlatDweightFilters,
-                     FB = (Fg + filter_blocks - 1) / filter_blocks;
+  const std::int64_t FB = dweight_filter_block(Fg);
   std::int64_t NB = 1;
   while (2 * NB <= kSamplesPerFlush && 2 * NB * 4 * (x_sample + dy_numel) <= kL1Budget) NB *= 2;
   SlotScratch sc(L.copy ? NB * x_sample : 0, 0, 0, 0, s.F * taps * kFlatLanes, 0);
-  std::vector<std::int64_t> offsets(static_cast<std::size_t>(taps));
-  for (std::int64_t c = 0; c < Cg; ++c)
-    for (std::int64_t kh = 0; kh < s.KH; ++kh)
-      for (std::int64_t kw = 0; kw < s.KW; ++kw) offsets[(c * s.KH + kh) * s.KW + kw] = (c * L.XH + kh) * L.XW + kw;
+  const std::vector<std::int64_t> offsets = tap_offsets(s, L);
   for (std::int64_t n0 = n_lo; n0 < n_hi; n0 += NB) {
     const std::int64_t nb = std::min(NB, n_hi - n0);
     const float* dyb = dy + n0 * dy_numel;
@@ -1625,27 +1624,22 @@ void row_span_dweight_backward(double* dw_sum, double* db_sum, const float* dy, 
         const std::int64_t next = std::min(NB, n_hi - n0 - nb), ahead_step = nb * P;
         const float* dy_next = dy + (n0 + nb) * dy_numel;
         std::int64_t ahead = 0;
-        for (std::int64_t g = 0; g < s.G; ++g)
-          for (std::int64_t f0 = 0; f0 < Fg; f0 += FB) {
-            const std::int64_t f = g * Fg + f0, fb = std::min(FB, Fg - f0), KB = span_dweight_taps(fb),
-                               tiles = (taps + KB - 1) / KB;
-            for (std::int64_t i = 0; i < tiles; ++i) {
-              const std::int64_t t0 = taps * i / tiles, kb = taps * (i + 1) / tiles - t0;
-              dispatch_tile<kMaxFlatDweightFilters, kMaxFlatDweightTaps>(fb, kb, [&]<int TF, int TK>() TG_SIMD_LAMBDA {
-                if constexpr (TK <= span_dweight_taps(TF)) {
-                  const auto tile = [&]<int VP>() TG_SIMD_LAMBDA {
-                    row_span_dweight_tile<TF, TK, VP>(sc.vacc + (f * taps + t0) * kFlatLanes, dyb + f * P,
-                                                      xb + g * Cg * L.XH * L.XW, offsets.data() + t0, nb, dy_numel,
-                                                      x_sample, taps, s, L, dy_next + ahead,
-                                                      std::max<std::int64_t>(0, next * dy_numel - ahead));
-                  };
-                  if (s.OW == 8) tile.template operator()<1>();
-                  else tile.template operator()<3>();
-                }
-              });
-              ahead += ahead_step;
+        for_each_dweight_tile(s, FB, span_dweight_taps, [&](std::int64_t g, std::int64_t f, std::int64_t fb,
+                                                             std::int64_t t0, std::int64_t kb) TG_SIMD_LAMBDA {
+          dispatch_tile<kMaxFlatDweightFilters, kMaxFlatDweightTaps>(fb, kb, [&]<int TF, int TK>() TG_SIMD_LAMBDA {
+            if constexpr (TK <= span_dweight_taps(TF)) {
+              const auto tile = [&]<int VP>() TG_SIMD_LAMBDA {
+                row_span_dweight_tile<TF, TK, VP>(sc.vacc + (f * taps + t0) * kFlatLanes, dyb + f * P,
+                                                  xb + g * Cg * L.XH * L.XW, offsets.data() + t0, nb, dy_numel,
+                                                  x_sample, taps, s, L, dy_next + ahead,
+                                                  std::max<std::int64_t>(0, next * dy_numel - ahead));
+              };
+              if (s.OW == 8) tile.template operator()<1>();
+              else tile.template operator()<3>();
             }
-          }
+          });
+          ahead += ahead_step;
+        });
       }
     });
     if ((n0 + nb - n_lo) % kSamplesPerFlush == 0 || n0 + nb == n_hi)
