@@ -246,8 +246,8 @@ TG_SIMD_INLINE void forward_samples(float* y, const float* x, const float* w, co
 // eight-float vectors as the eight-lane tiles' layout has them). The last vector
 // of a plane reads up to kFlatLanes − 1 floats past the group's last plane: inside the batch but for
 // its last sample, which is read from a copy with room after it. Tiles of FB filters × RB vectors
-// keep up to kTileAccumulators512 of the 32 zmm registers. (Outputs 8 or 24 wide, without an
-// activation or pool, take the row-span tiles below instead: no padding lanes, no copy.)
+// keep up to kTileAccumulators512 of the 32 zmm registers. (Outputs 8 or 24 wide in an even number
+// of rows take the row-span tiles below instead: no padding lanes, no copy.)
 using V16 = simd::F32x16;
 using simd::load_f32x16;
 constexpr std::int64_t kFlatLanes = simd::kF32x16Lanes;
@@ -428,10 +428,12 @@ TG_SIMD_INLINE void flat_forward_samples(float* y, const float* x, const float* 
 // vectors, of which one spans the two rows (the last 8 columns of the first and the first 8 of the
 // second: two loads of x and one permute, vshuff32x4, for its x at each tap) and the others lie in
 // one row (one load each). No lane is padding (the flat rows' KW − 1 of every XW: 14% for conv1) and
-// the accumulators are stored into y itself: no flat rows, no copy out of them (a quarter of conv1's
-// flat forward). The same products added in the same order: the same bits. A tile is FB filters ×
-// RP row pairs; x's reads stay inside each sample's planes.
-constexpr int kMaxSpanFilters = 6, kMaxSpanPairs = 3;
+// the accumulators are stored into y itself, or with an activation or pool into the sample's planes
+// in L1: no flat rows, no copy out of them (a quarter of conv1's flat forward). The same products
+// added in the same order: the same bits. A tile is FB filters × RP row pairs, at most
+// kSpanAccumulators vectors (with the RP·VP x vectors, the permute's two loads and a broadcast
+// weight, GCC keeps them all in registers); x's reads stay inside each sample's planes.
+constexpr int kMaxSpanFilters = 6, kMaxSpanPairs = 3, kSpanAccumulators = 18;
 bool row_span_forward(const ConvShape& s) { return (s.OW == 8 || s.OW == 24) && s.OH % 2 == 0; }
 std::int64_t span_pairs(std::int64_t OW) { return OW == 8 ? kMaxSpanPairs : 1; }
 
@@ -504,7 +506,7 @@ TG_SIMD_INLINE void row_span_forward_samples(float* y, const float* x, const flo
           dispatch_tile<kMaxSpanFilters, kMaxSpanPairs>(
               std::min(FB, Fg - f0), std::min(RP, pairs - p), [&]<int TF, int TP>() TG_SIMD_LAMBDA {
                 const auto tile = [&]<int VP>() TG_SIMD_LAMBDA {
-                  if constexpr (TF * TP * VP <= 18)
+                  if constexpr (TF * TP * VP <= kSpanAccumulators)
                     row_span_forward_tile<TF, TP, VP>(yn + f * s.OH * s.OW, xn + g * Cg * L.XH * L.XW, w + f * taps,
                                                       bias ? bias + f : nullptr, 2 * p, s, L);
                 };
