@@ -436,6 +436,27 @@ TG_SIMD_INLINE void flat_forward_samples(float* y, const float* x, const float* 
 constexpr int kMaxSpanFilters = 6, kMaxSpanPairs = 3, kSpanAccumulators = 18;
 bool row_span_forward(const ConvShape& s) { return (s.OW == 8 || s.OW == 24) && s.OH % 2 == 0; }
 std::int64_t span_pairs(std::int64_t OW) { return OW == 8 ? kMaxSpanPairs : 1; }
+// fn.template operator()<VP>() with VP = OW/8, the vectors a row pair holds (row_span_forward(s)).
+template <class Fn>
+TG_SIMD_INLINE void with_span_vectors(std::int64_t OW, Fn&& fn) {
+  if (OW == 8) fn.template operator()<1>();
+  else fn.template operator()<3>();
+}
+// The x that vector J of a row pair meets at one tap, `top` and `bottom` the pair's two rows at that
+// tap: vectors before VP/2 lie in the first row (one load), vector VP/2 spans the two (its first row's
+// last 8 columns and its second row's first 8: two loads and a permute), the rest lie in the second.
+template <int VP, int J>
+TG_SIMD_INLINE V16 span_input(const float* top, const float* bottom) {
+  constexpr int whole = VP / 2, OW = VP * 8;
+  if constexpr (J < whole) {
+    return load_f32x16(top + 16 * J);
+  } else if constexpr (J == whole) {
+    const V16 a = load_f32x16(top + OW - 8), b = load_f32x16(bottom - 8);
+    return __builtin_shufflevector(a, b, 0, 1, 2, 3, 4, 5, 6, 7, 24, 25, 26, 27, 28, 29, 30, 31);
+  } else {
+    return load_f32x16(bottom + 8 + 16 * (J - whole - 1));
+  }
+}
 
 // y[f, r0 + ...] for FB filters and RP row pairs from (even) row r0; VP = OW/8 vectors a pair. x at the
 // group's channel 0 plane (padded planes XH × XW), w at (filter 0, channel 0) of the tile's filters,
@@ -443,7 +464,6 @@ std::int64_t span_pairs(std::int64_t OW) { return OW == 8 ? kMaxSpanPairs : 1; }
 template <int FB, int RP, int VP>
 TG_SIMD_INLINE void row_span_forward_tile(float* y, const float* x, const float* w, const float* bias, std::int64_t r0,
                                           const ConvShape& s, const Layout& L) {
-  constexpr int whole = VP / 2;  // vectors of each row that lie inside it
   constexpr std::int64_t OW = VP * 8;
   const std::int64_t Cg = s.C / s.G, taps = Cg * s.KH * s.KW, XW = L.XW;
   V16 acc[FB][RP * VP];
@@ -456,13 +476,10 @@ TG_SIMD_INLINE void row_span_forward_tile(float* y, const float* x, const float*
       for (std::int64_t kw = 0; kw < s.KW; ++kw) {
         const RowPointers<2 * RP> xk(xr + kw, XW);  // rows r0, r0 + 1, ... at this tap
         V16 xv[RP * VP];
-        TG_UNROLL for (int p = 0; p < RP; ++p) {
-          const float *top = xk.row[2 * p], *bottom = xk.row[2 * p + 1];
-          TG_UNROLL for (int j = 0; j < whole; ++j) xv[p * VP + j] = load_f32x16(top + 16 * j);
-          const V16 a = load_f32x16(top + OW - 8), b = load_f32x16(bottom - 8);
-          xv[p * VP + whole] = __builtin_shufflevector(a, b, 0, 1, 2, 3, 4, 5, 6, 7, 24, 25, 26, 27, 28, 29, 30, 31);
-          TG_UNROLL for (int j = 0; j < whole; ++j) xv[p * VP + whole + 1 + j] = load_f32x16(bottom + 8 + 16 * j);
-        }
+        TG_UNROLL for (int p = 0; p < RP; ++p)
+          [&]<int... J>(std::integer_sequence<int, J...>) TG_SIMD_LAMBDA {
+            ((xv[p * VP + J] = span_input<VP, J>(xk.row[2 * p], xk.row[2 * p + 1])), ...);
+          }(std::make_integer_sequence<int, VP>{});
         const RowPointers<FB> wf(wr + kw, taps);
         TG_UNROLL for (int f = 0; f < FB; ++f) {
           const float w_f = *wf.row[f];
@@ -505,13 +522,11 @@ TG_SIMD_INLINE void row_span_forward_samples(float* y, const float* x, const flo
         for (std::int64_t p = 0; p < pairs; p += RP)
           dispatch_tile<kMaxSpanFilters, kMaxSpanPairs>(
               std::min(FB, Fg - f0), std::min(RP, pairs - p), [&]<int TF, int TP>() TG_SIMD_LAMBDA {
-                const auto tile = [&]<int VP>() TG_SIMD_LAMBDA {
+                with_span_vectors(s.OW, [&]<int VP>() TG_SIMD_LAMBDA {
                   if constexpr (TF * TP * VP <= kSpanAccumulators)
                     row_span_forward_tile<TF, TP, VP>(yn + f * s.OH * s.OW, xn + g * Cg * L.XH * L.XW, w + f * taps,
                                                       bias ? bias + f : nullptr, 2 * p, s, L);
-                };
-                if (s.OW == 8) tile.template operator()<1>();
-                else tile.template operator()<3>();
+                });
               });
       }
     if constexpr (!direct) flat_epilogue<A, Pool>(y + n * y_sample, yc, plane, s, compact);
@@ -1542,8 +1557,10 @@ void flat_dweight_backward(double* dw_sum, double* db_sum, const float* dy, cons
 // other partial sums than the flat rows' did, so the float sums round differently (within the
 // tests' tolerance of the float64 result). A tile is FB filters × KB taps, its FB dy vectors loaded
 // once for its KB taps.
+// Taps a tile: FB·KB accumulators, FB dy vectors and three for x (the permute's two loads and its
+// result) within the flat tiles' budget of registers.
 constexpr std::int64_t span_dweight_taps(std::int64_t FB) {
-  return std::min({std::int64_t{kMaxFlatDweightTaps}, kTileAccumulators512 / FB, (28 - FB - 3) / FB});
+  return std::min({std::int64_t{kMaxFlatDweightTaps}, kTileAccumulators512 / FB, (kFlatTileRegisters - FB - 3) / FB});
 }
 
 // dwv (at filter 0, tap t0 of [F, taps, 16]) += FB filters × KB taps over nb samples: dy at sample 0's
@@ -1556,9 +1573,7 @@ TG_SIMD_INLINE void row_span_dweight_tile(float* dwv, const float* dy, const flo
                                           std::int64_t nb, std::int64_t dy_sample, std::int64_t x_sample,
                                           std::int64_t taps, const ConvShape& s, const Layout& L, const float* ahead,
                                           std::int64_t ahead_n) {
-  constexpr int whole = VP / 2;
-  constexpr std::int64_t OW = VP * 8;
-  const std::int64_t plane = s.OH * OW, pairs = s.OH / 2, XW = L.XW;
+  const std::int64_t plane = s.OH * VP * 8, pairs = s.OH / 2, XW = L.XW;
   V16 acc[FB][KB];
   TG_UNROLL for (int f = 0; f < FB; ++f)
     TG_UNROLL for (int k = 0; k < KB; ++k) acc[f][k] = load_f32x16(dwv + (f * taps + k) * kFlatLanes);
@@ -1569,35 +1584,31 @@ TG_SIMD_INLINE void row_span_dweight_tile(float* dwv, const float* dy, const flo
       xk[k] = x + n * x_sample + offsets[k];
       asm("" : "+r"(xk[k]));
     }
-    for (std::int64_t p = 0; p < pairs; ++p)
-      TG_UNROLL for (int j = 0; j < VP; ++j) {
-        const std::int64_t step = ((n * pairs + p) * VP + j) * kFlatLanes;
-        if (step < ahead_n) __builtin_prefetch(ahead + step, 0, 2);
-        V16 g[FB];
-        TG_UNROLL for (int f = 0; f < FB; ++f) {
-          V16 gf = load_f32x16(dn.row[f] + (p * VP + j) * kFlatLanes);
+    // Vector J of row pair p: its FB dy vectors, then each tap's x and FB FMAs.
+    const auto vector_step = [&]<int J>(std::int64_t p) TG_SIMD_LAMBDA {
+      const std::int64_t step = ((n * pairs + p) * VP + J) * kFlatLanes;
+      if (step < ahead_n) __builtin_prefetch(ahead + step, 0, 2);
+      V16 g[FB];
+      TG_UNROLL for (int f = 0; f < FB; ++f) {
+        V16 gf = load_f32x16(dn.row[f] + (p * VP + J) * kFlatLanes);
 #if !defined(__clang__)
-          asm("" : "+v"(gf));  // one load for the KB FMAs, as in flat_dweight_tile
+        asm("" : "+v"(gf));  // one load for the KB FMAs, as in flat_dweight_tile
 #endif
-          g[f] = gf;
-        }
-        TG_UNROLL for (int k = 0; k < KB; ++k) {
-          const float* top = xk[k] + 2 * p * XW;
-          V16 xv;
-          if (j < whole) {
-            xv = load_f32x16(top + 16 * j);
-          } else if (j == whole) {
-            const V16 a = load_f32x16(top + OW - 8), b = load_f32x16(top + XW - 8);
-            xv = __builtin_shufflevector(a, b, 0, 1, 2, 3, 4, 5, 6, 7, 24, 25, 26, 27, 28, 29, 30, 31);
-          } else {
-            xv = load_f32x16(top + XW + 8 + 16 * (j - whole - 1));
-          }
-#if !defined(__clang__)
-          asm("" : "+v"(xv));
-#endif
-          TG_UNROLL for (int f = 0; f < FB; ++f) acc[f][k] += g[f] * xv;
-        }
+        g[f] = gf;
       }
+      TG_UNROLL for (int k = 0; k < KB; ++k) {
+        const float* top = xk[k] + 2 * p * XW;
+        V16 xv = span_input<VP, J>(top, top + XW);
+#if !defined(__clang__)
+        asm("" : "+v"(xv));
+#endif
+        TG_UNROLL for (int f = 0; f < FB; ++f) acc[f][k] += g[f] * xv;
+      }
+    };
+    for (std::int64_t p = 0; p < pairs; ++p)
+      [&]<int... J>(std::integer_sequence<int, J...>) TG_SIMD_LAMBDA {
+        (vector_step.template operator()<J>(p), ...);
+      }(std::make_integer_sequence<int, VP>{});
   }
   TG_UNROLL for (int f = 0; f < FB; ++f)
     TG_UNROLL for (int k = 0; k < KB; ++k) std::memcpy(dwv + (f * taps + k) * kFlatLanes, &acc[f][k], sizeof(V16));
@@ -1630,14 +1641,12 @@ void row_span_dweight_backward(double* dw_sum, double* db_sum, const float* dy, 
                                                              std::int64_t t0, std::int64_t kb) TG_SIMD_LAMBDA {
           dispatch_tile<kMaxFlatDweightFilters, kMaxFlatDweightTaps>(fb, kb, [&]<int TF, int TK>() TG_SIMD_LAMBDA {
             if constexpr (TK <= span_dweight_taps(TF)) {
-              const auto tile = [&]<int VP>() TG_SIMD_LAMBDA {
+              with_span_vectors(s.OW, [&]<int VP>() TG_SIMD_LAMBDA {
                 row_span_dweight_tile<TF, TK, VP>(sc.vacc + (f * taps + t0) * kFlatLanes, dyb + f * P,
                                                   xb + g * Cg * L.XH * L.XW, offsets.data() + t0, nb, dy_numel,
                                                   x_sample, taps, s, L, dy_next + ahead,
                                                   std::max<std::int64_t>(0, next * dy_numel - ahead));
-              };
-              if (s.OW == 8) tile.template operator()<1>();
-              else tile.template operator()<3>();
+              });
             }
           });
           ahead += ahead_step;
@@ -1733,13 +1742,12 @@ void forward_with(float* y, const float* x, const float* weight, const float* bi
       });
       return;
     }
-    if (avx512 && row_span_forward(s)) {
-      const Layout F = flat_layout_of(s);
+    if (avx512 && row_span_forward(s)) {  // L is flat_layout_of(s)
       const bool direct = A == ConvActivation::None && !Pool;
-      SlotScratch sc(F.copy ? s.C * F.XH * F.XW : 0, 0, 0, 0, 0, direct ? 0 : s.F * s.OH * s.OW + kFlatLanes);
+      SlotScratch sc(L.copy ? sample : 0, 0, 0, 0, 0, direct ? 0 : s.F * s.OH * s.OW + kFlatLanes);
       simd::with_isa([&]<Isa I>() TG_SIMD_LAMBDA {
         if constexpr (I == Isa::Avx512)
-          row_span_forward_samples<A, Pool>(y, x, weight, bias, sc.x_pad, sc.y_flat, n0, n1, s, F);
+          row_span_forward_samples<A, Pool>(y, x, weight, bias, sc.x_pad, sc.y_flat, n0, n1, s, L);
       });
       return;
     }
