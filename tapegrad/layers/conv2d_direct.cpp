@@ -459,20 +459,20 @@ TG_SIMD_INLINE V16 span_input(const float* top, const float* bottom) {
 }
 
 // y[f, r0 + ...] for FB filters and RP row pairs from (even) row r0; VP = OW/8 vectors a pair. x at the
-// group's channel 0 plane (padded planes XH × XW), w at (filter 0, channel 0) of the tile's filters,
-// y at (filter 0, row 0) of the sample's planes, OH·OW apart.
+// group's channel 0 plane (padded planes XH × XW), wt at (tap 0, filter 0) of the tile's filters in
+// taps_major_weights' layout, y at (filter 0, row 0) of the sample's planes, OH·OW apart.
 template <int FB, int RP, int VP>
-TG_SIMD_INLINE void row_span_forward_tile(float* y, const float* x, const float* w, const float* bias, std::int64_t r0,
+TG_SIMD_INLINE void row_span_forward_tile(float* y, const float* x, const float* wt, const float* bias, std::int64_t r0,
                                           const ConvShape& s, const Layout& L) {
   constexpr std::int64_t OW = VP * 8;
-  const std::int64_t Cg = s.C / s.G, taps = Cg * s.KH * s.KW, XW = L.XW;
+  const std::int64_t Cg = s.C / s.G, XW = L.XW;
   V16 acc[FB][RP * VP];
   TG_UNROLL for (int f = 0; f < FB; ++f)
     TG_UNROLL for (int v = 0; v < RP * VP; ++v) acc[f][v] = V16{} + (bias ? bias[f] : 0.0f);
   for (std::int64_t c = 0; c < Cg; ++c)
     for (std::int64_t kh = 0; kh < s.KH; ++kh) {
       const float* xr = x + (c * L.XH + kh + r0) * XW;
-      const float* wr = w + (c * s.KH + kh) * s.KW;
+      const float* wr = wt + (c * s.KH + kh) * s.KW * s.F;
       for (std::int64_t kw = 0; kw < s.KW; ++kw) {
         const RowPointers<2 * RP> xk(xr + kw, XW);  // rows r0, r0 + 1, ... at this tap
         V16 xv[RP * VP];
@@ -480,9 +480,9 @@ TG_SIMD_INLINE void row_span_forward_tile(float* y, const float* x, const float*
           [&]<int... J>(std::integer_sequence<int, J...>) TG_SIMD_LAMBDA {
             ((xv[p * VP + J] = span_input<VP, J>(xk.row[2 * p], xk.row[2 * p + 1])), ...);
           }(std::make_integer_sequence<int, VP>{});
-        const RowPointers<FB> wf(wr + kw, taps);
+        const RowPointers<1> wk(wr + kw * s.F, 0);  // the tile's FB weights at this tap, side by side
         TG_UNROLL for (int f = 0; f < FB; ++f) {
-          const float w_f = *wf.row[f];
+          const float w_f = wk.row[0][f];
           TG_UNROLL for (int v = 0; v < RP * VP; ++v) acc[f][v] += xv[v] * w_f;
         }
       }
@@ -497,14 +497,14 @@ TG_SIMD_INLINE void row_span_forward_tile(float* y, const float* x, const float*
 // L.copy. Without an activation or pool the tiles write y [N, F, OH, OW] itself; with one they write
 // the sample's planes into yc ([F, OH, OW] and kFlatLanes floats), in L1, and flat_epilogue
 // activates and pools them from there as from flat rows OW wide (y is then pooled when Pool): the
-// sigmoid runs on no padding lanes.
+// sigmoid runs on no padding lanes. wt is the weight in taps_major_weights' layout.
 template <ConvActivation A, bool Pool>
-TG_SIMD_INLINE void row_span_forward_samples(float* y, const float* x, const float* w, const float* bias, float* xp,
+TG_SIMD_INLINE void row_span_forward_samples(float* y, const float* x, const float* wt, const float* bias, float* xp,
                                              float* yc, std::int64_t n0, std::int64_t n1, const ConvShape& s,
                                              const Layout& L) {
   constexpr bool direct = A == ConvActivation::None && !Pool;
-  const std::int64_t Cg = s.C / s.G, Fg = s.F / s.G, taps = Cg * s.KH * s.KW, FB = flat_filters(Fg),
-                     RP = span_pairs(s.OW), pairs = s.OH / 2, plane = s.OH * s.OW;
+  const std::int64_t Cg = s.C / s.G, Fg = s.F / s.G, FB = flat_filters(Fg), RP = span_pairs(s.OW),
+                     pairs = s.OH / 2, plane = s.OH * s.OW;
   const std::int64_t y_sample = Pool ? s.F * (s.OH / 2) * (s.OW / 2) : s.F * plane;
   Layout compact = L;
   compact.XW = s.OW;  // flat_epilogue's row stride in yc
@@ -524,7 +524,7 @@ TG_SIMD_INLINE void row_span_forward_samples(float* y, const float* x, const flo
               std::min(FB, Fg - f0), std::min(RP, pairs - p), [&]<int TF, int TP>() TG_SIMD_LAMBDA {
                 with_span_vectors(s.OW, [&]<int VP>() TG_SIMD_LAMBDA {
                   if constexpr (TF * TP * VP <= kSpanAccumulators)
-                    row_span_forward_tile<TF, TP, VP>(yn + f * s.OH * s.OW, xn + g * Cg * L.XH * L.XW, w + f * taps,
+                    row_span_forward_tile<TF, TP, VP>(yn + f * s.OH * s.OW, xn + g * Cg * L.XH * L.XW, wt + f,
                                                       bias ? bias + f : nullptr, 2 * p, s, L);
                 });
               });
@@ -581,6 +581,16 @@ TG_SIMD_INLINE void transpose_16x16(V16 (&rows)[16]) {
   transpose_round<2>(rows);
   transpose_round<4>(rows);
   transpose_round<8>(rows);
+}
+
+// wt [C/G·KH·KW, F]: each tap's weights side by side, so that a tile's broadcasts at a tap are one
+// pointer and constant offsets. With w's own layout a tile of FB filters needs FB pointers a tap,
+// which GCC spilled and reloaded around the row-span forward's FMAs (LeNet-BN's conv1: a third of
+// its time).
+void taps_major_weights(float* wt, const float* w, const ConvShape& s) {
+  const std::int64_t taps = s.C / s.G * s.KH * s.KW;
+  for (std::int64_t t = 0; t < taps; ++t)
+    for (std::int64_t f = 0; f < s.F; ++f) wt[t * s.F + f] = w[f * taps + t];
 }
 
 // wt [F/16, C/G·KH·KW, 16]: block b's weights for tap t, filter 16·b + l, at (b·taps + t)·16 + l.
@@ -1725,11 +1735,13 @@ namespace {
 template <ConvActivation A, bool Pool>
 void forward_with(float* y, const float* x, const float* weight, const float* bias, const ConvShape& s) {
   const std::int64_t macs = s.N * s.F * s.P() * s.R();
-  const bool avx512 = simd::active_isa() == Isa::Avx512, lanes = avx512 && filter_lanes(s);
+  const bool avx512 = simd::active_isa() == Isa::Avx512, lanes = avx512 && filter_lanes(s),
+             row_span = avx512 && !lanes && row_span_forward(s);
   Tensor wt_owner;
-  if (lanes) {
+  if (lanes || row_span) {
     wt_owner = Tensor::empty({s.F * s.R()}, kFloat32);
-    transpose_weights(wt_owner.data_ptr<float>(), weight, s);
+    if (lanes) transpose_weights(wt_owner.data_ptr<float>(), weight, s);
+    else taps_major_weights(wt_owner.data_ptr<float>(), weight, s);
   }
   parallel_for(0, s.N, macs, [&](std::int64_t n0, std::int64_t n1) {
     const Layout L = avx512 ? flat_layout_of(s) : layout_of(s);
@@ -1742,12 +1754,13 @@ void forward_with(float* y, const float* x, const float* weight, const float* bi
       });
       return;
     }
-    if (avx512 && row_span_forward(s)) {  // L is flat_layout_of(s)
+    if (row_span) {  // L is flat_layout_of(s)
       const bool direct = A == ConvActivation::None && !Pool;
       SlotScratch sc(L.copy ? sample : 0, 0, 0, 0, 0, direct ? 0 : s.F * s.OH * s.OW + kFlatLanes);
       simd::with_isa([&]<Isa I>() TG_SIMD_LAMBDA {
         if constexpr (I == Isa::Avx512)
-          row_span_forward_samples<A, Pool>(y, x, weight, bias, sc.x_pad, sc.y_flat, n0, n1, s, L);
+          row_span_forward_samples<A, Pool>(y, x, wt_owner.data_ptr<float>(), bias, sc.x_pad, sc.y_flat, n0, n1, s,
+                                            L);
       });
       return;
     }
