@@ -427,10 +427,10 @@ TG_SIMD_INLINE void flat_forward_samples(float* y, const float* x, const float* 
 // own layout instead of the flat rows: a pair of output rows is 2·OW = 16·VP floats, VP = OW/8
 // vectors, of which one spans the two rows (the last 8 columns of the first and the first 8 of the
 // second: two loads of x and one permute, vshuff32x4, for its x at each tap) and the others lie in
-// one row (one load each). No lane is padding (the flat rows' KW − 1 of every XW: 14% for conv1) and
-// the accumulators are stored into y itself, or with an activation or pool into the sample's planes
-// in L1: no flat rows, no copy out of them (a quarter of conv1's flat forward). The same products
-// added in the same order: the same bits. A tile is FB filters × RP row pairs, at most
+// one row (one load each). No lane is padding (the flat rows' KW − 1 of every XW: 14% for conv1), and
+// the accumulators go into y itself, activated and pooled in registers (a row pair is a row of 2×2
+// windows): no flat rows and no pass over a copy of them (together half of conv1's fused forward
+// beyond its sigmoid). The same products added in the same order: the same bits. A tile is FB filters × RP row pairs, at most
 // kSpanAccumulators vectors (with the RP·VP x vectors, the permute's two loads and a broadcast
 // weight, GCC keeps them all in registers); x's reads stay inside each sample's planes.
 constexpr int kMaxSpanFilters = 6, kMaxSpanPairs = 3, kSpanAccumulators = 18;
@@ -458,10 +458,33 @@ TG_SIMD_INLINE V16 span_input(const float* top, const float* bottom) {
   }
 }
 
-// y[f, r0 + ...] for FB filters and RP row pairs from (even) row r0; VP = OW/8 vectors a pair. x at the
-// group's channel 0 plane (padded planes XH × XW), wt at (tap 0, filter 0) of the tile's filters in
-// taps_major_weights' layout, y at (filter 0, row 0) of the sample's planes, OH·OW apart.
-template <int FB, int RP, int VP>
+// One row pair's 2×2 windows from its VP vectors v (activated), in avg_pool2d's sum order as
+// flat_epilogue's: (x[2i, 2j] + x[2i, 2j + 1]) + x[2i + 1, 2j] + x[2i + 1, 2j + 1], then · 1/4; the
+// OW/2 means stored at y. Each row's even and odd columns come from one two-vector permute
+// (vpermt2ps) each.
+template <int VP>
+TG_SIMD_INLINE void pool_row_pair(float* y, const V16* v) {
+  if constexpr (VP == 3) {  // v: row 0's columns 0-15; its 16-23 and row 1's 0-7; row 1's 8-23
+    const V16 t_even = __builtin_shufflevector(v[0], v[1], 0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 0, 0, 0, 0);
+    const V16 t_odd = __builtin_shufflevector(v[0], v[1], 1, 3, 5, 7, 9, 11, 13, 15, 17, 19, 21, 23, 0, 0, 0, 0);
+    const V16 b_even = __builtin_shufflevector(v[1], v[2], 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30, 0, 0, 0, 0);
+    const V16 b_odd = __builtin_shufflevector(v[1], v[2], 9, 11, 13, 15, 17, 19, 21, 23, 25, 27, 29, 31, 0, 0, 0, 0);
+    const V16 mean = (((t_even + t_odd) + b_even) + b_odd) * 0.25f;
+    store_f32x8(y, __builtin_shufflevector(mean, mean, 0, 1, 2, 3, 4, 5, 6, 7));
+    simd::store_f32x4(y + 8, __builtin_shufflevector(mean, mean, 8, 9, 10, 11));
+  } else {  // VP == 1, v: row 0's columns 0-7 and row 1's
+    const V4 t_even = __builtin_shufflevector(v[0], v[0], 0, 2, 4, 6), t_odd = __builtin_shufflevector(v[0], v[0], 1, 3, 5, 7);
+    const V4 b_even = __builtin_shufflevector(v[0], v[0], 8, 10, 12, 14);
+    const V4 b_odd = __builtin_shufflevector(v[0], v[0], 9, 11, 13, 15);
+    simd::store_f32x4(y, (((t_even + t_odd) + b_even) + b_odd) * 0.25f);
+  }
+}
+
+// y[f, r0 + ...] for FB filters and RP row pairs from (even) row r0; VP = OW/8 vectors a pair; then
+// the activation, and with Pool each pair's row of windows. x at the group's channel 0 plane (padded
+// planes XH × XW), wt at (tap 0, filter 0) of the tile's filters in taps_major_weights' layout, y at
+// (filter 0, row 0) of the sample's planes: OH × OW, or OH/2 × OW/2 with Pool.
+template <ConvActivation A, bool Pool, int FB, int RP, int VP>
 TG_SIMD_INLINE void row_span_forward_tile(float* y, const float* x, const float* wt, const float* bias, std::int64_t r0,
                                           const ConvShape& s, const Layout& L) {
   constexpr std::int64_t OW = VP * 8;
@@ -487,35 +510,36 @@ TG_SIMD_INLINE void row_span_forward_tile(float* y, const float* x, const float*
         }
       }
     }
-  const std::int64_t plane = s.OH * OW;
-  TG_UNROLL for (int f = 0; f < FB; ++f)
-    TG_UNROLL for (int v = 0; v < RP * VP; ++v)
-      std::memcpy(y + f * plane + r0 * OW + v * kFlatLanes, &acc[f][v], sizeof(V16));
+  // Filter by filter, so that the sigmoid's temporaries take the registers of the filters stored.
+  constexpr std::int64_t YW = Pool ? OW / 2 : OW;  // y's row; a pair of x rows is one pooled row
+  const std::int64_t plane = (Pool ? s.OH / 2 : s.OH) * YW;
+  float* const y_pair = y + (Pool ? r0 / 2 : r0) * YW;
+  TG_UNROLL for (int f = 0; f < FB; ++f) {
+    TG_UNROLL for (int v = 0; v < RP * VP; ++v) acc[f][v] = activate16<A>(acc[f][v]);
+    if constexpr (Pool) {
+      TG_UNROLL for (int p = 0; p < RP; ++p) pool_row_pair<VP>(y_pair + f * plane + p * YW, &acc[f][p * VP]);
+    } else {
+      TG_UNROLL for (int v = 0; v < RP * VP; ++v)
+        std::memcpy(y_pair + f * plane + v * kFlatLanes, &acc[f][v], sizeof(V16));
+    }
+  }
 }
 
 // Samples [n0, n1) of y (row_span_forward(s)), through a padded copy of each sample in xp when
-// L.copy. Without an activation or pool the tiles write y [N, F, OH, OW] itself; with one they write
-// the sample's planes into yc ([F, OH, OW] and kFlatLanes floats), in L1, and flat_epilogue
-// activates and pools them from there as from flat rows OW wide (y is then pooled when Pool): the
-// sigmoid runs on no padding lanes. wt is the weight in taps_major_weights' layout.
+// L.copy; the tiles write y ([N, F, OH, OW], or pooled) themselves. wt is the weight in
+// taps_major_weights' layout.
 template <ConvActivation A, bool Pool>
 TG_SIMD_INLINE void row_span_forward_samples(float* y, const float* x, const float* wt, const float* bias, float* xp,
-                                             float* yc, std::int64_t n0, std::int64_t n1, const ConvShape& s,
-                                             const Layout& L) {
-  constexpr bool direct = A == ConvActivation::None && !Pool;
+                                             std::int64_t n0, std::int64_t n1, const ConvShape& s, const Layout& L) {
   const std::int64_t Cg = s.C / s.G, Fg = s.F / s.G, FB = flat_filters(Fg), RP = span_pairs(s.OW),
-                     pairs = s.OH / 2, plane = s.OH * s.OW;
-  const std::int64_t y_sample = Pool ? s.F * (s.OH / 2) * (s.OW / 2) : s.F * plane;
-  Layout compact = L;
-  compact.XW = s.OW;  // flat_epilogue's row stride in yc
-  if (!direct) std::memset(yc + s.F * plane, 0, sizeof(float) * kFlatLanes);  // what the pool reads past the last row
+                     pairs = s.OH / 2;
+  const std::int64_t y_plane = Pool ? (s.OH / 2) * (s.OW / 2) : s.OH * s.OW;
   for (std::int64_t n = n0; n < n1; ++n) {
     const float* xn = x + n * s.C * s.H * s.W;
     if (L.copy) {
       pad_input(xp, xn, s, L);
       xn = xp;
     }
-    float* yn = direct ? y + n * y_sample : yc;
     for (std::int64_t g = 0; g < s.G; ++g)
       for (std::int64_t f0 = 0; f0 < Fg; f0 += FB) {
         const std::int64_t f = g * Fg + f0;
@@ -524,12 +548,12 @@ TG_SIMD_INLINE void row_span_forward_samples(float* y, const float* x, const flo
               std::min(FB, Fg - f0), std::min(RP, pairs - p), [&]<int TF, int TP>() TG_SIMD_LAMBDA {
                 with_span_vectors(s.OW, [&]<int VP>() TG_SIMD_LAMBDA {
                   if constexpr (TF * TP * VP <= kSpanAccumulators)
-                    row_span_forward_tile<TF, TP, VP>(yn + f * s.OH * s.OW, xn + g * Cg * L.XH * L.XW, wt + f,
-                                                      bias ? bias + f : nullptr, 2 * p, s, L);
+                    row_span_forward_tile<A, Pool, TF, TP, VP>(y + (n * s.F + f) * y_plane,
+                                                               xn + g * Cg * L.XH * L.XW, wt + f,
+                                                               bias ? bias + f : nullptr, 2 * p, s, L);
                 });
               });
       }
-    if constexpr (!direct) flat_epilogue<A, Pool>(y + n * y_sample, yc, plane, s, compact);
   }
 }
 
@@ -1755,12 +1779,10 @@ void forward_with(float* y, const float* x, const float* weight, const float* bi
       return;
     }
     if (row_span) {  // L is flat_layout_of(s)
-      const bool direct = A == ConvActivation::None && !Pool;
-      SlotScratch sc(L.copy ? sample : 0, 0, 0, 0, 0, direct ? 0 : s.F * s.OH * s.OW + kFlatLanes);
+      SlotScratch sc(L.copy ? sample : 0, 0, 0, 0, 0, 0);
       simd::with_isa([&]<Isa I>() TG_SIMD_LAMBDA {
         if constexpr (I == Isa::Avx512)
-          row_span_forward_samples<A, Pool>(y, x, wt_owner.data_ptr<float>(), bias, sc.x_pad, sc.y_flat, n0, n1, s,
-                                            L);
+          row_span_forward_samples<A, Pool>(y, x, wt_owner.data_ptr<float>(), bias, sc.x_pad, n0, n1, s, L);
       });
       return;
     }
