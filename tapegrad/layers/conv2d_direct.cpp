@@ -482,7 +482,7 @@ TG_SIMD_INLINE void pool_row_pair(float* y, const V16* v) {
 
 // y[f, r0 + ...] for FB filters and RP row pairs from (even) row r0; VP = OW/8 vectors a pair; then
 // the activation, and with Pool each pair's row of windows. x at the group's channel 0 plane (padded
-// planes XH × XW), wt at (tap 0, filter 0) of the tile's filters in taps_major_weights' layout, y at
+// planes XH × XW), wt at the tile's block in taps_major_weights' layout (FB filters a tap), y at
 // (filter 0, row 0) of the sample's planes: OH × OW, or OH/2 × OW/2 with Pool.
 template <ConvActivation A, bool Pool, int FB, int RP, int VP>
 TG_SIMD_INLINE void row_span_forward_tile(float* y, const float* x, const float* wt, const float* bias, std::int64_t r0,
@@ -495,7 +495,7 @@ TG_SIMD_INLINE void row_span_forward_tile(float* y, const float* x, const float*
   for (std::int64_t c = 0; c < Cg; ++c)
     for (std::int64_t kh = 0; kh < s.KH; ++kh) {
       const float* xr = x + (c * L.XH + kh + r0) * XW;
-      const float* wr = wt + (c * s.KH + kh) * s.KW * s.F;
+      const float* wr = wt + (c * s.KH + kh) * s.KW * FB;
       for (std::int64_t kw = 0; kw < s.KW; ++kw) {
         const RowPointers<2 * RP> xk(xr + kw, XW);  // rows r0, r0 + 1, ... at this tap
         V16 xv[RP * VP];
@@ -503,7 +503,7 @@ TG_SIMD_INLINE void row_span_forward_tile(float* y, const float* x, const float*
           [&]<int... J>(std::integer_sequence<int, J...>) TG_SIMD_LAMBDA {
             ((xv[p * VP + J] = span_input<VP, J>(xk.row[2 * p], xk.row[2 * p + 1])), ...);
           }(std::make_integer_sequence<int, VP>{});
-        const RowPointers<1> wk(wr + kw * s.F, 0);  // the tile's FB weights at this tap, side by side
+        const RowPointers<1> wk(wr + kw * FB, 0);  // the tile's FB weights at this tap, side by side
         TG_UNROLL for (int f = 0; f < FB; ++f) {
           const float w_f = wk.row[0][f];
           TG_UNROLL for (int v = 0; v < RP * VP; ++v) acc[f][v] += xv[v] * w_f;
@@ -531,8 +531,8 @@ TG_SIMD_INLINE void row_span_forward_tile(float* y, const float* x, const float*
 template <ConvActivation A, bool Pool>
 TG_SIMD_INLINE void row_span_forward_samples(float* y, const float* x, const float* wt, const float* bias, float* xp,
                                              std::int64_t n0, std::int64_t n1, const ConvShape& s, const Layout& L) {
-  const std::int64_t Cg = s.C / s.G, Fg = s.F / s.G, FB = flat_filters(Fg), RP = span_pairs(s.OW),
-                     pairs = s.OH / 2;
+  const std::int64_t Cg = s.C / s.G, Fg = s.F / s.G, taps = Cg * s.KH * s.KW, FB = flat_filters(Fg),
+                     RP = span_pairs(s.OW), pairs = s.OH / 2;
   const std::int64_t y_plane = Pool ? (s.OH / 2) * (s.OW / 2) : s.OH * s.OW;
   for (std::int64_t n = n0; n < n1; ++n) {
     const float* xn = x + n * s.C * s.H * s.W;
@@ -549,7 +549,7 @@ TG_SIMD_INLINE void row_span_forward_samples(float* y, const float* x, const flo
                 with_span_vectors(s.OW, [&]<int VP>() TG_SIMD_LAMBDA {
                   if constexpr (TF * TP * VP <= kSpanAccumulators)
                     row_span_forward_tile<A, Pool, TF, TP, VP>(y + (n * s.F + f) * y_plane,
-                                                               xn + g * Cg * L.XH * L.XW, wt + f,
+                                                               xn + g * Cg * L.XH * L.XW, wt + f * taps,
                                                                bias ? bias + f : nullptr, 2 * p, s, L);
                 });
               });
@@ -607,14 +607,19 @@ TG_SIMD_INLINE void transpose_16x16(V16 (&rows)[16]) {
   transpose_round<8>(rows);
 }
 
-// wt [C/G·KH·KW, F]: each tap's weights side by side, so that a tile's broadcasts at a tap are one
-// pointer and constant offsets. With w's own layout a tile of FB filters needs FB pointers a tap,
-// which GCC spilled and reloaded around the row-span forward's FMAs (LeNet-BN's conv1: a third of
-// its time).
+// The row-span forward's weights: in each group, its blocks of flat_filters(Fg) filters (the last
+// maybe fewer, fb), each block's [C/G·KH·KW, fb] at w's offset of its first filter, so that a tile's
+// broadcasts at a tap are one pointer and constant offsets, and the next tap's fb floats on. With
+// w's own layout a tile of FB filters needs FB pointers a tap, which GCC spilled and reloaded around
+// the row-span forward's FMAs (LeNet-BN's conv1: a third of its time).
 void taps_major_weights(float* wt, const float* w, const ConvShape& s) {
-  const std::int64_t taps = s.C / s.G * s.KH * s.KW;
-  for (std::int64_t t = 0; t < taps; ++t)
-    for (std::int64_t f = 0; f < s.F; ++f) wt[t * s.F + f] = w[f * taps + t];
+  const std::int64_t taps = s.C / s.G * s.KH * s.KW, Fg = s.F / s.G, FB = flat_filters(Fg);
+  for (std::int64_t g = 0; g < s.G; ++g)
+    for (std::int64_t f0 = 0; f0 < Fg; f0 += FB) {
+      const std::int64_t first = g * Fg + f0, fb = std::min(FB, Fg - f0);
+      for (std::int64_t t = 0; t < taps; ++t)
+        for (std::int64_t j = 0; j < fb; ++j) wt[first * taps + t * fb + j] = w[(first + j) * taps + t];
+    }
 }
 
 // wt [F/16, C/G·KH·KW, 16]: block b's weights for tap t, filter 16·b + l, at (b·taps + t)·16 + l.
