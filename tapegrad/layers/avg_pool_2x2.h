@@ -41,6 +41,31 @@ TG_SIMD_INLINE void avg_pool_2x2_row(float* y, const float* r0, const float* r1,
   for (; ow < OW; ++ow) y[ow] = (r0[2 * ow] + r0[2 * ow + 1] + r1[2 * ow] + r1[2 * ow + 1]) * 0.25f;
 }
 
+// The pool of one row pair held in VP sixteen-float vectors (AVX-512 bodies only), rows of 8·VP
+// floats (W = 8 or 24) one after the other: VP = 3 is row 0's columns 0-15, its 16-23 and row 1's 0-7,
+// row 1's 8-23; VP = 1 is row 0's 8 columns and row 1's. y[ow] for ow < 4·VP, in avg_pool_2x2_row's
+// sum order; each row's even and odd columns from one two-vector permute (vpermt2ps) each.
+template <int VP>
+TG_SIMD_INLINE void avg_pool_2x2_row_pair(float* y, const simd::F32x16* v) {
+  using simd::F32x16;
+  using simd::F32x4;
+  static_assert(VP == 1 || VP == 3, "rows of 8 or 24 floats");
+  if constexpr (VP == 3) {
+    const F32x16 ae = __builtin_shufflevector(v[0], v[1], 0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 0, 0, 0, 0);
+    const F32x16 ao = __builtin_shufflevector(v[0], v[1], 1, 3, 5, 7, 9, 11, 13, 15, 17, 19, 21, 23, 0, 0, 0, 0);
+    const F32x16 be = __builtin_shufflevector(v[1], v[2], 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30, 0, 0, 0, 0);
+    const F32x16 bo = __builtin_shufflevector(v[1], v[2], 9, 11, 13, 15, 17, 19, 21, 23, 25, 27, 29, 31, 0, 0, 0, 0);
+    const F32x16 mean = (ae + ao + be + bo) * 0.25f;
+    simd::store_f32x8(y, __builtin_shufflevector(mean, mean, 0, 1, 2, 3, 4, 5, 6, 7));
+    simd::store_f32x4(y + 8, __builtin_shufflevector(mean, mean, 8, 9, 10, 11));
+  } else {
+    const F32x4 ae = __builtin_shufflevector(v[0], v[0], 0, 2, 4, 6), ao = __builtin_shufflevector(v[0], v[0], 1, 3, 5, 7);
+    const F32x4 be = __builtin_shufflevector(v[0], v[0], 8, 10, 12, 14);
+    const F32x4 bo = __builtin_shufflevector(v[0], v[0], 9, 11, 13, 15);
+    simd::store_f32x4(y, (ae + ao + be + bo) * 0.25f);
+  }
+}
+
 // r0[2ow] = r0[2ow + 1] = r1[2ow] = r1[2ow + 1] = dy[ow] · 0.25 for ow < OW.
 TG_SIMD_INLINE void avg_pool_2x2_backward_row(float* r0, float* r1, const float* dy, std::int64_t OW) {
   using simd::F32x4;

@@ -13,6 +13,7 @@
 #include "tapegrad/core/simd.h"
 #include "tapegrad/core/simd_math.h"
 #include "tapegrad/core/tensor.h"
+#include "tapegrad/layers/avg_pool_2x2.h"
 
 // Why direct (measured at LeNet's shapes, batch 256, one thread): im2col + OpenBLAS ran conv1 at 29
 // and conv2 at 40 GFLOP/s, a third of what a core can do, because the columns are 25-150 times the
@@ -458,28 +459,6 @@ TG_SIMD_INLINE V16 span_input(const float* top, const float* bottom) {
   }
 }
 
-// One row pair's 2×2 windows from its VP vectors v (activated), in avg_pool2d's sum order as
-// flat_epilogue's: (x[2i, 2j] + x[2i, 2j + 1]) + x[2i + 1, 2j] + x[2i + 1, 2j + 1], then · 1/4; the
-// OW/2 means stored at y. Each row's even and odd columns come from one two-vector permute
-// (vpermt2ps) each.
-template <int VP>
-TG_SIMD_INLINE void pool_row_pair(float* y, const V16* v) {
-  if constexpr (VP == 3) {  // v: row 0's columns 0-15; its 16-23 and row 1's 0-7; row 1's 8-23
-    const V16 t_even = __builtin_shufflevector(v[0], v[1], 0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 0, 0, 0, 0);
-    const V16 t_odd = __builtin_shufflevector(v[0], v[1], 1, 3, 5, 7, 9, 11, 13, 15, 17, 19, 21, 23, 0, 0, 0, 0);
-    const V16 b_even = __builtin_shufflevector(v[1], v[2], 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30, 0, 0, 0, 0);
-    const V16 b_odd = __builtin_shufflevector(v[1], v[2], 9, 11, 13, 15, 17, 19, 21, 23, 25, 27, 29, 31, 0, 0, 0, 0);
-    const V16 mean = (((t_even + t_odd) + b_even) + b_odd) * 0.25f;
-    store_f32x8(y, __builtin_shufflevector(mean, mean, 0, 1, 2, 3, 4, 5, 6, 7));
-    simd::store_f32x4(y + 8, __builtin_shufflevector(mean, mean, 8, 9, 10, 11));
-  } else {  // VP == 1, v: row 0's columns 0-7 and row 1's
-    const V4 t_even = __builtin_shufflevector(v[0], v[0], 0, 2, 4, 6), t_odd = __builtin_shufflevector(v[0], v[0], 1, 3, 5, 7);
-    const V4 b_even = __builtin_shufflevector(v[0], v[0], 8, 10, 12, 14);
-    const V4 b_odd = __builtin_shufflevector(v[0], v[0], 9, 11, 13, 15);
-    simd::store_f32x4(y, (((t_even + t_odd) + b_even) + b_odd) * 0.25f);
-  }
-}
-
 // y[f, r0 + ...] for FB filters and RP row pairs from (even) row r0; VP = OW/8 vectors a pair; then
 // the activation, and with Pool each pair's row of windows. x at the group's channel 0 plane (padded
 // planes XH × XW), wt at the tile's block in taps_major_weights' layout (FB filters a tap), y at
@@ -517,7 +496,7 @@ TG_SIMD_INLINE void row_span_forward_tile(float* y, const float* x, const float*
   TG_UNROLL for (int f = 0; f < FB; ++f) {
     TG_UNROLL for (int v = 0; v < RP * VP; ++v) acc[f][v] = activate16<A>(acc[f][v]);
     if constexpr (Pool) {
-      TG_UNROLL for (int p = 0; p < RP; ++p) pool_row_pair<VP>(y_pair + f * plane + p * YW, &acc[f][p * VP]);
+      TG_UNROLL for (int p = 0; p < RP; ++p) avg_pool_2x2_row_pair<VP>(y_pair + f * plane + p * YW, &acc[f][p * VP]);
     } else {
       TG_UNROLL for (int v = 0; v < RP * VP; ++v)
         std::memcpy(y_pair + f * plane + v * kFlatLanes, &acc[f][v], sizeof(V16));
