@@ -59,7 +59,8 @@ TG_SIMD_INLINE void avg_pool_2x2_row_pair(float* y, const simd::F32x16* v) {
     simd::store_f32x8(y, __builtin_shufflevector(mean, mean, 0, 1, 2, 3, 4, 5, 6, 7));
     simd::store_f32x4(y + 8, __builtin_shufflevector(mean, mean, 8, 9, 10, 11));
   } else {
-    const F32x4 ae = __builtin_shufflevector(v[0], v[0], 0, 2, 4, 6), ao = __builtin_shufflevector(v[0], v[0], 1, 3, 5, 7);
+    const F32x4 ae = __builtin_shufflevector(v[0], v[0], 0, 2, 4, 6);
+    const F32x4 ao = __builtin_shufflevector(v[0], v[0], 1, 3, 5, 7);
     const F32x4 be = __builtin_shufflevector(v[0], v[0], 8, 10, 12, 14);
     const F32x4 bo = __builtin_shufflevector(v[0], v[0], 9, 11, 13, 15);
     simd::store_f32x4(y, (ae + ao + be + bo) * 0.25f);
