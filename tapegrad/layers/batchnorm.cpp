@@ -408,6 +408,22 @@ bool pools_row_pairs(const PoolInto<T>& pool) {
   return std::is_same_v<T, float> && pool.p && (pool.W == 8 || pool.W == 24) && pool.H % 2 == 0;
 }
 
+// y = act(x·sc + sh) over one plane of S floats, rows of 8·VP, a row pair (VP vectors) at a time, and
+// its pool p from those vectors.
+template <simd::Isa I, int VP, class Act>
+TG_SIMD_INLINE void normalize_row_pairs(float* y, const float* x, float* p, std::int64_t S, float sc, float sh,
+                                        Act act) {
+  constexpr std::int64_t pair = 16 * VP;  // floats in two rows
+  for (std::int64_t i = 0; i < S / pair; ++i) {
+    simd::F32x16 v[VP];
+    _Pragma("GCC unroll 4") for (int j = 0; j < VP; ++j) {
+      v[j] = act.template vec<I>(simd::load_lanes<simd::F32x16>(x + i * pair + 16 * j) * sc + sh);
+      simd::store_lanes(y + i * pair + 16 * j, v[j]);
+    }
+    detail::avg_pool_2x2_row_pair<VP>(p + i * 4 * VP, v);
+  }
+}
+
 // y = act(x·scale[c] + shift[c]) over the runs of samples [lo, hi), and each run's pool while it is
 // in L1. float32 runs are activated in registers, two vectors at a time (their chains overlap), the
 // tail through a padded vector; where pools_row_pairs, a row pair's vectors at a time, pooled in
@@ -426,20 +442,9 @@ template <class T, class Act>
         const T sc = scale[c], sh = shift[c];
         if constexpr (std::is_same_v<T, float> && I == simd::Isa::Avx512) {
           if (row_pairs) {
-            auto pool_pairs = [&]<int VP>() TG_SIMD_LAMBDA {
-              constexpr std::int64_t pair = 16 * VP;  // floats in two rows
-              float* pr = pool.p + (n * C + c) * (S / 4);
-              for (std::int64_t i = 0; i < S / pair; ++i) {
-                simd::F32x16 v[VP];
-                _Pragma("GCC unroll 4") for (int j = 0; j < VP; ++j) {
-                  v[j] = act.template vec<I>(simd::load_lanes<simd::F32x16>(xr + i * pair + 16 * j) * sc + sh);
-                  simd::store_lanes(yr + i * pair + 16 * j, v[j]);
-                }
-                detail::avg_pool_2x2_row_pair<VP>(pr + i * 4 * VP, v);
-              }
-            };
-            if (pool.W == 8) pool_pairs.template operator()<1>();
-            else pool_pairs.template operator()<3>();
+            T* pr = pool.p + (n * C + c) * (S / 4);
+            if (pool.W == 8) normalize_row_pairs<I, 1>(yr, xr, pr, S, sc, sh, act);
+            else normalize_row_pairs<I, 3>(yr, xr, pr, S, sc, sh, act);
             continue;
           }
         }
