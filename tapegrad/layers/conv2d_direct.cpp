@@ -340,7 +340,9 @@ TG_SIMD_INLINE V16 activate16(const V16& v) {
 // where row oh of filter f starts at f·QS + oh·XW. The activation runs here, in place over each plane
 // of yq in L1, and not on the tile's accumulators, whose sigmoid temporaries would compete with the 24
 // accumulators; whole planes rather than rows, since a plane's lanes past OW are KW − 1 of every XW
-// (LeNet-BN's conv1: 14%) while rows rounded up to whole vectors waste more (its 24-wide rows: 25%).
+// (a 24 × 24 output from 5 × 5 taps: 14%) while rows rounded up to whole vectors waste more (24-wide
+// rows: 25%). (LeNet-BN's conv1 takes the row-span tiles instead, whose 18 accumulators leave its
+// sigmoid room in registers.)
 // A row's last vector reads up to kFlatLanes − 1 floats past the row: the next row, or the kFlatLanes
 // floats after yq's last plane.
 template <ConvActivation A, bool Pool>
