@@ -1216,6 +1216,41 @@ TG_SIMD_INLINE void dinput_gather_narrow(float* dx, const float* cols, std::int6
   }
 }
 
+// dinput_gather_narrow for one shape known at compile time, KH × KW taps over OH × 8 outputs (LeNet-BN's
+// conv2: 5 × 5 over 8 × 8, dx rows of 12), every loop unrolled: each row's kh range and every row
+// piece's offset in cols are constants from one pointer. The runtime loops kept the offsets in
+// registers GCC ran short of (spilled, and moved through vector registers), a quarter of conv2's
+// input gradient. The same terms in the same order: the same bits.
+template <int KH, int KW, int OH, int OW>
+TG_SIMD_INLINE void dinput_gather_unrolled(float* dx, const float* cols) {
+  static_assert(OW == 8 && OW + KW - 1 <= kFlatLanes, "rows of 8 outputs, dx rows of at most 16");
+  constexpr int XH = OH + KH - 1, XW = OW + KW - 1, PV = (OH * OW + kFlatLanes - 1) / kFlatLanes * kFlatLanes;
+  const auto row = [&]<int ih>() TG_SIMD_LAMBDA {
+    constexpr int kh_lo = ih - OH + 1 > 0 ? ih - OH + 1 : 0, kh_hi = ih < KH - 1 ? ih : KH - 1;
+    V8 column[KW] = {};
+    TG_UNROLL for (int kh = kh_lo; kh <= kh_hi; ++kh)
+      TG_UNROLL for (int kw = 0; kw < KW; ++kw) column[kw] += load_f32x8(cols + (kh * KW + kw) * PV + (ih - kh) * OW);
+    V16 sum{};
+    [&]<int... K>(std::integer_sequence<int, K...>) TG_SIMD_LAMBDA {
+      ((sum += shift_up<K>(__builtin_shufflevector(column[K], V8{}, 0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13,
+                                                   14, 15))),
+       ...);  // in kw order, as dinput_gather_narrow adds them
+    }(std::make_integer_sequence<int, KW>{});
+    float* out = dx + ih * XW;
+    if constexpr (XW == kFlatLanes) {
+      std::memcpy(out, &sum, sizeof sum);
+    } else {
+      store_f32x8(out, __builtin_shufflevector(sum, sum, 0, 1, 2, 3, 4, 5, 6, 7));
+      float rest[kFlatLanes];
+      std::memcpy(rest, &sum, sizeof sum);
+      std::memcpy(out + 8, rest + 8, sizeof(float) * (XW - 8));
+    }
+  };
+  [&]<int... IH>(std::integer_sequence<int, IH...>) TG_SIMD_LAMBDA {
+    (row.template operator()<IH>(), ...);
+  }(std::make_integer_sequence<int, XH>{});
+}
+
 // dx's plane c (padded, [XH, XW]) from its cols ([KH·KW][PV], cols_margin(s) readable floats on
 // each side): vectors of 16 columns, each the sum of the cols row pieces that land on it, loaded
 // whole: for each kw the KH pieces (one chain of adds a kw, independent of the others'), masked once
@@ -1224,6 +1259,7 @@ TG_SIMD_INLINE void dinput_gather_narrow(float* dx, const float* cols, std::int6
 TG_SIMD_INLINE void dinput_gather(float* dx, const float* cols, const std::int32_t* masks, std::int64_t PV,
                                   const ConvShape& s, const Layout& L) {
   using I16 = simd::I32x16;
+  if (s.KH == 5 && s.KW == 5 && s.OH == 8 && s.OW == 8) return dinput_gather_unrolled<5, 5, 8, 8>(dx, cols);
   if (L.XW <= kFlatLanes && s.KW <= kMaxNarrowGatherTaps)
     return dispatch_tile<kMaxNarrowGatherTaps, 1>(s.KW, 1, [&]<int KW, int>() TG_SIMD_LAMBDA {
       if (s.OW <= 8) dinput_gather_narrow<KW, V8>(dx, cols, PV, s, L);
