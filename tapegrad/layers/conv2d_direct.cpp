@@ -6,6 +6,7 @@
 
 #include <algorithm>
 #include <cstring>
+#include <type_traits>
 #include <utility>
 #include <vector>
 
@@ -1625,21 +1626,46 @@ constexpr std::int64_t span_dweight_taps(std::int64_t FB) {
 // plane of the group (samples x_sample apart), offsets at off(t0) (flat_dweight_backward's).
 // Each vector step also fetches one cache line of the ahead_n floats at `ahead` (the next pass's dy,
 // as in flat_dweight_backward).
-template <int FB, int KB, int VP>
+// Fixed, when not void, is a shape known at compile time (FixedSpanShape: one input channel, the
+// tile's first tap T0): then dy's planes and every tap's x are constant offsets from one pointer
+// each, where the runtime shape needs a pointer a filter and a tap, and GCC spilled the loop's
+// counters around the FMAs. The same offsets: the same bits.
+template <int XW_, int OH_, int KW_, int T0_>
+struct FixedSpanShape {
+  static constexpr std::int64_t XW = XW_, OH = OH_, KW = KW_, T0 = T0_;
+};
+template <int FB, int KB, int VP, class Fixed = void>
 TG_SIMD_INLINE void row_span_dweight_tile(float* dwv, const float* dy, const float* x, const std::int64_t* offsets,
                                           std::int64_t nb, std::int64_t dy_sample, std::int64_t x_sample,
                                           std::int64_t taps, const ConvShape& s, const Layout& L, const float* ahead,
                                           std::int64_t ahead_n) {
-  const std::int64_t plane = s.OH * VP * 8, pairs = s.OH / 2, XW = L.XW;
+  constexpr bool fixed = !std::is_void_v<Fixed>;
+  const std::int64_t OH = [&] {
+    if constexpr (fixed) return Fixed::OH;
+    else return s.OH;
+  }();
+  const std::int64_t XW = [&] {
+    if constexpr (fixed) return Fixed::XW;
+    else return L.XW;
+  }();
+  const std::int64_t plane = OH * VP * 8, pairs = OH / 2;
   V16 acc[FB][KB];
   TG_UNROLL for (int f = 0; f < FB; ++f)
     TG_UNROLL for (int k = 0; k < KB; ++k) acc[f][k] = load_f32x16(dwv + (f * taps + k) * kFlatLanes);
   for (std::int64_t n = 0; n < nb; ++n) {
-    const RowPointers<FB> dn(dy + n * dy_sample, plane);
+    const float* dn[FB];
     const float* xk[KB];
+    TG_UNROLL for (int f = 0; f < FB; ++f) {
+      dn[f] = dy + n * dy_sample + f * plane;
+      if constexpr (!fixed) asm("" : "+r"(dn[f]));
+    }
     TG_UNROLL for (int k = 0; k < KB; ++k) {
-      xk[k] = x + n * x_sample + offsets[k];
-      asm("" : "+r"(xk[k]));
+      if constexpr (fixed) {
+        xk[k] = x + n * x_sample + (Fixed::T0 + k) / Fixed::KW * XW + (Fixed::T0 + k) % Fixed::KW;
+      } else {
+        xk[k] = x + n * x_sample + offsets[k];
+        asm("" : "+r"(xk[k]));
+      }
     }
     // Vector J of row pair p: its FB dy vectors, then each tap's x and FB FMAs.
     const auto vector_step = [&]<int J>(std::int64_t p) TG_SIMD_LAMBDA {
@@ -1647,7 +1673,7 @@ TG_SIMD_INLINE void row_span_dweight_tile(float* dwv, const float* dy, const flo
       if (step < ahead_n) __builtin_prefetch(ahead + step, 0, 2);
       V16 g[FB];
       TG_UNROLL for (int f = 0; f < FB; ++f) {
-        V16 gf = load_f32x16(dn.row[f] + (p * VP + J) * kFlatLanes);
+        V16 gf = load_f32x16(dn[f] + (p * VP + J) * kFlatLanes);
 #if !defined(__clang__)
         asm("" : "+v"(gf));  // one load for the KB FMAs, as in flat_dweight_tile
 #endif
@@ -1694,6 +1720,22 @@ void row_span_dweight_backward(double* dw_sum, double* db_sum, const float* dy, 
         const std::int64_t next = std::min(NB, n_hi - n0 - nb), ahead_step = nb * P;
         const float* dy_next = dy + (n0 + nb) * dy_numel;
         std::int64_t ahead = 0;
+        if (Cg == 1 && s.G == 1 && FB == 6 && s.F == 6 && s.KH == 5 && s.KW == 5 && s.OH == 24 && s.OW == 24 &&
+            L.XW == 28) {
+          // LeNet-BN's conv1, its nine tiles of 2 or 3 taps at compile time (as for_each_dweight_tile cuts 25).
+          constexpr int kTiles = 9, kTaps = 25;
+          [&]<int... T>(std::integer_sequence<int, T...>) TG_SIMD_LAMBDA {
+            const auto tile = [&]<int i>() TG_SIMD_LAMBDA {
+              constexpr int t0 = kTaps * i / kTiles, kb = kTaps * (i + 1) / kTiles - t0;
+              row_span_dweight_tile<6, kb, 3, FixedSpanShape<28, 24, 5, t0>>(
+                  sc.vacc + t0 * kFlatLanes, dyb, xb, nullptr, nb, dy_numel, x_sample, taps, s, L, dy_next + ahead,
+                  std::max<std::int64_t>(0, next * dy_numel - ahead));
+              ahead += ahead_step;
+            };
+            (tile.template operator()<T>(), ...);
+          }(std::make_integer_sequence<int, kTiles>{});
+          return;
+        }
         for_each_dweight_tile(s, FB, span_dweight_taps, [&](std::int64_t g, std::int64_t f, std::int64_t fb,
                                                              std::int64_t t0, std::int64_t kb) TG_SIMD_LAMBDA {
           dispatch_tile<kMaxFlatDweightFilters, kMaxFlatDweightTaps>(fb, kb, [&]<int TF, int TK>() TG_SIMD_LAMBDA {
