@@ -463,11 +463,22 @@ TG_SIMD_INLINE V16 span_input(const float* top, const float* bottom) {
   }
 }
 
+// A row-span shape known at compile time, for the tiles' fixed-shape versions: x's rows of XW floats,
+// OH output rows, KW taps a kernel row (and as many rows), the tile's first tap T0 (one input channel;
+// 0 where unused).
+template <int XW_, int OH_, int KW_, int T0_>
+struct FixedSpanShape {
+  static constexpr std::int64_t XW = XW_, OH = OH_, KW = KW_, T0 = T0_;
+};
+
 // y[f, r0 + ...] for FB filters and RP row pairs from (even) row r0; VP = OW/8 vectors a pair; then
 // the activation, and with Pool each pair's row of windows. x at the group's channel 0 plane (padded
 // planes XH × XW), wt at the tile's block in taps_major_weights' layout (FB filters a tap), y at
 // (filter 0, row 0) of the sample's planes: OH × OW, or OH/2 × OW/2 with Pool.
-template <ConvActivation A, bool Pool, int FB, int RP, int VP>
+// Fixed, when not void, is a shape of one input channel known at compile time (FixedSpanShape's XW
+// and KW, with KH = KW): the taps unrolled, each one's x and weights at constant offsets from one
+// pointer each. The same products in the same order: the same bits.
+template <ConvActivation A, bool Pool, int FB, int RP, int VP, class Fixed = void>
 TG_SIMD_INLINE void row_span_forward_tile(float* y, const float* x, const float* wt, const float* bias, std::int64_t r0,
                                           const ConvShape& s, const Layout& L) {
   constexpr std::int64_t OW = VP * 8;
@@ -475,24 +486,40 @@ TG_SIMD_INLINE void row_span_forward_tile(float* y, const float* x, const float*
   V16 acc[FB][RP * VP];
   TG_UNROLL for (int f = 0; f < FB; ++f)
     TG_UNROLL for (int v = 0; v < RP * VP; ++v) acc[f][v] = V16{} + (bias ? bias[f] : 0.0f);
-  for (std::int64_t c = 0; c < Cg; ++c)
-    for (std::int64_t kh = 0; kh < s.KH; ++kh) {
-      const float* xr = x + (c * L.XH + kh + r0) * XW;
-      const float* wr = wt + (c * s.KH + kh) * s.KW * FB;
-      for (std::int64_t kw = 0; kw < s.KW; ++kw) {
-        const RowPointers<2 * RP> xk(xr + kw, XW);  // rows r0, r0 + 1, ... at this tap
-        V16 xv[RP * VP];
-        TG_UNROLL for (int p = 0; p < RP; ++p)
-          [&]<int... J>(std::integer_sequence<int, J...>) TG_SIMD_LAMBDA {
-            ((xv[p * VP + J] = span_input<VP, J>(xk.row[2 * p], xk.row[2 * p + 1])), ...);
-          }(std::make_integer_sequence<int, VP>{});
-        const RowPointers<1> wk(wr + kw * FB, 0);  // the tile's FB weights at this tap, side by side
-        TG_UNROLL for (int f = 0; f < FB; ++f) {
-          const float w_f = wk.row[0][f];
-          TG_UNROLL for (int v = 0; v < RP * VP; ++v) acc[f][v] += xv[v] * w_f;
+  // The products of one tap: x at the tile's rows r0, r0 + 1, ... at the tap's channel, row and
+  // column, the tile's FB weights side by side at wk.
+  const auto tap = [&](const float* const (&rows)[2 * RP], const float* wk) TG_SIMD_LAMBDA {
+    V16 xv[RP * VP];
+    TG_UNROLL for (int p = 0; p < RP; ++p)
+      [&]<int... J>(std::integer_sequence<int, J...>) TG_SIMD_LAMBDA {
+        ((xv[p * VP + J] = span_input<VP, J>(rows[2 * p], rows[2 * p + 1])), ...);
+      }(std::make_integer_sequence<int, VP>{});
+    TG_UNROLL for (int f = 0; f < FB; ++f) {
+      const float w_f = wk[f];
+      TG_UNROLL for (int v = 0; v < RP * VP; ++v) acc[f][v] += xv[v] * w_f;
+    }
+  };
+  if constexpr (!std::is_void_v<Fixed>) {
+    constexpr std::int64_t FXW = Fixed::XW, FK = Fixed::KW;
+    const float* xr = x + r0 * FXW;
+    TG_UNROLL for (int kh = 0; kh < FK; ++kh)
+      TG_UNROLL for (int kw = 0; kw < FK; ++kw) {
+        const float* rows[2 * RP];
+        TG_UNROLL for (int r = 0; r < 2 * RP; ++r) rows[r] = xr + (kh + r) * FXW + kw;
+        tap(rows, wt + (kh * FK + kw) * FB);
+      }
+  } else {
+    for (std::int64_t c = 0; c < Cg; ++c)
+      for (std::int64_t kh = 0; kh < s.KH; ++kh) {
+        const float* xr = x + (c * L.XH + kh + r0) * XW;
+        const float* wr = wt + (c * s.KH + kh) * s.KW * FB;
+        for (std::int64_t kw = 0; kw < s.KW; ++kw) {
+          const RowPointers<2 * RP> xk(xr + kw, XW);  // rows r0, r0 + 1, ... at this tap
+          const RowPointers<1> wk(wr + kw * FB, 0);   // the tile's FB weights at this tap, side by side
+          tap(xk.row, wk.row[0]);
         }
       }
-    }
+  }
   // Filter by filter, so that the sigmoid's temporaries take the registers of the filters stored.
   constexpr std::int64_t YW = Pool ? OW / 2 : OW;  // y's row; a pair of x rows is one pooled row
   const std::int64_t plane = (Pool ? s.OH / 2 : s.OH) * YW;
@@ -517,6 +544,7 @@ TG_SIMD_INLINE void row_span_forward_samples(float* y, const float* x, const flo
   const std::int64_t Cg = s.C / s.G, Fg = s.F / s.G, taps = Cg * s.KH * s.KW, FB = flat_filters(Fg),
                      RP = span_pairs(s.OW), pairs = s.OH / 2;
   const std::int64_t y_plane = Pool ? (s.OH / 2) * (s.OW / 2) : s.OH * s.OW;
+  const bool lenet_conv1 = Cg == 1 && s.KH == 5 && s.KW == 5 && L.XW == 28;
   for (std::int64_t n = n0; n < n1; ++n) {
     const float* xn = x + n * s.C * s.H * s.W;
     if (L.copy) {
@@ -530,10 +558,20 @@ TG_SIMD_INLINE void row_span_forward_samples(float* y, const float* x, const flo
           dispatch_tile<kMaxSpanFilters, kMaxSpanPairs>(
               std::min(FB, Fg - f0), std::min(RP, pairs - p), [&]<int TF, int TP>() TG_SIMD_LAMBDA {
                 with_span_vectors(s.OW, [&]<int VP>() TG_SIMD_LAMBDA {
-                  if constexpr (TF * TP * VP <= kSpanAccumulators)
-                    row_span_forward_tile<A, Pool, TF, TP, VP>(y + (n * s.F + f) * y_plane,
-                                                               xn + g * Cg * L.XH * L.XW, wt + f * taps,
-                                                               bias ? bias + f : nullptr, 2 * p, s, L);
+                  if constexpr (TF * TP * VP <= kSpanAccumulators) {
+                    float* const yt = y + (n * s.F + f) * y_plane;
+                    const float* const xt = xn + g * Cg * L.XH * L.XW;
+                    const float* const bt = bias ? bias + f : nullptr;
+                    // LeNet-BN's conv1 (1 channel, 5 × 5 taps, rows of 28) in its one tile shape, plain
+                    // (training) or pooled (inference): with an unpooled sigmoid after the unrolled taps
+                    // GCC put 9 FMAs' operands on the stack (register_tiles).
+                    if constexpr (TF == 6 && TP == 1 && VP == 3 && (Pool || A == ConvActivation::None)) {
+                      if (lenet_conv1)
+                        return row_span_forward_tile<A, Pool, TF, TP, VP, FixedSpanShape<28, 0, 5, 0>>(
+                            yt, xt, wt + f * taps, bt, 2 * p, s, L);
+                    }
+                    row_span_forward_tile<A, Pool, TF, TP, VP>(yt, xt, wt + f * taps, bt, 2 * p, s, L);
+                  }
                 });
               });
       }
@@ -1630,10 +1668,6 @@ constexpr std::int64_t span_dweight_taps(std::int64_t FB) {
 // tile's first tap T0): then dy's planes and every tap's x are constant offsets from one pointer
 // each, where the runtime shape needs a pointer a filter and a tap, and GCC spilled the loop's
 // counters around the FMAs. The same offsets: the same bits.
-template <int XW_, int OH_, int KW_, int T0_>
-struct FixedSpanShape {
-  static constexpr std::int64_t XW = XW_, OH = OH_, KW = KW_, T0 = T0_;
-};
 template <int FB, int KB, int VP, class Fixed = void>
 TG_SIMD_INLINE void row_span_dweight_tile(float* dwv, const float* dy, const float* x, const std::int64_t* offsets,
                                           std::int64_t nb, std::int64_t dy_sample, std::int64_t x_sample,
