@@ -674,7 +674,15 @@ TG_SIMD_INLINE bool with_reuse_width(std::int64_t KW, Fn&& fn) {
 // used for every tap that reaches it, up to KW FMAs: for one (c, kh), KW weight vectors and
 // RB·(CB + KW − 1) broadcasts for RB·CB·KW FMAs (LeNet-BN's conv2, 2 × 8 × 5: 29 loads for 80 FMAs,
 // against 85). acc[r][j] takes its taps in (c, kh, kw) order either way: the same sums, the same bits.
-template <int RB, int CB, int KW = 0>
+//
+// Fixed, when not void, is the input's plane known at compile time (FixedLaneShape: XH × XW, KH kernel
+// rows; KW > 0): the kernel rows unrolled, each one's x rows at constant offsets from one pointer
+// (LeNet-BN's conv2).
+template <int XH_, int XW_, int KH_>
+struct FixedLaneShape {
+  static constexpr std::int64_t XH = XH_, XW = XW_, KH = KH_;
+};
+template <int RB, int CB, int KW = 0, class Fixed = void>
 TG_SIMD_INLINE void filter_lane_tile(float* yt, const float* x, const float* wt, const float* bias, const ConvShape& s,
                                      const Layout& L) {
   const std::int64_t Cg = s.C / s.G;
@@ -682,6 +690,28 @@ TG_SIMD_INLINE void filter_lane_tile(float* yt, const float* x, const float* wt,
   const V16 b0 = bias ? load_f32x16(bias) : V16{};
   TG_UNROLL for (int r = 0; r < RB; ++r)
     TG_UNROLL for (int j = 0; j < CB; ++j) acc[r][j] = b0;
+  if constexpr (!std::is_void_v<Fixed>) {
+    static_assert(KW > 0, "a fixed plane reuses each broadcast");
+    constexpr std::int64_t XH = Fixed::XH, XW = Fixed::XW, KH = Fixed::KH;
+    for (std::int64_t c = 0; c < Cg; ++c) {
+      const float* xc = x + c * XH * XW;
+      const float* wc = wt + c * KH * KW * kFlatLanes;
+      TG_UNROLL for (int kh = 0; kh < KH; ++kh) {
+        V16 wv[KW];
+        TG_UNROLL for (int kw = 0; kw < KW; ++kw) wv[kw] = load_f32x16(wc + (kh * KW + kw) * kFlatLanes);
+        TG_UNROLL for (int m = 0; m < CB + KW - 1; ++m)
+          TG_UNROLL for (int r = 0; r < RB; ++r) {
+            const float xv = xc[(kh + r) * XW + m];  // one vbroadcastss, as below
+            const V16 xb = V16{xv, xv, xv, xv, xv, xv, xv, xv, xv, xv, xv, xv, xv, xv, xv, xv};
+            TG_UNROLL for (int kw = 0; kw < KW; ++kw)
+              if (m - kw >= 0 && m - kw < CB) acc[r][m - kw] += wv[kw] * xb;
+          }
+        // No load moves across kernel rows: GCC, scheduling the next row's broadcasts early, put 6 of
+        // the accumulators' FMAs' operands on the stack (register_tiles).
+        asm volatile("" ::: "memory");
+      }
+    }
+  } else
   for (std::int64_t c = 0; c < Cg; ++c)
     for (std::int64_t kh = 0; kh < s.KH; ++kh) {
       const float* xr = x + (c * L.XH + kh) * L.XW;
@@ -757,6 +787,7 @@ TG_SIMD_INLINE void filter_lane_samples(float* y, const float* x, const float* w
   // Pooling reads whole windows only: an odd last row or column is never computed.
   const std::int64_t rows = Pool ? 2 * YH : s.OH, cols = Pool ? 2 * YW : s.OW;
   const std::int64_t CB = std::min<std::int64_t>(kMaxLaneColumns, cols);
+  const bool lenet_conv2 = s.KH == 5 && s.KW == 5 && L.XH == 12 && L.XW == 12;
   for (std::int64_t n = n0; n < n1; ++n) {
     const float* xn = x + n * s.C * s.H * s.W;
     if (L.copy) {
@@ -776,6 +807,13 @@ TG_SIMD_INLINE void filter_lane_samples(float* y, const float* x, const float* w
                   const float* w_block = wt + block * taps * kFlatLanes;
                   const float* b_block = bias ? bias + f : nullptr;
                   if (!with_reuse_width(s.KW, [&]<int KW>() TG_SIMD_LAMBDA {
+                        if constexpr (TR == 2 && TC == 8 && KW == 5) {
+                          if (lenet_conv2) {  // 5 × 5 taps over planes of 12 × 12
+                            filter_lane_tile<TR, TC, KW, FixedLaneShape<12, 12, 5>>(yt_tile, x_tile, w_block, b_block,
+                                                                                  s, L);
+                            return true;
+                          }
+                        }
                         if constexpr (reuse_fits(TR, TC, KW))
                           filter_lane_tile<TR, TC, KW>(yt_tile, x_tile, w_block, b_block, s, L);
                         return reuse_fits(TR, TC, KW);
