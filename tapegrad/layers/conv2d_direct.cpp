@@ -1157,7 +1157,15 @@ std::int64_t dyt_columns(const ConvShape& s) { return s.OW + 2 * (s.KW - 1); }
 // conv2, 5 × 5 taps, PB = 2: 32 loads for 50 FMAs, against 52 with one broadcast FMA each; its weight
 // gradient 0.60 -> 0.49 ms; PB = 4 ran no faster). acc[i][j] still takes its positions in order: the same
 // bits. A one-column tile has nothing to share and takes one position at a time.
-template <int RB, int CB, int PB = (CB >= 2 ? 2 : 1)>
+//
+// Fixed, when not void, is the output and input rows known at compile time (FixedDweightShape: OH × OW
+// outputs, x rows of XW, a whole kernel row of CB = KW taps): a row's positions unrolled, each x at a
+// constant offset from one pointer (LeNet-BN's conv2).
+template <int OH_, int OW_, int XW_>
+struct FixedDweightShape {
+  static constexpr std::int64_t OH = OH_, OW = OW_, XW = XW_;
+};
+template <int RB, int CB, int PB = (CB >= 2 ? 2 : 1), class Fixed = void>
 TG_SIMD_INLINE void filter_lane_dweight_tile(float* dwt, const float* dyt, const float* x, std::int64_t nb,
                                              std::int64_t dyt_sample, std::int64_t x_sample, const ConvShape& s,
                                              const Layout& L) {
@@ -1165,6 +1173,28 @@ TG_SIMD_INLINE void filter_lane_dweight_tile(float* dwt, const float* dyt, const
   V16 acc[RB][CB];
   TG_UNROLL for (int i = 0; i < RB; ++i)
     TG_UNROLL for (int j = 0; j < CB; ++j) acc[i][j] = load_f32x16(dwt + (i * s.KW + j) * kFlatLanes);
+  if constexpr (!std::is_void_v<Fixed>) {
+    constexpr std::int64_t OH = Fixed::OH, OW = Fixed::OW, XW = Fixed::XW, DT = (OW + 2 * (CB - 1)) * kFlatLanes;
+    static_assert(OW % PB == 0, "whole steps of PB positions");
+    for (std::int64_t n = 0; n < nb; ++n)
+      for (std::int64_t oh = 0; oh < OH; ++oh) {
+        const float* g_row = dyt + n * dyt_sample + oh * DT;
+        const float* x_row = x + n * x_sample + oh * XW;
+        TG_UNROLL for (int ow = 0; ow < OW; ow += PB) {
+          V16 g[PB];
+          TG_UNROLL for (int p = 0; p < PB; ++p) g[p] = load_f32x16(g_row + (ow + p) * kFlatLanes);
+          TG_UNROLL for (int m = 0; m < PB + CB - 1; ++m)
+            TG_UNROLL for (int i = 0; i < RB; ++i) {
+              const float xv = x_row[i * XW + ow + m];  // one vbroadcastss, as below
+              const V16 xb = V16{xv, xv, xv, xv, xv, xv, xv, xv, xv, xv, xv, xv, xv, xv, xv, xv};
+              TG_UNROLL for (int p = 0; p < PB; ++p)
+                if (m - p >= 0 && m - p < CB) acc[i][m - p] += g[p] * xb;
+              // One broadcast live at a time: scheduled ahead, they took an accumulator's register.
+              asm volatile("" ::: "memory");
+            }
+        }
+      }
+  } else
   for (std::int64_t n = 0; n < nb; ++n)
     for (std::int64_t oh = 0; oh < s.OH; ++oh) {
       std::int64_t ow = 0;
@@ -1411,6 +1441,7 @@ void filter_lane_backward(float* dx, double* dw_sum, const float* dy, const floa
                  dx ? cols_n : 0, dw_sum ? s.F * taps : 0, dw_sum ? NB * dyt_sample : 0);
   float* cols = dx ? sc.part + cols_margin(s) : nullptr;  // part comes zeroed: the margins stay 0
   const std::vector<std::int32_t> masks = dx ? gather_masks(s, L) : std::vector<std::int32_t>();
+  const bool lenet_conv2 = s.KH == 5 && s.KW == 5 && s.OH == 8 && s.OW == 8 && L.XW == 12;
   float* dyt = sc.y_flat;
   if (dw_sum) std::memset(dyt, 0, sizeof(float) * static_cast<std::size_t>(NB * dyt_sample));  // side columns stay 0
   if (dx && dy_copy)  // the lanes past P read zeros
@@ -1433,6 +1464,13 @@ void filter_lane_backward(float* dx, double* dw_sum, const float* dy, const floa
                   dispatch_tile<kMaxDweightRows, kMaxDweightCols>(
                       std::min<std::int64_t>(kMaxDweightRows, s.KH - kh),
                       std::min<std::int64_t>(kMaxDweightCols, s.KW - kw), [&]<int TR, int TC>() TG_SIMD_LAMBDA {
+                        if constexpr (TR == 5 && TC == 5) {
+                          if (lenet_conv2)  // 5 × 5 taps over 8 × 8 outputs, x rows of 12
+                            return filter_lane_dweight_tile<TR, TC, 2, FixedDweightShape<8, 8, 12>>(
+                                sc.vacc + (b * taps + (c * s.KH + kh) * s.KW + kw) * kFlatLanes,
+                                dyt + b * dyt_block + (s.KW - 1) * kFlatLanes,
+                                xb + (channel * L.XH + kh) * L.XW + kw, nb, dyt_sample, x_sample, s, L);
+                        }
                         filter_lane_dweight_tile<TR, TC>(
                             sc.vacc + (b * taps + (c * s.KH + kh) * s.KW + kw) * kFlatLanes,
                             dyt + b * dyt_block + (s.KW - 1) * kFlatLanes, xb + (channel * L.XH + kh) * L.XW + kw, nb,
