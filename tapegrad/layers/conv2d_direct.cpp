@@ -283,14 +283,15 @@ std::int64_t flat_stride(const ConvShape& s, const Layout& L) {
 // docs/BENCHMARKS.md a 2×8 tile ran at 2.5 FMAs/ns with one row indexed and 3.5 without (peak
 // 4.3). Hiding them also keeps GCC from carrying the x values that the next tap shares (column
 // j + 1 is this tap's column j) in registers, rotating and spilling them around the FMAs, instead
-// of one FMA with a broadcast memory operand each. RowPointers<1> is one such pointer.
-template <int R>
+// of one FMA with a broadcast memory operand each. RowPointers<1> is one such pointer. With Pinned
+// false (a stride known at compile time) the rows stay constant offsets from `first`.
+template <int R, bool Pinned = true>
 struct RowPointers {
   const float* row[R];
   TG_SIMD_INLINE RowPointers(const float* first, std::int64_t stride) {
     TG_UNROLL for (int r = 0; r < R; ++r) {
       row[r] = first + r * stride;
-      asm("" : "+r"(row[r]));
+      if constexpr (Pinned) asm("" : "+r"(row[r]));
     }
   }
 };
@@ -463,6 +464,19 @@ TG_SIMD_INLINE V16 span_input(const float* top, const float* bottom) {
   }
 }
 
+// LeNet-BN's two convolutions, the shapes whose tiles have versions with the shape known at compile
+// time (the Fixed*Shape parameters below). Stride 1: x's planes are XH = OH + K − 1 by XW = OW + K − 1.
+struct LeNetConv1 {  // 1 channel, 5 × 5 taps, 24 × 24 outputs
+  static constexpr int K = 5, OH = 24, OW = 24, XW = OW + K - 1;
+  static bool matches(const ConvShape& s) {
+    return s.C / s.G == 1 && s.KH == K && s.KW == K && s.OH == OH && s.OW == OW;
+  }
+};
+struct LeNetConv2 {  // 5 × 5 taps, 8 × 8 outputs
+  static constexpr int K = 5, OH = 8, OW = 8, XH = OH + K - 1, XW = OW + K - 1;
+  static bool matches(const ConvShape& s) { return s.KH == K && s.KW == K && s.OH == OH && s.OW == OW; }
+};
+
 // A row-span shape known at compile time, for the tiles' fixed-shape versions: x's rows of XW floats,
 // OH output rows, KW taps a kernel row (and as many rows), the tile's first tap T0 (one input channel;
 // 0 where unused).
@@ -504,9 +518,8 @@ TG_SIMD_INLINE void row_span_forward_tile(float* y, const float* x, const float*
     const float* xr = x + r0 * FXW;
     TG_UNROLL for (int kh = 0; kh < FK; ++kh)
       TG_UNROLL for (int kw = 0; kw < FK; ++kw) {
-        const float* rows[2 * RP];
-        TG_UNROLL for (int r = 0; r < 2 * RP; ++r) rows[r] = xr + (kh + r) * FXW + kw;
-        tap(rows, wt + (kh * FK + kw) * FB);
+        const RowPointers<2 * RP, false> xk(xr + kh * FXW + kw, FXW);
+        tap(xk.row, wt + (kh * FK + kw) * FB);
       }
   } else {
     for (std::int64_t c = 0; c < Cg; ++c)
@@ -544,7 +557,7 @@ TG_SIMD_INLINE void row_span_forward_samples(float* y, const float* x, const flo
   const std::int64_t Cg = s.C / s.G, Fg = s.F / s.G, taps = Cg * s.KH * s.KW, FB = flat_filters(Fg),
                      RP = span_pairs(s.OW), pairs = s.OH / 2;
   const std::int64_t y_plane = Pool ? (s.OH / 2) * (s.OW / 2) : s.OH * s.OW;
-  const bool lenet_conv1 = Cg == 1 && s.KH == 5 && s.KW == 5 && L.XW == 28;
+  const bool lenet_conv1 = LeNetConv1::matches(s);
   for (std::int64_t n = n0; n < n1; ++n) {
     const float* xn = x + n * s.C * s.H * s.W;
     if (L.copy) {
@@ -562,12 +575,13 @@ TG_SIMD_INLINE void row_span_forward_samples(float* y, const float* x, const flo
                     float* const yt = y + (n * s.F + f) * y_plane;
                     const float* const xt = xn + g * Cg * L.XH * L.XW;
                     const float* const bt = bias ? bias + f : nullptr;
-                    // LeNet-BN's conv1 (1 channel, 5 × 5 taps, rows of 28) in its one tile shape, plain
-                    // (training) or pooled (inference): with an unpooled sigmoid after the unrolled taps
-                    // GCC put 9 FMAs' operands on the stack (register_tiles).
+                    // LeNet-BN's conv1 in its one tile shape, plain (training) or pooled (inference):
+                    // with an unpooled sigmoid after the unrolled taps GCC put 9 FMAs' operands on the
+                    // stack (register_tiles).
                     if constexpr (TF == 6 && TP == 1 && VP == 3 && (Pool || A == ConvActivation::None)) {
                       if (lenet_conv1)
-                        return row_span_forward_tile<A, Pool, TF, TP, VP, FixedSpanShape<28, 0, 5, 0>>(
+                        return row_span_forward_tile<A, Pool, TF, TP, VP,
+                                                     FixedSpanShape<LeNetConv1::XW, 0, LeNetConv1::K, 0>>(
                             yt, xt, wt + f * taps, bt, 2 * p, s, L);
                     }
                     row_span_forward_tile<A, Pool, TF, TP, VP>(yt, xt, wt + f * taps, bt, 2 * p, s, L);
@@ -787,7 +801,7 @@ TG_SIMD_INLINE void filter_lane_samples(float* y, const float* x, const float* w
   // Pooling reads whole windows only: an odd last row or column is never computed.
   const std::int64_t rows = Pool ? 2 * YH : s.OH, cols = Pool ? 2 * YW : s.OW;
   const std::int64_t CB = std::min<std::int64_t>(kMaxLaneColumns, cols);
-  const bool lenet_conv2 = s.KH == 5 && s.KW == 5 && L.XH == 12 && L.XW == 12;
+  const bool lenet_conv2 = LeNetConv2::matches(s);
   for (std::int64_t n = n0; n < n1; ++n) {
     const float* xn = x + n * s.C * s.H * s.W;
     if (L.copy) {
@@ -808,9 +822,9 @@ TG_SIMD_INLINE void filter_lane_samples(float* y, const float* x, const float* w
                   const float* b_block = bias ? bias + f : nullptr;
                   if (!with_reuse_width(s.KW, [&]<int KW>() TG_SIMD_LAMBDA {
                         if constexpr (TR == 2 && TC == 8 && KW == 5) {
-                          if (lenet_conv2) {  // 5 × 5 taps over planes of 12 × 12
-                            filter_lane_tile<TR, TC, KW, FixedLaneShape<12, 12, 5>>(yt_tile, x_tile, w_block, b_block,
-                                                                                  s, L);
+                          if (lenet_conv2) {
+                            using Fixed = FixedLaneShape<LeNetConv2::XH, LeNetConv2::XW, LeNetConv2::K>;
+                            filter_lane_tile<TR, TC, KW, Fixed>(yt_tile, x_tile, w_block, b_block, s, L);
                             return true;
                           }
                         }
@@ -1367,7 +1381,8 @@ TG_SIMD_INLINE void dinput_gather_unrolled(float* dx, const float* cols) {
 TG_SIMD_INLINE void dinput_gather(float* dx, const float* cols, const std::int32_t* masks, std::int64_t PV,
                                   const ConvShape& s, const Layout& L) {
   using I16 = simd::I32x16;
-  if (s.KH == 5 && s.KW == 5 && s.OH == 8 && s.OW == 8) return dinput_gather_unrolled<5, 5, 8, 8>(dx, cols);
+  using Net = LeNetConv2;
+  if (Net::matches(s)) return dinput_gather_unrolled<Net::K, Net::K, Net::OH, Net::OW>(dx, cols);
   if (L.XW <= kFlatLanes && s.KW <= kMaxNarrowGatherTaps)
     return dispatch_tile<kMaxNarrowGatherTaps, 1>(s.KW, 1, [&]<int KW, int>() TG_SIMD_LAMBDA {
       if (s.OW <= 8) dinput_gather_narrow<KW, V8>(dx, cols, PV, s, L);
@@ -1442,7 +1457,7 @@ void filter_lane_backward(float* dx, double* dw_sum, const float* dy, const floa
                  dx ? cols_n : 0, dw_sum ? s.F * taps : 0, dw_sum ? NB * dyt_sample : 0);
   float* cols = dx ? sc.part + cols_margin(s) : nullptr;  // part comes zeroed: the margins stay 0
   const std::vector<std::int32_t> masks = dx ? gather_masks(s, L) : std::vector<std::int32_t>();
-  const bool lenet_conv2 = s.KH == 5 && s.KW == 5 && s.OH == 8 && s.OW == 8 && L.XW == 12;
+  const bool lenet_conv2 = LeNetConv2::matches(s);
   float* dyt = sc.y_flat;
   if (dw_sum) std::memset(dyt, 0, sizeof(float) * static_cast<std::size_t>(NB * dyt_sample));  // side columns stay 0
   if (dx && dy_copy)  // the lanes past P read zeros
@@ -1466,8 +1481,9 @@ void filter_lane_backward(float* dx, double* dw_sum, const float* dy, const floa
                       std::min<std::int64_t>(kMaxDweightRows, s.KH - kh),
                       std::min<std::int64_t>(kMaxDweightCols, s.KW - kw), [&]<int TR, int TC>() TG_SIMD_LAMBDA {
                         if constexpr (TR == 5 && TC == 5) {
-                          if (lenet_conv2)  // 5 × 5 taps over 8 × 8 outputs, x rows of 12
-                            return filter_lane_dweight_tile<TR, TC, 2, FixedDweightShape<8, 8, 12>>(
+                          if (lenet_conv2)
+                            return filter_lane_dweight_tile<
+                                TR, TC, 2, FixedDweightShape<LeNetConv2::OH, LeNetConv2::OW, LeNetConv2::XW>>(
                                 sc.vacc + (b * taps + (c * s.KH + kh) * s.KW + kw) * kFlatLanes,
                                 dyt + b * dyt_block + (s.KW - 1) * kFlatLanes,
                                 xb + (channel * L.XH + kh) * L.XW + kw, nb, dyt_sample, x_sample, s, L);
@@ -1764,12 +1780,8 @@ TG_SIMD_INLINE void row_span_dweight_tile(float* dwv, const float* dy, const flo
   TG_UNROLL for (int f = 0; f < FB; ++f)
     TG_UNROLL for (int k = 0; k < KB; ++k) acc[f][k] = load_f32x16(dwv + (f * taps + k) * kFlatLanes);
   for (std::int64_t n = 0; n < nb; ++n) {
-    const float* dn[FB];
+    const RowPointers<FB, !fixed> dn(dy + n * dy_sample, plane);
     const float* xk[KB];
-    TG_UNROLL for (int f = 0; f < FB; ++f) {
-      dn[f] = dy + n * dy_sample + f * plane;
-      if constexpr (!fixed) asm("" : "+r"(dn[f]));
-    }
     TG_UNROLL for (int k = 0; k < KB; ++k) {
       if constexpr (fixed) {
         xk[k] = x + n * x_sample + (Fixed::T0 + k) / Fixed::KW * XW + (Fixed::T0 + k) % Fixed::KW;
@@ -1784,7 +1796,7 @@ TG_SIMD_INLINE void row_span_dweight_tile(float* dwv, const float* dy, const flo
       if (step < ahead_n) __builtin_prefetch(ahead + step, 0, 2);
       V16 g[FB];
       TG_UNROLL for (int f = 0; f < FB; ++f) {
-        V16 gf = load_f32x16(dn[f] + (p * VP + J) * kFlatLanes);
+        V16 gf = load_f32x16(dn.row[f] + (p * VP + J) * kFlatLanes);
 #if !defined(__clang__)
         asm("" : "+v"(gf));  // one load for the KB FMAs, as in flat_dweight_tile
 #endif
@@ -1831,14 +1843,15 @@ void row_span_dweight_backward(double* dw_sum, double* db_sum, const float* dy, 
         const std::int64_t next = std::min(NB, n_hi - n0 - nb), ahead_step = nb * P;
         const float* dy_next = dy + (n0 + nb) * dy_numel;
         std::int64_t ahead = 0;
-        if (Cg == 1 && s.G == 1 && FB == 6 && s.F == 6 && s.KH == 5 && s.KW == 5 && s.OH == 24 && s.OW == 24 &&
-            L.XW == 28) {
-          // LeNet-BN's conv1, its nine tiles of 2 or 3 taps at compile time (as for_each_dweight_tile cuts 25).
-          constexpr int kTiles = 9, kTaps = 25;
+        using Net = LeNetConv1;
+        if (Net::matches(s) && s.G == 1 && s.F == 6 && FB == 6) {
+          // Its tiles of taps at compile time, cut as for_each_dweight_tile cuts them.
+          constexpr int kTaps = Net::K * Net::K, kMaxTaps = span_dweight_taps(6);
+          constexpr int kTiles = (kTaps + kMaxTaps - 1) / kMaxTaps;
           [&]<int... T>(std::integer_sequence<int, T...>) TG_SIMD_LAMBDA {
             const auto tile = [&]<int i>() TG_SIMD_LAMBDA {
               constexpr int t0 = kTaps * i / kTiles, kb = kTaps * (i + 1) / kTiles - t0;
-              row_span_dweight_tile<6, kb, 3, FixedSpanShape<28, 24, 5, t0>>(
+              row_span_dweight_tile<6, kb, Net::OW / 8, FixedSpanShape<Net::XW, Net::OH, Net::K, t0>>(
                   sc.vacc + t0 * kFlatLanes, dyb, xb, nullptr, nb, dy_numel, x_sample, taps, s, L, dy_next + ahead,
                   std::max<std::int64_t>(0, next * dy_numel - ahead));
               ahead += ahead_step;
