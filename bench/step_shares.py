@@ -25,7 +25,7 @@ import tempfile
 GROUPS = [
     ("conv forward", r"forward_with"),
     ("conv2 backward", r"filter_lane_backward"),
-    ("conv1 dweight", r"flat_dweight"),
+    ("conv1 dweight", r"flat_dweight|row_span_dweight"),
     ("bn sums", r"channel_sums"),
     ("bn input grad", r"batch_norm_grad_input"),
     ("bn normalize", r"normalize_rows"),
