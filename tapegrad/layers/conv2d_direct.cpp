@@ -681,6 +681,25 @@ TG_SIMD_INLINE bool with_reuse_width(std::int64_t KW, Fn&& fn) {
   }
 }
 
+// acc[r][j] += v[m − j] · x(r, m) over m in [0, J + P − 1) with 0 <= m − j < P: a row of J outputs takes
+// P vectors along a row of J + P − 1 inputs (kernel taps in the forward, output positions in the weight
+// gradient), and each input x(r, m) is broadcast once, one vbroadcastss, for every product that takes
+// it. Each accumulator takes its products in m order. With BarrierEach, no load moves across a
+// broadcast's products: scheduled ahead, the broadcasts took accumulators' registers.
+template <int R, int J, int P, bool BarrierEach = false, class InputAt>
+TG_SIMD_INLINE void broadcast_once_fmas(V16 (&acc)[R][J], const V16 (&v)[P], InputAt x) {
+  TG_UNROLL for (int m = 0; m < J + P - 1; ++m)
+    TG_UNROLL for (int r = 0; r < R; ++r) {
+      // `V16{} + xv` is an add (0 + −0 is +0) and a broadcast, and GCC 12 made the same constructor
+      // behind a helper function into masked broadcasts, 7 times slower.
+      const float xv = x(r, m);
+      const V16 xb = V16{xv, xv, xv, xv, xv, xv, xv, xv, xv, xv, xv, xv, xv, xv, xv, xv};
+      TG_UNROLL for (int p = 0; p < P; ++p)
+        if (m - p >= 0 && m - p < J) acc[r][m - p] += v[p] * xb;
+      if constexpr (BarrierEach) asm volatile("" ::: "memory");
+    }
+}
+
 // yt[(oh + r)·OW + ow + j] for r < RB, j < CB, sixteen filters: x points at (channel 0, row oh,
 // column ow) of the group's padded planes, wt at the block's first tap, bias at its first filter.
 // KW = 0: the kernel's width from s, each product's x a broadcast memory operand (one load an FMA).
@@ -713,13 +732,7 @@ TG_SIMD_INLINE void filter_lane_tile(float* yt, const float* x, const float* wt,
       TG_UNROLL for (int kh = 0; kh < KH; ++kh) {
         V16 wv[KW];
         TG_UNROLL for (int kw = 0; kw < KW; ++kw) wv[kw] = load_f32x16(wc + (kh * KW + kw) * kFlatLanes);
-        TG_UNROLL for (int m = 0; m < CB + KW - 1; ++m)
-          TG_UNROLL for (int r = 0; r < RB; ++r) {
-            const float xv = xc[(kh + r) * XW + m];  // one vbroadcastss, as below
-            const V16 xb = V16{xv, xv, xv, xv, xv, xv, xv, xv, xv, xv, xv, xv, xv, xv, xv, xv};
-            TG_UNROLL for (int kw = 0; kw < KW; ++kw)
-              if (m - kw >= 0 && m - kw < CB) acc[r][m - kw] += wv[kw] * xb;
-          }
+        broadcast_once_fmas(acc, wv, [&](int r, int m) TG_SIMD_LAMBDA { return xc[(kh + r) * XW + m]; });
         // No load moves across kernel rows: GCC, scheduling the next row's broadcasts early, put 6 of
         // the accumulators' FMAs' operands on the stack (register_tiles).
         asm volatile("" ::: "memory");
@@ -741,15 +754,7 @@ TG_SIMD_INLINE void filter_lane_tile(float* yt, const float* x, const float* wt,
         V16 wv[KW];
         TG_UNROLL for (int kw = 0; kw < KW; ++kw) wv[kw] = load_f32x16(wr + kw * kFlatLanes);
         const RowPointers<RB> xk(xr, L.XW);
-        TG_UNROLL for (int m = 0; m < CB + KW - 1; ++m)
-          TG_UNROLL for (int r = 0; r < RB; ++r) {
-            // One vbroadcastss. `V16{} + xv` is an add (0 + −0 is +0) and a broadcast, and GCC 12 made
-            // the same constructor behind a helper function into masked broadcasts, 7 times slower.
-            const float xv = xk.row[r][m];
-            const V16 xb = V16{xv, xv, xv, xv, xv, xv, xv, xv, xv, xv, xv, xv, xv, xv, xv, xv};
-            TG_UNROLL for (int kw = 0; kw < KW; ++kw)
-              if (m - kw >= 0 && m - kw < CB) acc[r][m - kw] += wv[kw] * xb;
-          }
+        broadcast_once_fmas(acc, wv, [&](int r, int m) TG_SIMD_LAMBDA { return xk.row[r][m]; });
       }
     }
   TG_UNROLL for (int r = 0; r < RB; ++r)
@@ -1197,15 +1202,8 @@ TG_SIMD_INLINE void filter_lane_dweight_tile(float* dwt, const float* dyt, const
         TG_UNROLL for (int ow = 0; ow < OW; ow += PB) {
           V16 g[PB];
           TG_UNROLL for (int p = 0; p < PB; ++p) g[p] = load_f32x16(g_row + (ow + p) * kFlatLanes);
-          TG_UNROLL for (int m = 0; m < PB + CB - 1; ++m)
-            TG_UNROLL for (int i = 0; i < RB; ++i) {
-              const float xv = x_row[i * XW + ow + m];  // one vbroadcastss, as below
-              const V16 xb = V16{xv, xv, xv, xv, xv, xv, xv, xv, xv, xv, xv, xv, xv, xv, xv, xv};
-              TG_UNROLL for (int p = 0; p < PB; ++p)
-                if (m - p >= 0 && m - p < CB) acc[i][m - p] += g[p] * xb;
-              // One broadcast live at a time: scheduled ahead, they took an accumulator's register.
-              asm volatile("" ::: "memory");
-            }
+          broadcast_once_fmas<RB, CB, PB, true>(acc, g,
+                                                [&](int i, int m) TG_SIMD_LAMBDA { return x_row[i * XW + ow + m]; });
         }
       }
   } else
@@ -1218,13 +1216,7 @@ TG_SIMD_INLINE void filter_lane_dweight_tile(float* dwt, const float* dyt, const
           V16 g[PB];
           TG_UNROLL for (int p = 0; p < PB; ++p) g[p] = load_f32x16(g_row + p * kFlatLanes);
           const RowPointers<RB> xp(x + n * x_sample + oh * L.XW + ow, L.XW);
-          TG_UNROLL for (int m = 0; m < PB + CB - 1; ++m)
-            TG_UNROLL for (int i = 0; i < RB; ++i) {
-              const float xv = xp.row[i][m];  // one vbroadcastss, as in filter_lane_tile
-              const V16 xb = V16{xv, xv, xv, xv, xv, xv, xv, xv, xv, xv, xv, xv, xv, xv, xv, xv};
-              TG_UNROLL for (int p = 0; p < PB; ++p)
-                if (m - p >= 0 && m - p < CB) acc[i][m - p] += g[p] * xb;
-            }
+          broadcast_once_fmas(acc, g, [&](int i, int m) TG_SIMD_LAMBDA { return xp.row[i][m]; });
         }
       }
       for (; ow < s.OW; ++ow) {
