@@ -41,6 +41,7 @@ Tensor unary_op(const Tensor& x, UnaryOp op) { return native::unary(op, x); }
 // relu: [y > 0]), in one fused pass; the output is saved for in-place detection.
 Tensor activation_op(const Tensor& x, UnaryOp op, native::ActivationGrad grad_kind, const char* name) {
   Tensor out = unary_op(x, op);
+  if (!needs_grad(x)) return out;
   return record(name, out, {x},
                 [y = native::alias(out), grad_kind](const Tensor& g) {
                   return Grads{native::activation_backward(grad_kind, g, y)};
@@ -61,6 +62,7 @@ Tensor Tensor::view(const Shape& sizes) const {
 Tensor Tensor::reshape(const Shape& sizes) const {
   Tensor x = *this;
   Tensor out = native::reshape(x, sizes);
+  if (!needs_grad(x)) return out;
   return record(out.shares_storage(x) ? "ReshapeAliasBackward0" : "UnsafeViewBackward0", out, {x},
                 [shape = x.sizes()](const Tensor& g) { return Grads{g.reshape(shape)}; }, kSavesNothing);
 }

@@ -350,7 +350,7 @@ Tensor conv2d_act(const Tensor& x, const Tensor& weight, const Tensor& bias, Siz
   TG_CHECK(!avg_pool_2x2 || (s.OH >= 2 && s.OW >= 2),
            "[conv2d_act] expected a convolution output of at least [2, 2] to pool over 2x2 windows, got [{}, {}] "
            "(input {}, weight {})", s.OH, s.OW, x.sizes(), weight.sizes());
-  if (autograd::needs_grad({x, weight, bias}) || !use_direct(s, x.dtype())) {
+  if (autograd::needs_grad(x, weight, bias) || !use_direct(s, x.dtype())) {
     Tensor y = conv2d(x, weight, bias, stride, padding, groups);
     if (act == ConvActivation::Sigmoid) y = y.sigmoid();
     if (act == ConvActivation::ReLU) y = y.relu();

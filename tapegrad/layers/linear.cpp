@@ -82,14 +82,16 @@ Tensor linear(const Tensor& x, const Tensor& weight, const Tensor& bias) {
   const std::int64_t I = weight.size(1), O = weight.size(0);
   TG_CHECK(x.size(-1) == I, "[linear] input {} has {} features, weight {} expects {}", x.sizes(), x.size(-1),
            weight.sizes(), I);
-  TG_CHECK(!bias.defined() || bias.sizes() == Shape{O}, "[linear] expected bias of shape [{}] for weight {}, got {}",
-           O, weight.sizes(), bias.defined() ? bias.sizes() : Shape{});
+  TG_CHECK(!bias.defined() || (bias.dim() == 1 && bias.size(0) == O),
+           "[linear] expected bias of shape [{}] for weight {}, got {}", O, weight.sizes(),
+           bias.defined() ? bias.sizes() : Shape{});
   TG_CHECK(is_floating(x.dtype()) && weight.dtype() == x.dtype() && (!bias.defined() || bias.dtype() == x.dtype()),
            "[linear] expected input, weight and bias of one floating point dtype, got {}, {} and {}",
            dtype_name(x.dtype()), dtype_name(weight.dtype()), bias.defined() ? dtype_name(bias.dtype()) : "none");
-  Shape out_sizes(x.sizes().begin(), x.sizes().end() - 1);
-  out_sizes.push_back(O);
-  const std::int64_t B = numel_of(Shape(x.sizes().begin(), x.sizes().end() - 1));
+  Shape out_sizes = x.sizes();
+  out_sizes.back() = O;
+  std::int64_t B = 1;  // the rows: every dim but the last
+  for (std::int64_t d = 0; d + 1 < x.dim(); ++d) B *= x.size(d);
   Tensor xc = native::contiguous(x), wc = native::contiguous(weight);
   Tensor bc = bias.defined() ? native::contiguous(bias) : Tensor();
   Tensor y = Tensor::empty(out_sizes, x.dtype());
@@ -101,6 +103,7 @@ Tensor linear(const Tensor& x, const Tensor& weight, const Tensor& bias) {
   // PyTorch's names: addmm / mm for a matrix input, a view of them for any other rank.
   const char* name = x.dim() == 2 ? (bias.defined() ? "AddmmBackward0" : "MmBackward0")
                                   : (bias.defined() ? "ViewBackward0" : "UnsafeViewBackward0");
+  if (!autograd::needs_grad(x, weight, bias)) return y;
   const bool gx = x.requires_grad(), gw = weight.requires_grad(), gb = bias.defined() && bias.requires_grad();
   return autograd::record(
       name, y, {x, weight, bias},

@@ -188,6 +188,11 @@ TEST_CASE("NoGradGuard nests, restores the mode, and records nothing", "[autogra
     CHECK_FALSE(y.requires_grad());
     CHECK(y.grad_fn_name().empty());
     CHECK_FALSE(tg::autograd::needs_grad({x}));
+    CHECK_FALSE(tg::autograd::needs_grad(x));
+    // The ops that skip record() before building its closure record nothing either.
+    CHECK_FALSE(tg::linear(x.reshape({1, 2}), x.reshape({1, 2}), Tensor()).requires_grad());
+    CHECK(x.reshape({2, 1}).grad_fn_name().empty());
+    CHECK_FALSE(x.sigmoid().requires_grad());
     CHECK(tg::autograd::tape_size() == base);
     CHECK(vals(y) == vals(f64({2 + std::exp(1.0), 4 + std::exp(2.0)})));
     {
@@ -201,6 +206,13 @@ TEST_CASE("NoGradGuard nests, restores the mode, and records nothing", "[autogra
   CHECK(tg::is_grad_enabled());
   CHECK(tg::autograd::needs_grad({x}));
   CHECK((x * 2.0).requires_grad());
+  // needs_grad over tensors one by one agrees with the vector's: any defined one that requires grad.
+  const Tensor plain = f64({1, 2}), undefined;
+  CHECK(tg::autograd::needs_grad(plain, undefined, x));
+  CHECK(tg::autograd::needs_grad(x));
+  CHECK_FALSE(tg::autograd::needs_grad(plain, undefined));
+  CHECK(tg::linear(plain.reshape({1, 2}), x.reshape({1, 2}), Tensor()).grad_fn_name() == "MmBackward0");
+  CHECK(x.sigmoid().grad_fn_name() == "SigmoidBackward0");
 
   SECTION("set_grad_enabled, and a guard inside it") {
     tg::set_grad_enabled(false);
