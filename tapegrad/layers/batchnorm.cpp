@@ -798,6 +798,7 @@ Tensor batch_norm_impl(const Tensor& x, std::optional<BatchNormActivation> act, 
     });
   });
   if (training && running_mean.defined()) batch_norm_update_running_stats(running_mean, running_var, mean, var, N * S, momentum);
+  if (!autograd::needs_grad(x, weight, bias)) return pool ? pooled : y;
 
   const bool gx = x.requires_grad(), gw = weight.defined() && weight.requires_grad();
   const bool gb = bias.defined() && bias.requires_grad();

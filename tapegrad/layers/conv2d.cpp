@@ -291,7 +291,7 @@ Tensor conv2d(const Tensor& x, const Tensor& weight, const Tensor& bias, Size2 s
                      bc.defined() ? bc.data_ptr<T>() : nullptr, s, threads);
     });
   }
-  if (!autograd::needs_grad({x, weight, bias})) return y;
+  if (!autograd::needs_grad(x, weight, bias)) return y;
 
   const bool need_dx = x.requires_grad(), need_dw = weight.requires_grad();
   const bool need_db = bias.defined() && bias.requires_grad();
