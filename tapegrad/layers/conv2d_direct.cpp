@@ -690,8 +690,9 @@ template <int R, int J, int P, bool BarrierEach = false, class InputAt>
 TG_SIMD_INLINE void broadcast_once_fmas(V16 (&acc)[R][J], const V16 (&v)[P], InputAt x) {
   TG_UNROLL for (int m = 0; m < J + P - 1; ++m)
     TG_UNROLL for (int r = 0; r < R; ++r) {
-      // `V16{} + xv` is an add (0 + −0 is +0) and a broadcast, and GCC 12 made the same constructor
-      // behind a helper function into masked broadcasts, 7 times slower.
+      // The broadcast spelled out lane by lane, here: `V16{} + xv` is an add (0 + −0 is +0) as well,
+      // and a helper function returning the broadcast vector became masked broadcasts under GCC 12,
+      // 7 times slower.
       const float xv = x(r, m);
       const V16 xb = V16{xv, xv, xv, xv, xv, xv, xv, xv, xv, xv, xv, xv, xv, xv, xv, xv};
       TG_UNROLL for (int p = 0; p < P; ++p)

@@ -177,6 +177,38 @@ TEST_CASE("detach stops the gradient and shares storage", "[autograd]") {
   CHECK_THROWS_WITH(w.sum().backward(), Contains("[backward]") && Contains("does not require grad"));
 }
 
+TEST_CASE("the layers that ask needs_grad first record only when an input requires grad", "[autograd]") {
+  tg::manual_seed(3);
+  const Tensor x = tg::randn({1, 2, 6, 6}), w = tg::randn({2, 2, 3, 3}), b = tg::randn({2});
+  const Tensor rm = tg::zeros({2}), rv = tg::ones({2});
+  // Each layer's output with the given weight: values, whether it requires grad, its grad_fn.
+  auto run = [&](const Tensor& weight) {
+    return std::vector<Tensor>{tg::conv2d(x, weight, b),
+                               tg::conv2d_act(x, weight, b, 1, 0, 1, tg::ConvActivation::Sigmoid, true),
+                               tg::avg_pool2d(tg::conv2d(x, weight, b), 2),
+                               tg::max_pool2d(tg::conv2d(x, weight, b), 2),
+                               tg::batch_norm(tg::conv2d(x, weight, b), rm, rv, Tensor(), Tensor(), false)};
+  };
+  const std::vector<Tensor> plain = run(w);
+  const Tensor w_grad = tg::native::clone(w).requires_grad_();
+  const std::vector<Tensor> recorded = run(w_grad);
+  std::vector<Tensor> unrecorded;
+  {
+    tg::NoGradGuard no_grad;
+    unrecorded = run(w_grad);
+  }
+  const char* names[] = {"ConvolutionBackward0", "AvgPool2DBackward0", "AvgPool2DBackward0",
+                         "MaxPool2DWithIndicesBackward0", "NativeBatchNormBackward0"};
+  for (std::size_t i = 0; i < plain.size(); ++i) {
+    INFO(names[i]);
+    CHECK_FALSE(plain[i].requires_grad());
+    CHECK_FALSE(unrecorded[i].requires_grad());
+    CHECK(recorded[i].grad_fn_name() == names[i]);
+    CHECK(close(recorded[i], vals(plain[i]), 1e-6));  // recorded, conv2d_act runs conv2d, sigmoid, pool apart
+    CHECK(vals(unrecorded[i]) == vals(plain[i]));
+  }
+}
+
 TEST_CASE("NoGradGuard nests, restores the mode, and records nothing", "[autograd]") {
   Tensor x = f64({1, 2}).requires_grad_();
   std::size_t base = tg::autograd::tape_size();
