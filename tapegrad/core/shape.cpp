@@ -140,6 +140,6 @@ Shape infer_shape(const Shape& requested, const Shape& input, std::string_view o
   return out;
 }
 
-}  // namespace tg
+std::ostream& operator<<(std::ostream& os, const Shape& shape) { return os << fmt::format("{}", shape); }
 
-std::ostream& operator<<(std::ostream& os, const tg::Shape& shape) { return os << fmt::format("{}", shape); }
+}  // namespace tg
