@@ -62,7 +62,6 @@ Tensor Tensor::view(const Shape& sizes) const {
 Tensor Tensor::reshape(const Shape& sizes) const {
   Tensor x = *this;
   Tensor out = native::reshape(x, sizes);
-  if (!needs_grad(x)) return out;
   return record(out.shares_storage(x) ? "ReshapeAliasBackward0" : "UnsafeViewBackward0", out, {x},
                 [shape = x.sizes()](const Tensor& g) { return Grads{g.reshape(shape)}; }, kSavesNothing);
 }

@@ -348,20 +348,17 @@ NoGradGuard::~NoGradGuard() { grad_enabled = previous_; }
 
 namespace autograd {
 
-bool needs_grad(const std::vector<Tensor>& inputs) {
+bool needs_grad(TensorList inputs) {
   if (!grad_enabled) return false;
   for (const Tensor& t : inputs)
     if (t.defined() && t.requires_grad()) return true;
   return false;
 }
 
-Tensor record(std::string name, const Tensor& output, const std::vector<Tensor>& inputs, BackwardFn backward) {
-  return record(std::move(name), output, inputs, std::move(backward), inputs);
-}
+namespace detail {
 
-Tensor record(std::string name, const Tensor& output, const std::vector<Tensor>& inputs, BackwardFn backward,
-              const std::vector<Tensor>& saved) {
-  if (!needs_grad(inputs)) return output;
+Tensor record_entry(std::string_view name, const Tensor& output, TensorList inputs, BackwardFn backward,
+                    TensorList saved) {
   TG_CHECK(output.defined(), "[record] {}: the output is undefined", name);
   TG_CHECK(is_floating(output.dtype()), "[record] {}: only floating point outputs can have gradients, got {}", name,
            dtype_name(output.dtype()));
@@ -369,13 +366,14 @@ Tensor record(std::string name, const Tensor& output, const std::vector<Tensor>&
            name);
   TG_CHECK(backward != nullptr, "[record] {}: the backward function is empty", name);
   std::shared_ptr<Node> node(new Node(), delete_node);
-  node->name = std::move(name);
+  node->name = std::string(name);
   node->output = output.impl();
   node->inputs.reserve(inputs.size());
   for (const Tensor& t : inputs) {
     TG_CHECK(!t.defined() || !t.is_same(output), "[record] {}: the output cannot be one of its inputs", node->name);
     node->inputs.push_back(t.defined() && t.requires_grad() ? t : Tensor());
   }
+  node->saved.reserve(saved.size());
   for (const Tensor& t : saved)
     if (t.defined()) node->saved.push_back({t.storage(), t.storage()->version(), t.sizes()});
   if (is_anomaly_enabled()) node->recorded_in = recording_location();
@@ -386,6 +384,8 @@ Tensor record(std::string name, const Tensor& output, const std::vector<Tensor>&
   m.grad_fn = std::move(node);
   return output;
 }
+
+}  // namespace detail
 
 std::size_t tape_size() {
   return static_cast<std::size_t>(

@@ -5,8 +5,12 @@
 // Layer: autograd; must not know modules.
 #pragma once
 
+#include <concepts>
 #include <functional>
+#include <initializer_list>
 #include <string>
+#include <string_view>
+#include <utility>
 #include <vector>
 
 #include "tapegrad/autograd/anomaly.h"
@@ -36,25 +40,61 @@ namespace autograd {
 // with grad mode off; must return tensors of each input's shape and dtype (the engine checks).
 using BackwardFn = std::function<std::vector<Tensor>(const Tensor& grad_output)>;
 
+// The tensors an op names to record(): a braced list or a vector, viewed in place, as PyTorch's
+// TensorList (c10::ArrayRef<Tensor>). A parameter type only: a braced list it views ends with the
+// full expression, so a TensorList kept in a variable would dangle.
+class TensorList {
+ public:
+  TensorList() = default;
+  // Assigned rather than initialized: GCC's -Winit-list-lifetime warns of the dangling that only a
+  // TensorList outliving its full expression could have.
+  TensorList(std::initializer_list<Tensor> list) {
+    first_ = list.begin();
+    size_ = list.size();
+  }
+  TensorList(const std::vector<Tensor>& tensors) : first_(tensors.data()), size_(tensors.size()) {}
+  const Tensor* begin() const { return first_; }
+  const Tensor* end() const { return first_ + size_; }
+  std::size_t size() const { return size_; }
+
+ private:
+  const Tensor* first_ = nullptr;
+  std::size_t size_ = 0;
+};
+
 // Whether an op on these inputs must record: grad mode on and some input requires grad.
-bool needs_grad(const std::vector<Tensor>& inputs);
-// The same for tensors named one by one, building no vector. An op that asks before calling
-// record() skips building record()'s closure, vectors and name when nothing records: those
-// allocations made LeNet-BN's inference at batch 1 an eighth slower.
+bool needs_grad(TensorList inputs);
+// The same for tensors named one by one, building no list.
 template <class... Rest>
 bool needs_grad(const Tensor& first, const Rest&... rest) {
   const auto wants = [](const Tensor& t) { return t.defined() && t.requires_grad(); };
   return is_grad_enabled() && (wants(first) || (wants(rest) || ...));
 }
 
-// Records `output` as computed from `inputs` by an op whose gradient is `backward`, and returns
-// it (now requiring grad). A no-op returning `output` when needs_grad(inputs) is false.
-// `saved` lists the tensors the backward reads (default: the inputs): modifying one of them in
-// place before backward makes backward throw, naming the op. Never capture `output` itself in
-// `backward` (a cycle); capture native::alias(output) instead.
-Tensor record(std::string name, const Tensor& output, const std::vector<Tensor>& inputs, BackwardFn backward);
-Tensor record(std::string name, const Tensor& output, const std::vector<Tensor>& inputs, BackwardFn backward,
-              const std::vector<Tensor>& saved);
+namespace detail {
+Tensor record_entry(std::string_view name, const Tensor& output, TensorList inputs, BackwardFn backward,
+                    TensorList saved);
+}  // namespace detail
+
+// Records `output` as computed from `inputs` by an op whose gradient is `backward` (any callable
+// a BackwardFn holds), and returns it (now requiring grad). A no-op returning `output` when
+// needs_grad(inputs) is false. It asks that before it converts anything, so an op run without grad
+// builds no std::function, vector or name: with those allocations, LeNet-BN's inference at batch 1
+// ran an eighth slower. `saved` lists the tensors the backward reads (default: the inputs; undefined
+// ones are skipped): modifying one of them in place before backward makes backward throw, naming
+// the op. Never capture `output` itself in `backward` (a cycle); capture native::alias(output)
+// instead.
+template <class Backward>
+  requires std::constructible_from<BackwardFn, Backward&&>
+Tensor record(std::string_view name, const Tensor& output, TensorList inputs, Backward&& backward, TensorList saved) {
+  if (!needs_grad(inputs)) return output;
+  return detail::record_entry(name, output, inputs, BackwardFn(std::forward<Backward>(backward)), saved);
+}
+template <class Backward>
+  requires std::constructible_from<BackwardFn, Backward&&>
+Tensor record(std::string_view name, const Tensor& output, TensorList inputs, Backward&& backward) {
+  return record(name, output, inputs, std::forward<Backward>(backward), inputs);
+}
 
 // Number of live entries on this thread's tape (entries whose output is still alive).
 std::size_t tape_size();

@@ -291,7 +291,6 @@ Tensor conv2d(const Tensor& x, const Tensor& weight, const Tensor& bias, Size2 s
                      bc.defined() ? bc.data_ptr<T>() : nullptr, s, threads);
     });
   }
-  if (!autograd::needs_grad(x, weight, bias)) return y;
 
   const bool need_dx = x.requires_grad(), need_dw = weight.requires_grad();
   const bool need_db = bias.defined() && bias.requires_grad();
@@ -325,10 +324,8 @@ Tensor conv2d(const Tensor& x, const Tensor& weight, const Tensor& bias, Size2 s
     });
     return std::vector<Tensor>{dx, dw, db};
   };
-  std::vector<Tensor> saved;
-  if (need_dw) saved.push_back(x);
-  if (need_dx) saved.push_back(weight);
-  return autograd::record("ConvolutionBackward0", y, {x, weight, bias}, std::move(backward), saved);
+  return autograd::record("ConvolutionBackward0", y, {x, weight, bias}, std::move(backward),
+                          {need_dw ? x : Tensor(), need_dx ? weight : Tensor()});
 }
 
 // --- the fused inference op ---------------------------------------------------------------------

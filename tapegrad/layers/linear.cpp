@@ -103,7 +103,6 @@ Tensor linear(const Tensor& x, const Tensor& weight, const Tensor& bias) {
   // PyTorch's names: addmm / mm for a matrix input, a view of them for any other rank.
   const char* name = x.dim() == 2 ? (bias.defined() ? "AddmmBackward0" : "MmBackward0")
                                   : (bias.defined() ? "ViewBackward0" : "UnsafeViewBackward0");
-  if (!autograd::needs_grad(x, weight, bias)) return y;
   const bool gx = x.requires_grad(), gw = weight.requires_grad(), gb = bias.defined() && bias.requires_grad();
   return autograd::record(
       name, y, {x, weight, bias},

@@ -248,7 +248,6 @@ Tensor avg_pool2d(const Tensor& x, Size2 kernel, std::optional<Size2> stride, Si
   Tensor xc = native::contiguous(x);
   Tensor y = Tensor::empty(pool_output_shape(x, s), dt);
   dispatch_floating(dt, [&]<class T>() { avg_pool2d_forward(y.data_ptr<T>(), xc.data_ptr<T>(), s); });
-  if (!autograd::needs_grad(x)) return y;
   auto backward = [s, dt, shape = x.sizes()](const Tensor& grad) {  // needs only the shapes
     Tensor dy = native::contiguous(grad);
     Tensor dx = Tensor::empty(shape, dt);
@@ -267,7 +266,6 @@ Tensor max_pool2d(const Tensor& x, Size2 kernel, std::optional<Size2> stride, Si
   dispatch_floating(dt, [&]<class T>() {
     max_pool2d_forward(y.data_ptr<T>(), argmax.data_ptr<std::int64_t>(), xc.data_ptr<T>(), s);
   });
-  if (!autograd::needs_grad(x)) return y;
   auto backward = [s, dt, argmax, shape = x.sizes()](const Tensor& grad) {  // needs only the argmax, which it owns
     Tensor dy = native::contiguous(grad);
     Tensor dx = Tensor::empty(shape, dt);

@@ -177,7 +177,7 @@ TEST_CASE("detach stops the gradient and shares storage", "[autograd]") {
   CHECK_THROWS_WITH(w.sum().backward(), Contains("[backward]") && Contains("does not require grad"));
 }
 
-TEST_CASE("the layers that ask needs_grad first record only when an input requires grad", "[autograd]") {
+TEST_CASE("conv2d, conv2d_act, the pools and batch_norm record exactly when an input requires grad", "[autograd]") {
   tg::manual_seed(3);
   const Tensor x = tg::randn({1, 2, 6, 6}), w = tg::randn({2, 2, 3, 3}), b = tg::randn({2});
   const Tensor rm = tg::zeros({2}), rv = tg::ones({2});
@@ -221,7 +221,7 @@ TEST_CASE("NoGradGuard nests, restores the mode, and records nothing", "[autogra
     CHECK(y.grad_fn_name().empty());
     CHECK_FALSE(tg::autograd::needs_grad({x}));
     CHECK_FALSE(tg::autograd::needs_grad(x));
-    // The ops that skip record() before building its closure record nothing either.
+    // Layers and views record nothing either.
     CHECK_FALSE(tg::linear(x.reshape({1, 2}), x.reshape({1, 2}), Tensor()).requires_grad());
     CHECK(x.reshape({2, 1}).grad_fn_name().empty());
     CHECK_FALSE(x.sigmoid().requires_grad());
