@@ -41,7 +41,7 @@ std::size_t class_of_floats(std::int64_t n) {
 
 }  // namespace
 
-TEST_CASE("a storage holds its size class: 64-byte steps to 4 KiB, then 8 classes per power of two", "[core]") {
+TEST_CASE("a storage holds its size class: 64-byte steps to 4 KiB, 8 classes per power of two, huge pages from 512 KiB", "[core]") {
   CacheLimitGuard guard(std::size_t{64} << 20);
   auto [elements, bytes] = GENERATE(table<std::int64_t, std::size_t>({
       {0, 64},  // an empty tensor still holds one block
@@ -56,8 +56,11 @@ TEST_CASE("a storage holds its size class: 64-byte steps to 4 KiB, then 8 classe
       {2048, 8192},
       {16384, 65536},
       {16385, 73728},  // steps of 8 KiB between 64 and 128 KiB
-      {550000, 2359296},  // 2.2 MB: steps of 256 KiB between 2 and 4 MiB
-      {1000000, 4194304},
+      {131071, 524288},  // steps of 32 KiB up to 512 KiB
+      {131072, 2097152},  // from 512 KiB whole 2 MiB huge pages
+      {550000, 4194304},
+      {1048576, 4194304},
+      {1048577, 6291456},
   }));
   CAPTURE(elements);
   CHECK(class_of_floats(elements) == bytes);
@@ -96,6 +99,15 @@ TEST_CASE("a freed block waits in the cache and the next request of its class re
   CHECK(tg::cache_stats().allocated_bytes == start.allocated_bytes + 4608 + 2 * 5120);
 }
 
+TEST_CASE("a block of 512 KiB or more starts on a 2 MiB boundary, for huge pages", "[core]") {
+  CacheLimitGuard guard(0);  // fresh blocks from the system
+  for (std::int64_t elements : {131072, 1000000}) {
+    CAPTURE(elements);
+    tg::Tensor t = floats(elements);
+    CHECK(reinterpret_cast<std::uintptr_t>(t.data_ptr<float>()) % (std::uintptr_t{2} << 20) == 0);
+  }
+}
+
 TEST_CASE("free lists are last in, first out", "[core]") {
   CacheLimitGuard guard(std::size_t{64} << 20);
   tg::Tensor a = floats(256), b = floats(256), c = floats(256);
@@ -122,7 +134,7 @@ TEST_CASE("empty_cache returns every idle block and leaves live storages alone",
     std::vector<tg::Tensor> idle;
     for (std::int64_t n : {10, 1000, 1025, 16384, 16384, 550000}) idle.push_back(floats(n));
   }
-  const std::size_t idle_bytes = 64 + 4032 + 4608 + 2 * 65536 + 2359296;
+  const std::size_t idle_bytes = 64 + 4032 + 4608 + 2 * 65536 + 4194304;
   CHECK(tg::cache_stats().cached_bytes == idle_bytes);
   CHECK(tg::cache_stats().allocated_bytes == allocated0 + 448);
 
