@@ -23,6 +23,7 @@
 
 #include "apps/lenet/trainer.h"
 #include "tapegrad.h"
+#include "tests/support/lenet_runs.h"
 
 namespace {
 
@@ -78,22 +79,12 @@ TEST_CASE("a folded LeNet-BN inference step at batch 1 makes at most 24 heap all
 TEST_CASE("a LeNet-BN training step at batch 16 makes at most 480 heap allocations", "[apps]") {
   const int saved_threads = tg::get_num_threads();
   tg::set_num_threads(1);
-  tg::manual_seed(5);
-  tg::nn::Sequential net = lenet::make_lenet_bn();
-  tg::optim::SGD opt(net.parameters(), {.lr = 0.1});
-  tg::nn::CrossEntropyLoss loss_fn;
-  const Tensor X = tg::rand({16, 1, 28, 28}), y = tg::randint(0, 10, {16});
-  auto train_step = [&] {
-    Tensor loss = loss_fn(net(X), y);
-    opt.zero_grad();
-    loss.backward();
-    opt.step();
-  };
-  for (int i = 0; i < 3; ++i) train_step();
+  tg_test::FixedBatchLeNet model;
+  for (int i = 0; i < 3; ++i) model.step();
   std::int64_t per_step = 0;
   {
     AllocationCounter counter;
-    for (int i = 0; i < 5; ++i) train_step();
+    for (int i = 0; i < 5; ++i) model.step();
     per_step = counter.count() / 5;
   }
   CAPTURE(per_step);

@@ -423,24 +423,15 @@ TEST_CASE("a steady-state LeNet-BN step takes no tensor memory from the system (
   tg::set_cache_limit(std::size_t{256} << 20);
   const int saved_threads = tg::get_num_threads();
   tg::set_num_threads(1);
-  tg::manual_seed(5);
-  tg::nn::Sequential net = lenet::make_lenet_bn();
-  tg::optim::SGD opt(net.parameters(), {.lr = 0.1});
-  tg::nn::CrossEntropyLoss loss_fn;
-  const Tensor X = tg::rand({16, 1, 28, 28}), y = tg::randint(0, 10, {16});
-  auto train_step = [&] {
-    Tensor loss = loss_fn(net(X), y);
-    opt.zero_grad();
-    loss.backward();
-    opt.step();
-  };
-  for (int i = 0; i < 2; ++i) train_step();
+  tg_test::FixedBatchLeNet model;
+  for (int i = 0; i < 2; ++i) model.step();
   std::uint64_t before = tg::cache_stats().system_allocations;
-  for (int i = 0; i < 3; ++i) train_step();
+  for (int i = 0; i < 3; ++i) model.step();
   CHECK(tg::cache_stats().system_allocations == before);
 
-  net.eval();
-  tg::nn::Sequential folded = tg::nn::utils::fold_batchnorm(net);
+  model.net.eval();
+  tg::nn::Sequential folded = tg::nn::utils::fold_batchnorm(model.net);
+  const Tensor& X = model.X;
   tg::NoGradGuard no_grad;
   for (std::int64_t batch : {1, 16}) {
     const Tensor Xb = X.slice(0, 0, batch);
