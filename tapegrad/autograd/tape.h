@@ -40,19 +40,27 @@ namespace autograd {
 // with grad mode off; must return tensors of each input's shape and dtype (the engine checks).
 using BackwardFn = std::function<std::vector<Tensor>(const Tensor& grad_output)>;
 
+// Clang's check that a view does not outlive what it views (-Wdangling); GCC has none.
+#if defined(__clang__)
+#define TG_LIFETIMEBOUND [[clang::lifetimebound]]
+#else
+#define TG_LIFETIMEBOUND
+#endif
+
 // The tensors an op names to record(): a braced list or a vector, viewed in place, as PyTorch's
-// TensorList (c10::ArrayRef<Tensor>). A parameter type only: a braced list it views ends with the
-// full expression, so a TensorList kept in a variable would dangle.
+// TensorList (c10::ArrayRef<Tensor>). A parameter type only: a braced list or a temporary vector
+// it views ends with the full expression, so a TensorList kept in a variable would dangle (clang
+// warns).
 class TensorList {
  public:
   TensorList() = default;
   // Assigned rather than initialized: GCC's -Winit-list-lifetime warns of the dangling that only a
   // TensorList outliving its full expression could have.
-  TensorList(std::initializer_list<Tensor> list) {
+  TensorList(std::initializer_list<Tensor> list TG_LIFETIMEBOUND) {
     first_ = list.begin();
     size_ = list.size();
   }
-  TensorList(const std::vector<Tensor>& tensors) : first_(tensors.data()), size_(tensors.size()) {}
+  TensorList(const std::vector<Tensor>& tensors TG_LIFETIMEBOUND) : first_(tensors.data()), size_(tensors.size()) {}
   const Tensor* begin() const { return first_; }
   const Tensor* end() const { return first_ + size_; }
   std::size_t size() const { return size_; }

@@ -92,7 +92,7 @@ class Shape {
   }
   void clear() { size_ = 0; }
   void resize(size_type n, std::int64_t value = 0) {
-    reserve(n);
+    if (n > capacity_) grow_to(std::max(n, 2 * capacity_));
     if (n > size_) std::fill(data_ + size_, data_ + n, value);
     size_ = n;
   }
@@ -187,7 +187,7 @@ class Shape {
   }
   // Makes room for n elements at position at, moving the ones after it up.
   void open_gap(size_type at, size_type n) {
-    reserve(size_ + n);
+    if (size_ + n > capacity_) grow_to(std::max(size_ + n, 2 * capacity_));  // geometric, as push_back
     std::copy_backward(data_ + at, data_ + size_, data_ + size_ + n);
     size_ += n;
   }
