@@ -3,6 +3,8 @@
 // backward). Layer: core. Memory comes from a size-bucketed cache: a freed block waits on the
 // free list of its size class for the next request of that class, so a training step that
 // repeats the previous step's shapes neither calls the system allocator nor faults in pages.
+// Blocks of 512 KiB and more are whole 2 MiB pages, 2 MiB-aligned, offered to the kernel for
+// transparent huge pages.
 #pragma once
 
 #include <cstddef>
