@@ -6,7 +6,8 @@
 // Blocks of 512 KiB and more are whole 2 MiB pages, 2 MiB-aligned, which the kernel is asked to back
 // with transparent huge pages (MADV_HUGEPAGE, which THP's common `madvise` mode waits for). A training
 // step streams its activations through memory a dozen times, and with 4 KiB pages every 4 KiB of
-// such a pass misses the TLB: LeNet-BN's step ran 2-4% faster with huge pages, its peak RSS 25 -> 32 MB.
+// such a pass misses the TLB: LeNet-BN's training step ran 1-2% faster with huge pages (medians of
+// 8-10 alternating pairs), its peak RSS 25 -> 32 MB.
 // Layer: core.
 #include "tapegrad/core/storage.h"
 
@@ -80,7 +81,8 @@ Cache& cache() {
   return *c;
 }
 
-// A block of size class cls from the system (null when there is no memory): huge pages from kHugeFrom.
+// A block of size class cls from the system (null when there is no memory). Classes from kHugeFrom
+// are whole huge pages; every class below is at most kHugeFrom, so one comparison tells them apart.
 void* system_allocate(std::size_t cls) {
   if (cls < kHugePage) return std::aligned_alloc(kAlign, cls);
   void* p = std::aligned_alloc(kHugePage, cls);
