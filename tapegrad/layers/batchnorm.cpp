@@ -346,6 +346,16 @@ TG_SIMD_INLINE void add_run_dy(G g, const T* x, T mu, std::int64_t S, Lanes& sum
 constexpr std::int64_t kBlocks = 8;
 using Sums = std::array<Lanes, 2>;
 
+// Each channel's sums over the B blocks' (part[b·C + c]), added in block order.
+std::vector<Sums> sum_blocks(const std::vector<Sums>& part, std::int64_t B, std::int64_t C) {
+  std::vector<Sums> total(static_cast<std::size_t>(C), Sums{});
+  for (std::int64_t b = 0; b < B; ++b)
+    for (std::int64_t c = 0; c < C; ++c)
+      for (std::size_t k = 0; k < 2; ++k)
+        for (std::size_t j = 0; j < 4; ++j) total[c][k][j] += part[static_cast<std::size_t>(b * C + c)][k][j];
+  return total;
+}
+
 template <class Add>
 std::vector<Sums> channel_sums(std::int64_t N, std::int64_t C, std::int64_t work, Add add) {
   const std::int64_t B = std::min(N, kBlocks);
@@ -357,28 +367,28 @@ std::vector<Sums> channel_sums(std::int64_t N, std::int64_t C, std::int64_t work
           for (std::int64_t c = 0; c < C; ++c) add.template operator()<I>(n, c, part[static_cast<std::size_t>(b * C + c)]);
     });
   });
-  std::vector<Sums> total(static_cast<std::size_t>(C), Sums{});
-  for (std::int64_t b = 0; b < B; ++b)
-    for (std::int64_t c = 0; c < C; ++c)
-      for (std::size_t k = 0; k < 2; ++k)
-        for (std::size_t j = 0; j < 4; ++j) total[c][k][j] += part[static_cast<std::size_t>(b * C + c)][k][j];
-  return total;
+  return sum_blocks(part, B, C);
 }
 
 // What batch_norm_act applies to the normalized output: act(y, n) to a run in place (float64), and
 // act.vec<I>(v) to a float32 vector still in registers, with the same bits as sigmoid_contiguous
-// and Tensor::relu.
+// and Tensor::relu. act.slope(s), for a value or a vector, is the derivative act'(y) from the
+// output s = act(y): ActGrad::of(1, s), the same bits.
 struct NoActivation {
   template <class T>
   TG_SIMD_INLINE void operator()(T*, std::int64_t) const {}
   template <simd::Isa I, class V>
   TG_SIMD_INLINE V vec(const V& v) const { return v; }
+  template <class V>
+  TG_SIMD_INLINE V slope(const V&) const { return V{} + 1; }
 };
 struct SigmoidActivation {
   template <class T>
   void operator()(T* y, std::int64_t n) const { native::sigmoid_contiguous(y, y, n); }
   template <simd::Isa I, class V>
   TG_SIMD_INLINE V vec(const V& v) const { return simd::sigmoid<I>(v); }
+  template <class V>
+  TG_SIMD_INLINE V slope(const V& s) const { return s * (1 - s); }
 };
 struct ReluActivation {  // NaN stays NaN, as Tensor::relu
   template <class T>
@@ -390,15 +400,92 @@ struct ReluActivation {  // NaN stays NaN, as Tensor::relu
     using IV = typename simd::IntLanes<V>::type;
     return reinterpret_cast<V>(reinterpret_cast<IV>(v) & ((v > 0.0f) | (v != v)));
   }
+  template <class V>
+  TG_SIMD_INLINE V slope(const V& s) const {
+    if constexpr (std::is_floating_point_v<V>) {
+      return s > 0 ? V(1) : V(0);
+    } else {  // on the bits, as ReluGrad
+      using IV = typename simd::IntLanes<V>::type;
+      return reinterpret_cast<V>(reinterpret_cast<IV>(V{} + 1) & (s > 0));
+    }
+  }
 };
 
 // Where batch_norm_act with a 2×2 average pool writes the pool of each activated [H, W] plane:
 // p [N, C, H/2, W/2]. A null p: no pool.
+//
+// With a backward to come, the forward also writes each window w's sums of act'(y) and of
+// act'(y)·(x − mean), the window slopes, [N, C, H/2, W/2] each (null: not wanted). The pool's output
+// gradient dp spreads as ds = dp_w/4 over the window, and dy = ds·act'(y), so backward pass 1's sums
+//   Σ dy = ¼ Σ_w dp_w · Σ_w act'(y),   Σ dy·(x − mean) = ¼ Σ_w dp_w · Σ_w act'(y)·(x − mean)
+// read dp and the two slopes, three quarter-size tensors, instead of x, s and dp. The forward has x and
+// s in registers when it pools; pass 1 read 2.25 planes of memory a value, now 0.75. A window adds
+// its columns first, (r0[2w] + r1[2w]) + (r0[2w + 1] + r1[2w + 1]): from registers, rows add as
+// whole vectors, and one permute then serves both slopes.
 template <class T>
 struct PoolInto {
   T* p = nullptr;
   std::int64_t H = 0, W = 0;
+  T* slope = nullptr;      // window sums of act'(y)
+  T* slope_xmu = nullptr;  // window sums of act'(y)·(x − mean); only with slope
 };
+
+// y [H/2, W/2] = each 2×2 window's sum of x [H, W], in PoolInto's order.
+template <class T>
+TG_SIMD_INLINE void window_sums_plane(T* y, const T* x, std::int64_t H, std::int64_t W) {
+  for (std::int64_t oh = 0; oh < H / 2; ++oh) {
+    const T *r0 = x + 2 * oh * W, *r1 = r0 + W;
+    T* row = y + oh * (W / 2);
+#pragma omp simd
+    for (std::int64_t ow = 0; ow < W / 2; ++ow)
+      row[ow] = (r0[2 * ow] + r1[2 * ow]) + (r0[2 * ow + 1] + r1[2 * ow + 1]);
+  }
+}
+
+// GCC contracts a product and an add that follows it into one FMA (C++'s default -ffp-contract=fast),
+// in registers but not through memory: the window slopes' products go through memory on the other
+// paths, so here they are rounded first, hidden in a register (GCC only: clang contracts only
+// within an expression, and fails on this asm outside an AVX-512 function).
+TG_SIMD_INLINE void keep_rounded(simd::F32x16& v) {
+  if constexpr (simd::kAsmAvx512) asm("" : "+v"(v));
+}
+
+// The window slopes of one row pair from registers (AVX-512 bodies only), t = act'(y) and
+// u = t·(x − mean) laid out as avg_pool_2x2_row_pair's v, into slope and slope_xmu at ow < 4·VP.
+template <int VP>
+TG_SIMD_INLINE void window_slopes_row_pair(float* slope, float* slope_xmu, const simd::F32x16* t,
+                                           const simd::F32x16* u) {
+  using simd::F32x16;
+  using simd::F32x8;
+  if constexpr (VP == 3) {
+    // Columns 0-15 of the two rows, and columns 16-23 of t and of u side by side.
+    const F32x16 t_cols = t[0] + __builtin_shufflevector(t[1], t[2], 8, 9, 10, 11, 12, 13, 14, 15, 16, 17, 18, 19,
+                                                         20, 21, 22, 23);
+    const F32x16 u_cols = u[0] + __builtin_shufflevector(u[1], u[2], 8, 9, 10, 11, 12, 13, 14, 15, 16, 17, 18, 19,
+                                                         20, 21, 22, 23);
+    const F32x16 last_cols =
+        __builtin_shufflevector(t[1], u[1], 0, 1, 2, 3, 4, 5, 6, 7, 16, 17, 18, 19, 20, 21, 22, 23) +
+        __builtin_shufflevector(t[2], u[2], 8, 9, 10, 11, 12, 13, 14, 15, 24, 25, 26, 27, 28, 29, 30, 31);
+    const F32x16 first = __builtin_shufflevector(t_cols, u_cols, 0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26,
+                                                 28, 30) +
+                         __builtin_shufflevector(t_cols, u_cols, 1, 3, 5, 7, 9, 11, 13, 15, 17, 19, 21, 23, 25, 27,
+                                                 29, 31);
+    const F32x8 last = __builtin_shufflevector(last_cols, last_cols, 0, 2, 4, 6, 8, 10, 12, 14) +
+                       __builtin_shufflevector(last_cols, last_cols, 1, 3, 5, 7, 9, 11, 13, 15);
+    simd::store_f32x8(slope, __builtin_shufflevector(first, first, 0, 1, 2, 3, 4, 5, 6, 7));
+    simd::store_f32x4(slope + 8, __builtin_shufflevector(last, last, 0, 1, 2, 3));
+    simd::store_f32x8(slope_xmu, __builtin_shufflevector(first, first, 8, 9, 10, 11, 12, 13, 14, 15));
+    simd::store_f32x4(slope_xmu + 8, __builtin_shufflevector(last, last, 4, 5, 6, 7));
+  } else {
+    const F32x16 cols = __builtin_shufflevector(t[0], u[0], 0, 1, 2, 3, 4, 5, 6, 7, 16, 17, 18, 19, 20, 21, 22, 23) +
+                        __builtin_shufflevector(t[0], u[0], 8, 9, 10, 11, 12, 13, 14, 15, 24, 25, 26, 27, 28, 29, 30,
+                                                31);
+    const F32x8 sums = __builtin_shufflevector(cols, cols, 0, 2, 4, 6, 8, 10, 12, 14) +
+                       __builtin_shufflevector(cols, cols, 1, 3, 5, 7, 9, 11, 13, 15);
+    simd::store_f32x4(slope, __builtin_shufflevector(sums, sums, 0, 1, 2, 3));
+    simd::store_f32x4(slope_xmu, __builtin_shufflevector(sums, sums, 4, 5, 6, 7));
+  }
+}
 
 // Whether normalize_rows pools float planes from registers, a row pair at a time (AVX-512): planes
 // 8 or 24 wide (LeNet-BN's conv2 and conv1; a row pair is then one or three vectors) in an even
@@ -409,19 +496,48 @@ bool pools_row_pairs(const PoolInto<T>& pool) {
 }
 
 // y = act(x·sc + sh) over one plane of S floats, rows of 8·VP, a row pair (VP vectors) at a time, and
-// its pool p from those vectors.
-template <simd::Isa I, int VP, class Act>
-TG_SIMD_INLINE void normalize_row_pairs(float* y, const float* x, float* p, std::int64_t S, float sc, float sh,
-                                        Act act) {
+// its pool p from those vectors; with kSlopes, the window slopes of the run that starts at run_at
+// too, pooled the same way.
+template <simd::Isa I, int VP, bool kSlopes, class Act>
+TG_SIMD_INLINE void normalize_row_pairs(float* y, const float* x, const PoolInto<float>& pool, std::int64_t run_at,
+                                        std::int64_t S, float sc, float sh, float mu, Act act) {
   constexpr std::int64_t pair = 16 * VP;  // floats in two rows
   for (std::int64_t i = 0; i < S / pair; ++i) {
-    simd::F32x16 v[VP];
+    simd::F32x16 xv[VP], v[VP];
     _Pragma("GCC unroll 4") for (int j = 0; j < VP; ++j) {
-      v[j] = act.template vec<I>(simd::load_lanes<simd::F32x16>(x + i * pair + 16 * j) * sc + sh);
+      xv[j] = simd::load_lanes<simd::F32x16>(x + i * pair + 16 * j);
+      v[j] = act.template vec<I>(xv[j] * sc + sh);
       simd::store_lanes(y + i * pair + 16 * j, v[j]);
     }
-    detail::avg_pool_2x2_row_pair<VP>(p + i * 4 * VP, v);
+    const std::int64_t at = run_at + i * 4 * VP;
+    detail::avg_pool_2x2_row_pair<VP>(pool.p + at, v);
+    if constexpr (kSlopes) {
+      simd::F32x16 slope[VP], slope_xmu[VP];
+      _Pragma("GCC unroll 4") for (int j = 0; j < VP; ++j) {
+        slope[j] = act.slope(v[j]);
+        slope_xmu[j] = slope[j] * (xv[j] - mu);
+        keep_rounded(slope[j]), keep_rounded(slope_xmu[j]);
+      }
+      window_slopes_row_pair<VP>(pool.slope + at, pool.slope_xmu + at, slope, slope_xmu);
+    }
   }
+}
+
+// The window slopes (PoolInto) of one [H, W] run from its input x and output s, through a buffer of
+// the calling thread's (initial-exec, as PooledGrad's), pooled in the same order as from registers.
+template <class T, class Act>
+TG_SIMD_INLINE void pool_run_slopes(const PoolInto<T>& pool, std::int64_t run_at, const T* x, const T* s, T mu, Act act) {
+  [[gnu::tls_model("initial-exec")]] thread_local std::vector<T> buffer;
+  const std::int64_t S = pool.H * pool.W;
+  if (static_cast<std::int64_t>(buffer.size()) < 2 * S) buffer.resize(static_cast<std::size_t>(2 * S));
+  T *slope = buffer.data(), *slope_xmu = slope + S;
+#pragma omp simd
+  for (std::int64_t i = 0; i < S; ++i) {
+    slope[i] = act.slope(s[i]);
+    slope_xmu[i] = slope[i] * (x[i] - mu);
+  }
+  window_sums_plane(pool.slope + run_at, slope, pool.H, pool.W);
+  window_sums_plane(pool.slope_xmu + run_at, slope_xmu, pool.H, pool.W);
 }
 
 // y = act(x·scale[c] + shift[c]) over the runs of samples [lo, hi), and each run's pool while it is
@@ -431,9 +547,10 @@ TG_SIMD_INLINE void normalize_row_pairs(float* y, const float* x, float* p, std:
 // (vmovntps) made the step slower: the backward finds it in L3. Not inlined: inside the forward's
 // parallel lambda GCC made this loop a fifth slower.
 template <class T, class Act>
-[[gnu::noinline]] void normalize_rows(T* y, const T* x, const T* scale, const T* shift, std::int64_t lo, std::int64_t hi,
-                                      std::int64_t C, std::int64_t S, Act act, PoolInto<T> pool) {
+[[gnu::noinline]] void normalize_rows(T* y, const T* x, const T* scale, const T* shift, const T* mean, std::int64_t lo,
+                                      std::int64_t hi, std::int64_t C, std::int64_t S, Act act, PoolInto<T> pool) {
   const bool row_pairs = pools_row_pairs(pool);
+  const std::int64_t pooled_run = (pool.H / 2) * (pool.W / 2);
   simd::with_isa([&]<simd::Isa I>() TG_SIMD_LAMBDA {
     for (std::int64_t n = lo; n < hi; ++n)
       for (std::int64_t c = 0; c < C; ++c) {
@@ -442,9 +559,11 @@ template <class T, class Act>
         const T sc = scale[c], sh = shift[c];
         if constexpr (std::is_same_v<T, float> && I == simd::Isa::Avx512) {
           if (row_pairs) {
-            T* pr = pool.p + (n * C + c) * (S / 4);
-            if (pool.W == 8) normalize_row_pairs<I, 1>(yr, xr, pr, S, sc, sh, act);
-            else normalize_row_pairs<I, 3>(yr, xr, pr, S, sc, sh, act);
+            const std::int64_t at = (n * C + c) * pooled_run;
+            if (pool.W == 8 && pool.slope) normalize_row_pairs<I, 1, true>(yr, xr, pool, at, S, sc, sh, mean[c], act);
+            else if (pool.W == 8) normalize_row_pairs<I, 1, false>(yr, xr, pool, at, S, sc, sh, mean[c], act);
+            else if (pool.slope) normalize_row_pairs<I, 3, true>(yr, xr, pool, at, S, sc, sh, mean[c], act);
+            else normalize_row_pairs<I, 3, false>(yr, xr, pool, at, S, sc, sh, mean[c], act);
             continue;
           }
         }
@@ -469,7 +588,8 @@ template <class T, class Act>
           for (std::int64_t i = 0; i < S; ++i) yr[i] = xr[i] * sc + sh;
           act(yr, S);
         }
-        if (pool.p) detail::avg_pool_2x2_plane(pool.p + (n * C + c) * (pool.H / 2) * (pool.W / 2), yr, pool.H, pool.W);
+        if (pool.p) detail::avg_pool_2x2_plane(pool.p + (n * C + c) * pooled_run, yr, pool.H, pool.W);
+        if (pool.slope) pool_run_slopes(pool, (n * C + c) * pooled_run, xr, yr, mean[c], act);
       }
   });
 }
@@ -592,7 +712,7 @@ void batch_norm_normalize(T* y, T* rstd, const T* x, const T* mean, const T* var
     return;
   }
   parallel_for(0, N, N * C * S, [&](std::int64_t lo, std::int64_t hi) {
-    normalize_rows(y, x, scale.data(), shift.data(), lo, hi, C, S, act, pool);
+    normalize_rows(y, x, scale.data(), shift.data(), mean, lo, hi, C, S, act, pool);
   });
 }
 
@@ -636,6 +756,44 @@ void batch_norm_grad_sums(double* sum_dy, double* sum_dy_xmu, G g, const T* x, c
     else add_run<I, T>(S, gr, acc[0]);
   });
   for (std::int64_t c = 0; c < C; ++c) sum_dy[c] = fold(sums[c][0]), sum_dy_xmu[c] = fold(sums[c][1]);
+}
+
+// Pass 1 from the forward's window slopes (PoolInto): Σ dy = Σ_w dp_w·slope_w and Σ dy·(x − mean) =
+// Σ_w dp_w·slope_xmu_w (null: only Σ dy), over the N·C runs of OS = (H/2)·(W/2) windows. LeNet-BN's
+// conv2 has runs of 16, a quarter of kLanes: rather than each run's own lanes, every window of a
+// sample has a float lane, the same window of each of a block's samples added into it in order, a
+// sweep over the block's contiguous data; each channel's OS lanes go to double at the block's end.
+template <class T>
+void batch_norm_grad_sums_from_windows(double* sum_dy, double* sum_dy_xmu, const T* dp, const T* slope,
+                                       const T* slope_xmu, std::int64_t N, std::int64_t C, std::int64_t OS) {
+  const std::int64_t B = std::min(N, kBlocks), CS = C * OS;
+  std::vector<Sums> part(static_cast<std::size_t>(B * C), Sums{});
+  parallel_for(0, B, N * CS, [&](std::int64_t lo, std::int64_t hi) {
+    std::vector<T> lanes(static_cast<std::size_t>(2 * CS));
+    T *a = lanes.data(), *b = a + CS;
+    simd::with_isa([&]<simd::Isa I>() TG_SIMD_LAMBDA {
+      for (std::int64_t blk = hi - 1; blk >= lo; --blk) {  // last to first, as channel_sums
+        std::fill(a, a + 2 * CS, T(0));
+        for (std::int64_t n = blk * N / B; n < (blk + 1) * N / B; ++n) {
+          const T *d = dp + n * CS, *sl = slope + n * CS;
+#pragma omp simd
+          for (std::int64_t i = 0; i < CS; ++i) a[i] += d[i] * sl[i];
+          if (slope_xmu) {
+            const T* sx = slope_xmu + n * CS;
+#pragma omp simd
+            for (std::int64_t i = 0; i < CS; ++i) b[i] += d[i] * sx[i];
+          }
+        }
+        for (std::int64_t c = 0; c < C; ++c) {
+          Sums& sums = part[static_cast<std::size_t>(blk * C + c)];
+          add_run<I, T>(OS, RunValues<T>{a + c * OS}, sums[0]);
+          add_run<I, T>(OS, RunValues<T>{b + c * OS}, sums[1]);
+        }
+      }
+    });
+  });
+  const std::vector<Sums> sums = sum_blocks(part, B, C);
+  for (std::int64_t c = 0; c < C; ++c) sum_dy[c] = fold(sums[c][0]) * 0.25, sum_dy_xmu[c] = fold(sums[c][1]) * 0.25;
 }
 
 // One run of pass 2: dx = a·dy + b·(x − mu) + k, or without x (eval) dx = a·dy, dy = g(i). float32 in
@@ -715,12 +873,29 @@ void batch_norm_param_grads(T* dweight, T* dbias, const double* sum_dy, const do
   }
 }
 
-// dx, dweight, dbias may be null (not wanted); x may be null when neither needs it.
+// Pass 1 from the window slopes where the forward wrote them (g pooled, slope not null), else from g
+// and x.
+template <class T, class G>
+void batch_norm_grad_sums(double* sum_dy, double* sum_dy_xmu, G g, const T* x, const T* mean, const T* slope,
+                          const T* slope_xmu, std::int64_t N, std::int64_t C, std::int64_t S) {
+  if constexpr (is_pooled<G>) {
+    if (slope) {
+      batch_norm_grad_sums_from_windows(sum_dy, sum_dy_xmu, g.dp, slope, slope_xmu, N, C, (g.H / 2) * (g.W / 2));
+      return;
+    }
+  }
+  batch_norm_grad_sums<T>(sum_dy, sum_dy_xmu, g, x, mean, N, C, S);
+}
+
+// dx, dweight, dbias may be null (not wanted); x may be null when neither needs it, and slope
+// (PoolInto's window slopes) when the forward did not write them.
 template <class T, class G>
 void batch_norm_backward(T* dx, T* dweight, T* dbias, G g, const T* x, const T* mean, const T* rstd,
-                         const T* weight, std::int64_t N, std::int64_t C, std::int64_t S, bool training) {
+                         const T* weight, const T* slope, const T* slope_xmu, std::int64_t N, std::int64_t C,
+                         std::int64_t S, bool training) {
   std::vector<double> sum_dy(static_cast<std::size_t>(C), 0.0), sum_dy_xmu(static_cast<std::size_t>(C), 0.0);
-  if (dweight || dbias || (dx && training)) batch_norm_grad_sums<T>(sum_dy.data(), sum_dy_xmu.data(), g, x, mean, N, C, S);
+  if (dweight || dbias || (dx && training))
+    batch_norm_grad_sums<T>(sum_dy.data(), sum_dy_xmu.data(), g, x, mean, slope, slope_xmu, N, C, S);
   batch_norm_param_grads(dweight, dbias, sum_dy.data(), sum_dy_xmu.data(), rstd, C);
   if (dx)
     batch_norm_grad_input(dx, g, x, mean, rstd, weight, sum_dy.data(), sum_dy_xmu.data(),
@@ -752,6 +927,29 @@ void check_batch_norm(const char* op, const Tensor& x, const Tensor& running_mea
   TG_CHECK(!training || x.size(0) * numel_of(Shape(x.sizes().begin() + 2, x.sizes().end())) != 1,
            "[{}] Expected more than 1 value per channel when training, got input size {}", op, x.sizes());
 }
+
+// The window slopes (PoolInto) pay where pass 1 would read x and s from beyond L2: from 1 MiB of x
+// (LeNet-BN's conv1 and conv2 at batch 256, a training step 2% faster). Below, they are in L2, and
+// the forward's extra work costs more than pass 1 saves: a step at batch 16 was 3% slower with them,
+// at batch 64 (conv1 0.9 MB) 0.6%.
+constexpr std::int64_t kWindowSlopesFromBytes = std::int64_t{1} << 20;
+
+bool window_slopes_pay(std::int64_t numel, DType dtype) {
+  return numel * static_cast<std::int64_t>(itemsize(dtype)) >= kWindowSlopesFromBytes;
+}
+
+// The window slopes' tensors (PoolInto), shaped as the pool's output; undefined unless wanted.
+struct WindowSlopes {
+  Tensor slope, slope_xmu;
+  WindowSlopes(bool wanted, const Shape& pooled, DType dtype)
+      : slope(wanted ? Tensor::empty(pooled, dtype) : Tensor()),
+        slope_xmu(wanted ? Tensor::empty(pooled, dtype) : Tensor()) {}
+  template <class T>
+  PoolInto<T> pool_into(T* p, std::int64_t H, std::int64_t W) const {
+    return {p, H, W, slope.defined() ? slope.data_ptr<T>() : nullptr,
+            slope_xmu.defined() ? slope_xmu.data_ptr<T>() : nullptr};
+  }
+};
 
 // fn(activation) with batch_norm_act's activation functor for act (NoActivation for none).
 template <class Fn>
@@ -788,17 +986,19 @@ Tensor batch_norm_impl(const Tensor& x, std::optional<BatchNormActivation> act, 
   Tensor var = training ? Tensor::empty({C}, dtype) : native::clone(running_var);
   Tensor rstd = Tensor::empty({C}, dtype);
   Tensor y = Tensor::empty(x.sizes(), dtype);
+  const bool recording = autograd::needs_grad(x, weight, bias);
   Tensor pooled = pool ? Tensor::empty({N, C, H / 2, W / 2}, dtype) : Tensor();
+  const WindowSlopes slopes(pool && recording && window_slopes_pay(N * C * S, dtype), {N, C, H / 2, W / 2}, dtype);
   dispatch_floating(dtype, [&]<class T>() {
     with_activation(act, [&](auto activation) {
       batch_norm_forward<T>(y.data_ptr<T>(), mean.data_ptr<T>(), var.data_ptr<T>(), rstd.data_ptr<T>(),
                             xc.data_ptr<T>(), wc.defined() ? wc.data_ptr<T>() : nullptr,
                             bc.defined() ? bc.data_ptr<T>() : nullptr, N, C, S, eps, training, activation,
-                            PoolInto<T>{pool ? pooled.data_ptr<T>() : nullptr, H, W});
+                            slopes.pool_into<T>(pool ? pooled.data_ptr<T>() : nullptr, H, W));
     });
   });
   if (training && running_mean.defined()) batch_norm_update_running_stats(running_mean, running_var, mean, var, N * S, momentum);
-  if (!autograd::needs_grad(x, weight, bias)) return pool ? pooled : y;
+  if (!recording) return pool ? pooled : y;
 
   const bool gx = x.requires_grad(), gw = weight.defined() && weight.requires_grad();
   const bool gb = bias.defined() && bias.requires_grad();
@@ -809,7 +1009,7 @@ Tensor batch_norm_impl(const Tensor& x, std::optional<BatchNormActivation> act, 
   if (act && !pool) saved.push_back(y);  // pooled, s is no tensor of the user's
   return autograd::record(
       name, pool ? pooled : y, {x, weight, bias},
-      [x_saved, s_saved, wc, mean, rstd, gx, gw, gb, training, act, pool, shape = x.sizes(), N, C, S, H,
+      [x_saved, s_saved, slopes, wc, mean, rstd, gx, gw, gb, training, act, pool, shape = x.sizes(), N, C, S, H,
        W](const Tensor& g) {
         Tensor dy = native::contiguous(g);
         Tensor dx = gx ? Tensor::empty(shape, dy.dtype()) : Tensor();
@@ -819,7 +1019,8 @@ Tensor batch_norm_impl(const Tensor& x, std::optional<BatchNormActivation> act, 
           auto ptr = [](const Tensor& t) { return t.defined() ? t.data_ptr<T>() : nullptr; };
           auto backward = [&](auto grad) {
             batch_norm_backward<T>(ptr(dx), ptr(dweight), ptr(dbias), grad, ptr(x_saved), mean.data_ptr<T>(),
-                                   rstd.data_ptr<T>(), ptr(wc), N, C, S, training);
+                                   rstd.data_ptr<T>(), ptr(wc), ptr(slopes.slope), ptr(slopes.slope_xmu), N, C, S,
+                                   training);
           };
           with_output_grad<T>(act, pool, dy.data_ptr<T>(), act ? s_saved.data_ptr<T>() : nullptr, H, W, backward);
         });
@@ -876,6 +1077,9 @@ Tensor conv2d_batch_norm_act(const Tensor& x, const Tensor& conv_weight, const T
   Tensor mean = Tensor::empty({C}, kFloat32), var = Tensor::empty({C}, kFloat32), rstd = Tensor::empty({C}, kFloat32);
   Tensor out = Tensor::empty({N, C, H, W}, kFloat32);  // the activation's output s
   Tensor pooled = avg_pool_2x2 ? Tensor::empty({N, C, H / 2, W / 2}, kFloat32) : Tensor();
+  const WindowSlopes slopes(avg_pool_2x2 && window_slopes_pay(N * C * S, kFloat32) &&
+                                autograd::needs_grad(x, conv_weight, conv_bias, weight, bias),
+                            {N, C, H / 2, W / 2}, kFloat32);
   float* yp = y.data_ptr<float>();
   {
     std::vector<double> run_sum(static_cast<std::size_t>(N * C)), run_m2(static_cast<std::size_t>(N * C));
@@ -895,7 +1099,7 @@ Tensor conv2d_batch_norm_act(const Tensor& x, const Tensor& conv_weight, const T
     batch_norm_normalize<float>(out.data_ptr<float>(), rstd.data_ptr<float>(), yp, mean.data_ptr<float>(),
                                 var.data_ptr<float>(), wc.defined() ? wc.data_ptr<float>() : nullptr,
                                 bc.defined() ? bc.data_ptr<float>() : nullptr, N, C, S, eps,
-                                activation, PoolInto<float>{avg_pool_2x2 ? pooled.data_ptr<float>() : nullptr, H, W});
+                                activation, slopes.pool_into(avg_pool_2x2 ? pooled.data_ptr<float>() : nullptr, H, W));
   });
   if (running_mean.defined()) batch_norm_update_running_stats(running_mean, running_var, mean, var, N * S, momentum);
 
@@ -911,8 +1115,8 @@ Tensor conv2d_batch_norm_act(const Tensor& x, const Tensor& conv_weight, const T
   return autograd::record(
       fused_backward_name("ConvolutionBatchNorm", act, avg_pool_2x2), avg_pool_2x2 ? pooled : out,
       {x, conv_weight, conv_bias, weight, bias},
-      [s, N, C, S, y, s_saved = native::alias(out), wc, mean, rstd, act, pool = avg_pool_2x2, g_x, g_cw, g_cb, g_w,
-       g_b, x_saved = g_cw ? xc : Tensor(), cw_saved = g_x ? cwc : Tensor()](const Tensor& g) {
+      [s, N, C, S, y, s_saved = native::alias(out), slopes, wc, mean, rstd, act, pool = avg_pool_2x2, g_x, g_cw, g_cb,
+       g_w, g_b, x_saved = g_cw ? xc : Tensor(), cw_saved = g_x ? cwc : Tensor()](const Tensor& g) {
         Tensor d = native::contiguous(g);
         auto grad_or_none = [](bool wanted, Shape shape) { return wanted ? Tensor::empty(shape, kFloat32) : Tensor(); };
         Tensor dx = grad_or_none(g_x, {N, s.C, s.H, s.W}), dcw = grad_or_none(g_cw, {s.F, s.C / s.G, s.KH, s.KW});
@@ -921,8 +1125,8 @@ Tensor conv2d_batch_norm_act(const Tensor& x, const Tensor& conv_weight, const T
           std::vector<double> sum_dy(static_cast<std::size_t>(C)), sum_dy_xmu(static_cast<std::size_t>(C));
           const float* conv_out = y.data_ptr<float>();
           auto ptr = [](const Tensor& t) { return t.defined() ? t.data_ptr<float>() : nullptr; };
-          batch_norm_grad_sums<float>(sum_dy.data(), sum_dy_xmu.data(), grad, conv_out, mean.data_ptr<float>(), N, C,
-                                      S);
+          batch_norm_grad_sums<float>(sum_dy.data(), sum_dy_xmu.data(), grad, conv_out, mean.data_ptr<float>(),
+                                      ptr(slopes.slope), ptr(slopes.slope_xmu), N, C, S);
           batch_norm_param_grads(ptr(dw), ptr(db), sum_dy.data(), sum_dy_xmu.data(), rstd.data_ptr<float>(), C);
           if (!g_x && !g_cw && !g_cb) return;
           detail::direct_conv2d_backward_chunked(

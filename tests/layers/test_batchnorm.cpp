@@ -422,11 +422,14 @@ TEST_CASE("batch_norm_act with avg_pool_2x2 is batch_norm, the activation and av
   // Even sides; odd sides (the last row and column in no window); rows of more than eight windows
   // (the vector rows) with an odd width; the smallest plane; widths of whole eight-float groups, whose
   // float32 gradient forms in registers (PooledRowsGrad): one row to a sixteen-lane vector, two, and
-  // vectors across rows (LeNet-BN's conv1).
-  const Shape shapes[] = {{4, 3, 8, 6}, {3, 2, 7, 9}, {2, 2, 5, 35}, {5, 2, 2, 2},
-                          {2, 3, 4, 16}, {3, 2, 4, 8}, {2, 3, 6, 24}};
-  const double tol = dtype == tg::kFloat32 ? 1e-6 : 1e-13;
+  // vectors across rows (LeNet-BN's conv1). Then inputs of 1 MiB and more, whose backward sums come
+  // from the window slopes the forward writes: LeNet-BN's conv2 and conv1 at batch 64 and 80, an
+  // odd-sided plane. Their weight and bias gradients sum 16k-46k values a channel, with cancellation:
+  // against float64, both float32 paths are off by up to 1.6e-5 there.
+  const Shape shapes[] = {{4, 3, 8, 6}, {3, 2, 7, 9}, {2, 2, 5, 35}, {5, 2, 2, 2},   {2, 3, 4, 16},
+                          {3, 2, 4, 8}, {2, 3, 6, 24}, {64, 16, 8, 8}, {80, 6, 24, 24}, {32, 8, 33, 31}};
   for (const Shape& shape : shapes) {
+    const double tol = (dtype == tg::kFloat32 ? 1e-6 : 1e-13) * (tg::numel_of(shape) >= (1 << 18) ? 20 : 1);
     INFO(fmt::format("{} {} {}", sigmoid ? "sigmoid" : "relu", shape, training ? "training" : "eval"));
     tg::manual_seed(12);
     check_fused_batch_norm(
@@ -466,8 +469,11 @@ TEST_CASE("batch_norm_act's pool and BatchNormAct2d's refuse what a 2x2 pool can
 TEST_CASE("batch norm's kernels give AVX2's bits on AVX-512, and agree with the portable build within rounding",
           "[layers]") {
   // Runs of whole 64-lane chunks, of a chunk and a tail, of tails only, odd planes under the pool,
-  // and [N, C] rows; every mode of batch_norm_act, training and eval, float32 and float64.
-  const Shape shapes[] = {{2, 3, 8, 8}, {4, 3, 70}, {3, 2, 130}, {3, 5, 9, 11}, {5, 4, 6, 6}, {33, 7}};
+  // planes 8 and 24 wide (on AVX-512 pooled from registers), the same from 1 MiB (with the window
+  // slopes, from registers too) and an odd-sided plane of 1 MiB, and [N, C] rows; every mode of
+  // batch_norm_act, training and eval, float32 and float64.
+  const Shape shapes[] = {{2, 3, 8, 8},    {4, 3, 70},      {3, 2, 130},     {3, 5, 9, 11}, {5, 4, 6, 6},
+                          {3, 2, 4, 24},   {64, 16, 8, 8},  {80, 6, 24, 24}, {32, 8, 33, 31}, {33, 7}};
   const tg::DType dtype = GENERATE(tg::kFloat32, tg::kFloat64);
   const bool training = GENERATE(true, false);
   enum Mode { kPlain, kSigmoid, kRelu, kSigmoidPool, kReluPool };
@@ -547,6 +553,7 @@ TEST_CASE("conv2d_batch_norm_act gives conv2d then batch_norm_act's bits: output
   // pool, no conv bias; on each instruction set, on one thread and two.
   const ConvBatchNormCase cases[] = {
       {{37, 1, 28, 28}, 6, 0, 1, A::Sigmoid, true, false, true},
+      {{80, 1, 28, 28}, 6, 0, 1, A::Sigmoid, true, false, true},  // 1 MiB: with the window slopes
       {{70, 6, 12, 12}, 16, 0, 1, A::Sigmoid, true, true, true},
       {{9, 4, 9, 11}, 6, 2, 2, A::ReLU, false, true, false},
       {{33, 3, 10, 10}, 5, 1, 1, A::ReLU, true, false, true},
