@@ -419,7 +419,7 @@ struct PoolInto {
   T* p = nullptr;
   std::int64_t H = 0, W = 0;
   T* slope = nullptr;      // window sums of act'(y)
-  T* slope_xmu = nullptr;  // window sums of act'(y)·(x − mean); only with slope
+  T* slope_xmu = nullptr;  // window sums of act'(y)·(x − mean); null exactly when slope is
 };
 
 // y [H/2, W/2] = each 2×2 window's sum of x [H, W], in PoolInto's order.
@@ -601,56 +601,58 @@ constexpr std::int64_t kMomentsChunk = 32;
 // Channels go in groups of at most this many lanes, which stay in L1 while the chunk streams past.
 constexpr std::int64_t kMomentsLanes = 8192;
 
-// The lane sweeps over a chunk's samples n0..n1 of the L values from x: a[j] += x_n[j], or with m
-// (m'), a[j] += x_n[j] − m[j] and q[j] += (x_n[j] − m[j])². float32 lanes go kLanes at a time in
-// registers, down the samples; the rest, and float64, through memory. Either way each lane adds its
-// values in sample order, so the bits do not depend on the vector width.
-template <simd::Isa I, class T>
-TG_SIMD_INLINE void sweep_lanes(T* a, T* q, const T* m, const T* x, std::int64_t n0, std::int64_t n1,
-                                std::int64_t stride, std::int64_t L) {
+// Lane sweeps down samples n0..n1: a[j] and q[j], j < L, start at 0 and take add(n, j, a[j], q[j])
+// for each sample in order. float32 lanes go kLanes at a time in registers, down the samples; the
+// rest, and float64, through memory. Either way each lane adds its values in sample order, so the
+// bits do not depend on the vector width. With the lanes in memory (L1) the sweeps were bound by
+// their loads and stores: the moments ran at 4.5% of a training step against 2%.
+template <class V, class T>
+TG_SIMD_INLINE V lanes_at(const T* p) {
+  if constexpr (std::is_same_v<V, T>) return *p;
+  else return simd::load_lanes<V>(p);
+}
+
+template <simd::Isa I, class T, class Add>
+TG_SIMD_INLINE void sweep_lanes(T* a, T* q, std::int64_t n0, std::int64_t n1, std::int64_t L, Add add) {
   std::int64_t j0 = 0;
   if constexpr (std::is_same_v<T, float>) {
     using V = FloatVec<I>;
     constexpr int K = kFloatVectors<I>, W = kFloatWidth<I>;
     for (; j0 + kLanes <= L; j0 += kLanes) {
-      V va[K] = {}, vq[K] = {}, vm[K];
-      if (m)
-        for (int k = 0; k < K; ++k) vm[k] = simd::load_lanes<V>(m + j0 + k * W);
-      for (std::int64_t n = n0; n < n1; ++n) {
-        const float* xn = x + n * stride + j0;
-        if (m) {
-          for (int k = 0; k < K; ++k) {
-            const V d = simd::load_lanes<V>(xn + k * W) - vm[k];
-            va[k] += d;
-            vq[k] += d * d;
-          }
-        } else {
-          for (int k = 0; k < K; ++k) va[k] += simd::load_lanes<V>(xn + k * W);
-        }
-      }
-      for (int k = 0; k < K; ++k) {
-        simd::store_lanes(a + j0 + k * W, va[k]);
-        if (m) simd::store_lanes(q + j0 + k * W, vq[k]);
-      }
+      V va[K] = {}, vq[K] = {};
+      for (std::int64_t n = n0; n < n1; ++n)
+        for (int k = 0; k < K; ++k) add.template operator()<V>(n, j0 + k * W, va[k], vq[k]);
+      for (int k = 0; k < K; ++k) simd::store_lanes(a + j0 + k * W, va[k]), simd::store_lanes(q + j0 + k * W, vq[k]);
     }
   }
   std::fill(a + j0, a + L, T(0));
-  if (m) std::fill(q + j0, q + L, T(0));
-  for (std::int64_t n = n0; n < n1; ++n) {
-    const T* xn = x + n * stride;
-    if (m) {
+  std::fill(q + j0, q + L, T(0));
+  for (std::int64_t n = n0; n < n1; ++n)
 #pragma omp simd
-      for (std::int64_t j = j0; j < L; ++j) {
-        const T d = xn[j] - m[j];
-        a[j] += d;
-        q[j] += d * d;
-      }
-    } else {
-#pragma omp simd
-      for (std::int64_t j = j0; j < L; ++j) a[j] += xn[j];
-    }
-  }
+    for (std::int64_t j = j0; j < L; ++j) add.template operator()<T>(n, j, a[j], q[j]);
 }
+
+// What the moments' sweeps add: x itself; x − m' and its square (m' per lane).
+template <class T>
+struct AddValues {
+  const T* x;
+  std::int64_t stride;
+  template <class V>
+  TG_SIMD_INLINE void operator()(std::int64_t n, std::int64_t j, V& a, V&) const {
+    a += lanes_at<V>(x + n * stride + j);
+  }
+};
+template <class T>
+struct AddCentredSquares {
+  const T *x, *m;
+  std::int64_t stride;
+  template <class V>
+  TG_SIMD_INLINE void operator()(std::int64_t n, std::int64_t j, V& a, V& q) const {
+    const V d = lanes_at<V>(x + n * stride + j) - lanes_at<V>(m + j);
+    a += d;
+    q += d * d;
+  }
+};
 
 // sum[c] and m2[c] of channels [c0, c1) over samples [n0, n1), at most a chunk.
 template <simd::Isa I, class T>
@@ -664,14 +666,14 @@ TG_SIMD_INLINE void chunk_moments(double* sum, double* m2, const T* x, std::int6
   for (std::int64_t g0 = c0; g0 < c1; g0 += group) {
     const std::int64_t g1 = std::min(c1, g0 + group), L = (g1 - g0) * S;
     T *a = buffer.data(), *q = a + L, *m = q + L;  // lanes: Σ x then Σ (x − m'); Σ (x − m')²; m' per lane
-    sweep_lanes<I, T>(a, nullptr, nullptr, x + g0 * S, n0, n1, C * S, L);
+    sweep_lanes<I, T>(a, q, n0, n1, L, AddValues<T>{x + g0 * S, C * S});
     for (std::int64_t c = g0; c < g1; ++c) {
       Lanes acc{};
       add_run<I, T>(S, RunValues<T>{a + (c - g0) * S}, acc);
       sum[c] = fold(acc);
       std::fill(m + (c - g0) * S, m + (c - g0 + 1) * S, static_cast<T>(sum[c] / count));
     }
-    sweep_lanes<I, T>(a, q, m, x + g0 * S, n0, n1, C * S, L);
+    sweep_lanes<I, T>(a, q, n0, n1, L, AddCentredSquares<T>{x + g0 * S, m, C * S});
     for (std::int64_t c = g0; c < g1; ++c) {
       Lanes d{}, sq{};
       add_run<I, T>(S, RunValues<T>{a + (c - g0) * S}, d);
@@ -820,11 +822,24 @@ void batch_norm_grad_sums(double* sum_dy, double* sum_dy_xmu, G g, const T* x, c
   for (std::int64_t c = 0; c < C; ++c) sum_dy[c] = fold(sums[c][0]), sum_dy_xmu[c] = fold(sums[c][1]);
 }
 
-// Pass 1 from the forward's window slopes (PoolInto): Σ dy = Σ_w dp_w·slope_w and Σ dy·(x − mean) =
-// Σ_w dp_w·slope_xmu_w (null: only Σ dy), over the N·C runs of OS = (H/2)·(W/2) windows. LeNet-BN's
+// Pass 1 from the forward's window slopes (PoolInto): Σ dy = ¼ Σ_w dp_w·slope_w and Σ dy·(x − mean) =
+// ¼ Σ_w dp_w·slope_xmu_w, over the N·C runs of OS = (H/2)·(W/2) windows. LeNet-BN's
 // conv2 has runs of 16, a quarter of kLanes: rather than each run's own lanes, every window of a
-// sample has a float lane, the same window of each of a block's samples added into it in order, a
-// sweep over the block's contiguous data; each channel's OS lanes go to double at the block's end.
+// sample has a float lane, the same window of each of a block's samples added into it in order
+// (sweep_lanes); each channel's OS lanes go to double at the block's end.
+template <class T>
+struct AddProducts {
+  const T *dp, *slope, *slope_xmu;
+  std::int64_t stride;
+  template <class V>
+  TG_SIMD_INLINE void operator()(std::int64_t n, std::int64_t j, V& a, V& b) const {
+    const std::int64_t at = n * stride + j;
+    const V d = lanes_at<V>(dp + at);
+    a += d * lanes_at<V>(slope + at);
+    b += d * lanes_at<V>(slope_xmu + at);
+  }
+};
+
 template <class T>
 void batch_norm_grad_sums_from_windows(double* sum_dy, double* sum_dy_xmu, const T* dp, const T* slope,
                                        const T* slope_xmu, std::int64_t N, std::int64_t C, std::int64_t OS) {
@@ -835,17 +850,7 @@ void batch_norm_grad_sums_from_windows(double* sum_dy, double* sum_dy_xmu, const
     T *a = lanes.data(), *b = a + CS;
     simd::with_isa([&]<simd::Isa I>() TG_SIMD_LAMBDA {
       for (std::int64_t blk = hi - 1; blk >= lo; --blk) {  // last to first, as channel_sums
-        std::fill(a, a + 2 * CS, T(0));
-        for (std::int64_t n = blk * N / B; n < (blk + 1) * N / B; ++n) {
-          const T *d = dp + n * CS, *sl = slope + n * CS;
-#pragma omp simd
-          for (std::int64_t i = 0; i < CS; ++i) a[i] += d[i] * sl[i];
-          if (slope_xmu) {
-            const T* sx = slope_xmu + n * CS;
-#pragma omp simd
-            for (std::int64_t i = 0; i < CS; ++i) b[i] += d[i] * sx[i];
-          }
-        }
+        sweep_lanes<I, T>(a, b, blk * N / B, (blk + 1) * N / B, CS, AddProducts<T>{dp, slope, slope_xmu, CS});
         for (std::int64_t c = 0; c < C; ++c) {
           Sums& sums = part[static_cast<std::size_t>(blk * C + c)];
           add_run<I, T>(OS, RunValues<T>{a + c * OS}, sums[0]);
