@@ -148,6 +148,8 @@ Storage::Storage(std::size_t nbytes) : data_(allocate(nbytes)), nbytes_(nbytes) 
 
 Storage::~Storage() { release(data_, nbytes_); }
 
+std::size_t storage_block_bytes(std::size_t nbytes) { return size_class(nbytes); }
+
 CacheStats cache_stats() {
   Cache& c = cache();
   std::lock_guard lock(c.mu);

@@ -64,6 +64,7 @@ TEST_CASE("a storage holds its size class: 64-byte steps to 4 KiB, 8 classes per
   }));
   CAPTURE(elements);
   CHECK(class_of_floats(elements) == bytes);
+  CHECK(tg::storage_block_bytes(static_cast<std::size_t>(elements) * 4) == bytes);
 }
 
 TEST_CASE("a freed block waits in the cache and the next request of its class reuses it", "[core]") {
