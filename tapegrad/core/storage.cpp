@@ -148,7 +148,10 @@ Storage::Storage(std::size_t nbytes) : data_(allocate(nbytes)), nbytes_(nbytes) 
 
 Storage::~Storage() { release(data_, nbytes_); }
 
-std::size_t storage_block_bytes(std::size_t nbytes) { return size_class(nbytes); }
+std::size_t storage_block_bytes(std::size_t nbytes) {
+  if (nbytes > kMaxStorageBytes) throw OutOfMemoryError(nbytes);  // no such storage; its class would wrap
+  return size_class(nbytes);
+}
 
 CacheStats cache_stats() {
   Cache& c = cache();

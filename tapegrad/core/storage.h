@@ -59,7 +59,8 @@ struct CacheStats {
   std::uint64_t system_allocations = 0;  // blocks taken from the system (no idle block fit), ever
 };
 CacheStats cache_stats();
-// The bytes a storage of nbytes holds: its size class (allocated_bytes counts these).
+// The bytes a storage of nbytes holds: its size class (allocated_bytes counts these). Throws
+// OutOfMemoryError above kMaxStorageBytes, as a Storage of that size would.
 std::size_t storage_block_bytes(std::size_t nbytes);
 // Returns every idle block to the system (PyTorch's torch.cuda.empty_cache, for host memory).
 void empty_cache();

@@ -599,14 +599,15 @@ template <class T, class Act>
 // vectors at LeNet-BN's conv2: the moments took 3.5% of a training step at batch 256, now 2%. With
 // the lanes in memory rather than in registers, 4.5%.
 constexpr std::int64_t kMomentsChunk = 32;
-// Channels go in groups of at most this many lanes, which stay in L1 while the chunk streams past.
+std::int64_t moments_chunks(std::int64_t N) { return (N + kMomentsChunk - 1) / kMomentsChunk; }
+// Channels go in groups of at most this many lanes: a chunk's slice of them (32 samples × 8192
+// floats, 1 MiB) stays in L2 between the two sweeps, and the lanes' buffer stays small.
 constexpr std::int64_t kMomentsLanes = 8192;
 
 // Lane sweeps down samples n0..n1: a[j] and q[j], j < L, start at 0 and take add(n, j, a[j], q[j])
 // for each sample in order. float32 lanes go kLanes at a time in registers, down the samples; the
 // rest, and float64, through memory. Either way each lane adds its values in sample order, so the
-// bits do not depend on the vector width. With the lanes in memory (L1) the sweeps were bound by
-// their loads and stores: the moments ran at 4.5% of a training step against 2%.
+// bits do not depend on the vector width.
 template <class V, class T>
 TG_SIMD_INLINE V lanes_at(const T* p) {
   if constexpr (std::is_same_v<V, T>) return *p;
@@ -724,7 +725,7 @@ void batch_norm_moments(T* mean, double* sum, double* m2, const T* x, std::int64
     for (std::int64_t c = 0; c < C; ++c) m2[c] = acc[c];
     return;
   }
-  const std::int64_t chunks = (N + kMomentsChunk - 1) / kMomentsChunk;
+  const std::int64_t chunks = moments_chunks(N);
   std::vector<double> chunk_sum(static_cast<std::size_t>(chunks * C)), chunk_m2(static_cast<std::size_t>(chunks * C));
   for (std::int64_t k = 0; k < chunks; ++k)
     chunk_moments(chunk_sum.data() + k * C, chunk_m2.data() + k * C, x, k * kMomentsChunk,
@@ -737,7 +738,7 @@ template <class T>
 void combine_chunks(T* mean, double* sum, double* m2, const double* chunk_sum, const double* chunk_m2, std::int64_t N,
                     std::int64_t C, std::int64_t S) {
   const double M = static_cast<double>(N * S);
-  const std::int64_t chunks = (N + kMomentsChunk - 1) / kMomentsChunk;
+  const std::int64_t chunks = moments_chunks(N);
   for (std::int64_t c = 0; c < C; ++c) {
     double total = 0;
     for (std::int64_t k = 0; k < chunks; ++k) total += chunk_sum[k * C + c];
@@ -1002,19 +1003,18 @@ void check_batch_norm(const char* op, const Tensor& x, const Tensor& running_mea
 // at batch 64 (conv1 0.9 MB) 0.6%.
 constexpr std::int64_t kWindowSlopesFromBytes = std::int64_t{1} << 20;
 
-bool window_slopes_pay(std::int64_t numel, DType dtype) {
-  return numel * static_cast<std::int64_t>(itemsize(dtype)) >= kWindowSlopesFromBytes;
-}
-
-// The window slopes' tensors (PoolInto), shaped as the pool's output; undefined unless wanted. They
-// share one storage where that takes less memory than two: at LeNet-BN's conv1 each is 0.9 MB, and
-// a block of that size is a whole 2 MiB page (peak memory at batch 256 2 MiB lower); at conv2, two
-// 256 KiB blocks take less than one of 512 KiB, a huge page again.
+// The window slopes' tensors (PoolInto) of a pooled batch norm on [N, C, H, W], shaped as the pool's
+// output: undefined unless a backward will read them (pooled_backward) and the input has
+// kWindowSlopesFromBytes. They share one storage where that takes less memory than two: at LeNet-BN's
+// conv1 each is 0.9 MB, and a block of that size is a whole 2 MiB page (peak memory at batch 256 2 MiB
+// lower); at conv2, two 256 KiB blocks take less than one of 512 KiB, a huge page again.
 struct WindowSlopes {
   Tensor slope, slope_xmu;
-  WindowSlopes(bool wanted, const Shape& pooled, DType dtype) {
-    if (!wanted) return;
-    const auto bytes = static_cast<std::size_t>(numel_of(pooled)) * itemsize(dtype);
+  WindowSlopes(bool pooled_backward, std::int64_t N, std::int64_t C, std::int64_t H, std::int64_t W, DType dtype) {
+    const auto item = static_cast<std::int64_t>(itemsize(dtype));
+    if (!pooled_backward || N * C * H * W * item < kWindowSlopesFromBytes) return;
+    const Shape pooled{N, C, H / 2, W / 2};
+    const auto bytes = static_cast<std::size_t>(numel_of(pooled) * item);
     if (storage_block_bytes(2 * bytes) < 2 * storage_block_bytes(bytes)) {
       Shape both_shape = pooled;
       both_shape.insert(both_shape.begin(), 2);
@@ -1068,7 +1068,7 @@ Tensor batch_norm_impl(const Tensor& x, std::optional<BatchNormActivation> act, 
   Tensor y = Tensor::empty(x.sizes(), dtype);
   const bool recording = autograd::needs_grad(x, weight, bias);
   Tensor pooled = pool ? Tensor::empty({N, C, H / 2, W / 2}, dtype) : Tensor();
-  const WindowSlopes slopes(pool && recording && window_slopes_pay(N * C * S, dtype), {N, C, H / 2, W / 2}, dtype);
+  const WindowSlopes slopes(pool && recording, N, C, H, W, dtype);
   dispatch_floating(dtype, [&]<class T>() {
     with_activation(act, [&](auto activation) {
       batch_norm_forward<T>(y.data_ptr<T>(), mean.data_ptr<T>(), var.data_ptr<T>(), rstd.data_ptr<T>(),
@@ -1157,12 +1157,11 @@ Tensor conv2d_batch_norm_act(const Tensor& x, const Tensor& conv_weight, const T
   Tensor mean = Tensor::empty({C}, kFloat32), var = Tensor::empty({C}, kFloat32), rstd = Tensor::empty({C}, kFloat32);
   Tensor out = Tensor::empty({N, C, H, W}, kFloat32);  // the activation's output s
   Tensor pooled = avg_pool_2x2 ? Tensor::empty({N, C, H / 2, W / 2}, kFloat32) : Tensor();
-  const WindowSlopes slopes(avg_pool_2x2 && window_slopes_pay(N * C * S, kFloat32) &&
-                                autograd::needs_grad(x, conv_weight, conv_bias, weight, bias),
-                            {N, C, H / 2, W / 2}, kFloat32);
+  const WindowSlopes slopes(avg_pool_2x2 && autograd::needs_grad(x, conv_weight, conv_bias, weight, bias), N, C, H,
+                            W, kFloat32);
   float* yp = y.data_ptr<float>();
   {
-    const std::int64_t chunks = (N + kMomentsChunk - 1) / kMomentsChunk;
+    const std::int64_t chunks = moments_chunks(N);
     std::vector<double> chunk_sum(static_cast<std::size_t>(chunks * C)), chunk_m2(static_cast<std::size_t>(chunks * C));
     for (std::int64_t k = 0; k < chunks; ++k) {
       const std::int64_t n0 = k * kMomentsChunk;

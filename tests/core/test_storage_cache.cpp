@@ -248,6 +248,9 @@ TEST_CASE("sizes too large for a storage are refused, not wrapped around", "[cor
                     Contains("[numel] shape [4294967296, 4294967296] has more elements than an int64 counts"));
   CHECK_THROWS_AS(tg::Storage(SIZE_MAX - 100), std::bad_alloc);
   CHECK_THROWS_AS(tg::Storage(tg::kMaxStorageBytes + 1), std::bad_alloc);
+  CHECK_THROWS_AS(tg::storage_block_bytes(tg::kMaxStorageBytes + 1), tg::OutOfMemoryError);
+  CHECK_THROWS_AS(tg::storage_block_bytes(SIZE_MAX), tg::OutOfMemoryError);
+  CHECK(tg::storage_block_bytes(tg::kMaxStorageBytes) == tg::kMaxStorageBytes);
   // A zero anywhere makes an empty tensor, however large the other sizes, as long as the strides
   // of its other dims fit in an int64.
   tg::Tensor none = tg::Tensor::empty({0, std::int64_t{1} << 30, std::int64_t{1} << 30}, tg::kFloat64);
